@@ -1,0 +1,278 @@
+// Conversations: queues, clone/close, generic ctl verbs and the addr!port rules of devip.c.
+// Behaviour: ip3.md §1.4–§1.6, §3.2, §3.2.1.
+#include "proto/conv.h"
+
+#include "proto/ipaux.h"
+#include "proto/stack.h"
+
+namespace devip::proto {
+
+// ---- Queue ------------------------------------------------------------------------------
+
+bool Queue::put(std::string b) {
+    if (closed_ || bytes_ + b.size() > limit_) return false;
+    bytes_ += b.size();
+    q_.push_back(std::move(b));
+    return true;
+}
+
+Queue::R Queue::read(uint32_t count, std::string& out, Err& e) {
+    out.clear();
+    if (!q_.empty()) {
+        std::string& b = q_.front();
+        if (b.size() <= count || msg_) {
+            out = b.substr(0, count);
+            bytes_ -= b.size();
+            q_.pop_front();
+        } else {
+            out = b.substr(0, count);
+            b.erase(0, count);
+            bytes_ -= count;
+        }
+        return R::Data;
+    }
+    if (!closed_) return R::Wait;
+    if (reason_) {
+        e = reason_;
+        return R::Error;
+    }
+    if (eofs_++ < 3) return R::Data;  // EOF: zero bytes
+    e = Ehungup;
+    return R::Error;
+}
+
+void Queue::hangup(Err reason) {
+    if (closed_) return;
+    closed_ = true;
+    if (reason) {
+        reason_buf_ = reason.text;
+        reason_ = Err{reason_buf_.c_str()};
+    }
+}
+
+void Queue::reset() {
+    q_.clear();
+    bytes_ = 0;
+    closed_ = false;
+    reason_ = {};
+    reason_buf_.clear();
+    eofs_ = 0;
+}
+
+// ---- Proto: clone and close -------------------------------------------------------------
+
+Result<Conv*> Proto::clone(const std::string& user) {
+    Conv* c = nullptr;
+    for (auto& p : convs)
+        if (p->inuse == 0 && !busy(*p)) {
+            c = p.get();
+            break;
+        }
+    if (!c) {
+        if (int(convs.size()) >= info.nconv) return Enodev;
+        convs.push_back(make_conv(int(convs.size())));
+        c = convs.back().get();
+    }
+    c->inuse = 1;
+    c->owner = user;
+    c->perm = 0660;
+    c->state = ConvState::Idle;
+    c->laddr = c->raddr = IPnoaddr;
+    c->lport = c->rport = 0;
+    c->restricted = c->ignoreadvice = c->headers = false;
+    c->ttl = 255;
+    c->tos = 0;
+    c->rq.reset();
+    c->eq.reset();
+    c->incall.clear();
+    c->listening = 0;
+    create(*c);
+    return c;
+}
+
+void Proto::last_close(Conv& c) {
+    for (int x : c.incall)  // calls never taken
+        if (Conv* n = conv(x); n && n->inuse > 0 && --n->inuse == 0) last_close(*n);
+    c.incall.clear();
+    c.owner = "network";
+    c.perm = 0660;
+    c.multi.clear();
+    close(c);
+    c.state = ConvState::Idle;
+}
+
+// ---- generic ctl (devip.c ipwrite) ------------------------------------------------------
+
+Err Proto::write_ctl(Conv& c, const CtlArgs& a) {
+    if (a.empty()) return Eshortctl;
+    const std::string& v = a[0];
+    if (v == "connect") {
+        if (c.state != ConvState::Idle) return Econinuse;
+        c.state = ConvState::Connecting;  // a failure leaves it so (quirk 1)
+        if (Err e = connect(c, a)) return e;
+        c.state = ConvState::Connected;
+        return ok;
+    }
+    if (v == "announce") {
+        if (c.state != ConvState::Idle) return Econinuse;
+        c.state = ConvState::Announcing;
+        if (Err e = announce(c, a)) return e;
+        c.state = ConvState::Announced;
+        return ok;
+    }
+    if (v == "bind") return bind(c, a);
+    if (v == "ttl") {
+        c.ttl = a.size() > 1 ? uint8_t(ctl_strtol(a[1])) : 255;
+        return ok;
+    }
+    if (v == "tos") {
+        c.tos = a.size() > 1 ? uint8_t(ctl_strtol(a[1])) : 0;
+        return ok;
+    }
+    if (v == "ignoreadvice") {
+        c.ignoreadvice = true;
+        return ok;
+    }
+    if (v == "addmulti" || v == "delmulti" || v == "remmulti") {
+        bool add = v == "addmulti";
+        if (a.size() < 2) return add ? Eaddmultineeds : Edelmultineeds;
+        auto ifcaddr = parseip(a[1]);
+        if (!ifcaddr) return Ebadip;
+        Ipaddr group;
+        if (a.size() > 2 && add) {
+            auto g = parseip(a[2]);
+            if (!g) return Ebadip;
+            group = *g;
+        } else {
+            group = c.raddr.is_noaddr() || c.laddr.is_multicast() ? c.laddr : c.raddr;
+        }
+        if (!add) {
+            std::erase_if(c.multi, [&](auto& m) { return m.first == *ifcaddr && m.second == group; });
+            return ok;
+        }
+        if (!group.is_multicast()) return Enotmulti;
+        if (group.is_v4() != ifcaddr->is_v4()) return Emultiincompat;
+        for (auto& m : c.multi)
+            if (m.first == *ifcaddr && m.second == group) return ok;
+        c.multi.emplace_back(*ifcaddr, group);
+        return ok;
+    }
+    return ctl(c, a);
+}
+
+Err Proto::connect(Conv& c, const CtlArgs& a) {
+    if (a.size() != 2 && a.size() != 3) return Ebadconnect;
+    if (Err e = setraddrport(c, a[1])) return e;
+    if (a.size() == 2) {
+        setladdr(c);
+        if (Err e = setlport(c)) return e;
+    } else if (Err e = setladdrport(c, a[2], false, caller_eve)) {
+        return e;
+    }
+    c.ipversion = (c.raddr.is_v4() && c.laddr.is_v4()) || c.raddr.is_noaddr() ? Version::V4
+                                                                                : Version::V6;
+    return ok;
+}
+
+Err Proto::announce(Conv& c, const CtlArgs& a) {
+    if (a.size() != 2) return Ebadannounce;
+    c.raddr = IPnoaddr;
+    c.rport = 0;
+    return setladdrport(c, a[1], true, caller_eve);
+}
+
+Err Proto::bind(Conv& c, const CtlArgs& a) {
+    if (a.size() != 2) return Ebadbind;
+    return setladdrport(c, a[1], false, caller_eve);
+}
+
+void Proto::local(const Conv& c, Text& t) const {
+    t.put_ip(c.laddr);
+    t.put("!%d\n", c.lport);
+}
+
+void Proto::remote(const Conv& c, Text& t) const {
+    t.put_ip(c.raddr);
+    t.put("!%d\n", c.rport);
+}
+
+// ---- addresses and ports (§3.2.1) -------------------------------------------------------
+
+Err Proto::setraddrport(Conv& c, std::string_view s) {
+    auto r = parse_remote(s);
+    if (!r) return r.err();
+    c.raddr = r->addr;
+    c.rport = r->port;
+    c.restricted = r->restricted;
+    return ok;
+}
+
+void Proto::setladdr(Conv& c) {
+    // a v4 remote gets a v4 source; an unset remote gets "any"
+    c.laddr = c.raddr.is_noaddr() ? IPnoaddr : stack.findlocalip(c.raddr);
+}
+
+Err Proto::setladdrport(Conv& c, std::string_view s, bool announcing, bool eve) {
+    auto l = parse_local(s, announcing);
+    if (!l) return l.err();
+    c.lport = 0;
+    if (!l->has_addr) {
+        if (announcing)
+            c.laddr = IPnoaddr;
+        else
+            setladdr(c);
+    } else if (l->any_addr) {
+        c.laddr = IPnoaddr;
+    } else {
+        if (!stack.ipforme(l->addr) && !l->addr.is_multicast()) return Enotlocal;
+        c.laddr = l->addr;
+    }
+    if (l->any_port) {
+        if (!eve) return Eperm;
+        return setluniqueport(c, 0);
+    }
+    if (l->port == 0) return setlport(c);
+    return setluniqueport(c, l->port);
+}
+
+Err Proto::setluniqueport(Conv& c, uint16_t port) {
+    if (port != 0)
+        for (auto& p : convs) {
+            if (p.get() == &c) continue;
+            if (p->state != ConvState::Connected && p->state != ConvState::Announced) continue;
+            if (p->lport == port && p->rport == c.rport && p->raddr == c.raddr &&
+                p->laddr == c.laddr)
+                return Eaddrinuse;
+        }
+    c.lport = port;
+    return ok;
+}
+
+Err Proto::setlport(Conv& c) {
+    auto taken = [&](uint16_t port) {
+        for (auto& p : convs)
+            if (p.get() != &c && p->lport == port) return true;
+        return false;
+    };
+    if (c.restricted) {
+        for (int i = 0; i < 1024 - 600; i++) {
+            uint16_t port = next_restricted++;
+            if (next_restricted >= 1024) next_restricted = 600;
+            if (!taken(port)) {
+                c.lport = port;
+                return ok;
+            }
+        }
+        return Enoports;
+    }
+    for (int i = 0; i < 64; i++) {
+        uint16_t port = uint16_t(32768 + stack.net.random() % 32768);
+        if (!taken(port)) {
+            c.lport = port;
+            return ok;
+        }
+    }
+    return Enoports;
+}
+
+}  // namespace devip::proto

@@ -1,0 +1,48 @@
+// What workers see of the stacks: a small per-port table published by the control thread
+// (RCU pointer swap), and the per-worker counters the control thread sums when a stats file
+// is read. Worker code includes only this header of proto's tables (STYLE 10.8).
+#pragma once
+#include <array>
+#include <cstdint>
+
+#include "proto/ip.h"
+
+namespace devip::proto {
+
+inline constexpr int kMaxPorts = 32;
+inline constexpr int kMaxStacks = 16;
+inline constexpr int kMaxFastLocal = 16;  // unicast v4 addresses per port answered in workers
+
+// IP-layer MIB (§2.6), in file order.
+enum IpStat : uint8_t {
+    Forwarding, DefaultTTL, InReceives, InHdrErrors, InAddrErrors, ForwDatagrams,
+    InUnknownProtos, InDiscards, InDelivers, OutRequests, OutDiscards, OutNoRoutes,
+    ReasmTimeout, ReasmReqds, ReasmOKs, ReasmFails, FragOKs, FragFails, FragCreates,
+    kIpStats
+};
+
+// Counters one worker keeps for one stack; summed over workers on read.
+struct FastStats {
+    uint64_t ip[kIpStats];      // IpStat-indexed
+    uint64_t icmp_inmsgs;       // icmp InMsgs
+    uint64_t icmp_in[19];       // icmp per-type received
+    uint64_t icmp_out[19];      // icmp per-type sent
+    uint64_t pktin;             // medium packets received (ipifc status pktin), per port below
+};
+
+// One port as workers see it.
+struct PortRt {
+    uint8_t bound;                          // an ether ipifc is bound: accept traffic
+    uint8_t stack;                          // the stack it belongs to
+    uint8_t nlocal;                         // entries used in local[]
+    uint8_t pad;
+    uint32_t local[kMaxFastLocal];          // unicast v4 addresses, network byte order
+};
+
+// The whole published table: immutable once published.
+struct FastTable {
+    std::array<PortRt, kMaxPorts> port{};   // indexed by DPDK port id
+    uint64_t gen = 0;                       // bumped on every publish
+};
+
+}  // namespace devip::proto

@@ -1,0 +1,34 @@
+// ICMP (RFC 792): the kernel's echo replies and errors, and user conversations as Plan 9's
+// ping uses them. Behaviour: ip3.md §3.7, §4.8.1, §4.8.3, §2.10.
+#pragma once
+#include "proto/conv.h"
+
+namespace devip::proto {
+
+struct Ipifc;
+
+enum IcmpType : uint8_t {
+    EchoReply = 0, Unreachable = 3, SrcQuench = 4, Redirect = 5, EchoRequest = 8,
+    TimeExceed = 11, InParmProblem = 12,
+};
+
+class Icmp final : public Proto {
+public:
+    explicit Icmp(Stack& s) : Proto(s, {"icmp", 1, 128, 4}) {}
+    std::unique_ptr<Conv> make_conv(int x) override;
+    Err write_data(Conv& c, std::span<const uint8_t> data) override;
+    void close(Conv& c) override;
+    void state(const Conv& c, Text& t) const override;
+    void stats(Text& t) const override;
+
+    // pkt: a validated IPv4 packet (hlen header bytes) addressed to us, arrived on f.
+    void input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen);
+    // An ICMP error about an ICMP message we sent.
+    void advise(std::span<const uint8_t> emb, Err why);
+};
+
+// The advice text for an ICMP unreachable or time-exceeded message (§4.8.3).
+Err icmp_advice(uint8_t type, uint8_t code, const Ipaddr& src, const Ipaddr& dst,
+                const Ipaddr& router);
+
+}  // namespace devip::proto

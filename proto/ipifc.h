@@ -1,0 +1,96 @@
+// Interfaces (ipifc.c): media, logical addresses, the ipifc ctl verbs and status text.
+// Behaviour: ip3.md §3.3 (ctl), §2.5 (status), §2.3 (local), §4.2 (media, what add installs).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proto/conv.h"
+#include "proto/iproute.h"
+
+namespace devip::proto {
+
+enum class Medium : uint8_t { None, Ether, Gbe, Pkt, Loopback };
+
+struct MediumInfo {
+    const char* name;       // as written in `bind`
+    Medium m;
+    int hsize;              // medium header bytes
+    int mintu;              // smallest settable maxtu
+    int maxtu;              // default and largest maxtu (header included)
+    int maclen;             // MAC bytes; 0 = no ARP
+    bool unbind_on_close;   // pkt: unbinds when the last ctl/data fd closes
+};
+const MediumInfo* medium_info(Medium m);
+
+// A logical address on an interface.
+struct Iplifc {
+    Ipaddr local;            // our address
+    Ipaddr mask;             // its mask
+    Ipaddr remote;           // the network, or the peer of a point-to-point link
+    Ipaddr net;              // remote & mask
+    uint16_t type = 0;       // Rv4 | Rptpt | Rproxy | Rtrans
+    bool tentative = false;  // v6 `try`: not used as a source until DAD passes
+    bool onlink = true;      // add6 onlink flag: install the interface routes
+    bool autoflag = true;    // add6 autonomous flag
+    uint32_t validlt = ~0u;  // seconds from origint; ~0 = infinite
+    uint32_t preflt = ~0u;   // seconds from origint; ~0 = infinite
+    uint64_t origint = 0;    // when added, in seconds
+};
+
+// Router-advertisement parameters (ra6), copied from the stack defaults at bind.
+struct RaParams {
+    int sendra = 0, recvra = 0, mflag = 0, oflag = 0;
+    int maxraint = 600000, minraint = 200000;  // ms
+    int linkmtu = 0, reachtime = 0, rxmitra = 0, ttl = 255, routerlt = 1800;
+};
+
+// One interface: the ipifc conversation that holds it.
+struct Ipifc : Conv {
+    Ipifc(Proto& p, int x) : Conv(p, x, 192 * 1024, false), snoopq(192 * 1024, false) {}
+    Medium medium = Medium::None;   // None = unbound
+    std::string dev;                // the device string given at bind
+    int port = -1;                  // DPDK port for ether/gbe
+    Ether mac;                      // the medium's MAC (ether/gbe)
+    int maxtu = 0;                  // MTU including the medium header
+    std::vector<Iplifc> lifc;       // logical addresses, in the order added
+    RaParams ra;                    // ra6 parameters
+    uint32_t pktin = 0, pktout = 0; // medium packet counters (32-bit, wrapping), slow path
+    uint32_t errin = 0, errout = 0;
+    long speed = 0;                 // output rate limit, bits/s (stored only)
+    int delay = 40;                 // burst window, ms (stored only)
+    bool reflect = false;           // forwarded packets may leave by the arrival interface
+    bool reassemble = false;        // reassemble before forwarding out of here
+    uint8_t ifcid = 0;              // bumped on bind/unbind/add/remove
+    Queue snoopq;                   // copies of pkt-medium packets while snooped
+    int snoopers = 0;               // open snoop fds
+    bool bound() const { return medium != Medium::None; }
+};
+
+class Ipifcproto final : public Proto {
+public:
+    explicit Ipifcproto(Stack& s);
+    std::unique_ptr<Conv> make_conv(int x) override;
+    Err write_ctl(Conv& c, const CtlArgs& a) override;
+    Err write_data(Conv& c, std::span<const uint8_t> data) override;
+    void close(Conv& c) override;
+    bool busy(const Conv& c) const override;
+    void state(const Conv& c, Text& t) const override;
+    void local(const Conv& c, Text& t) const override;
+    void stats(Text& t) const override;
+    bool has_snoop() const override { return true; }
+
+    Ipifc* ifc(int x) const { return static_cast<Ipifc*>(conv(x)); }
+    // ctl verbs, also used by config code and tests
+    Err bind_medium(Ipifc& f, const CtlArgs& a);
+    Err unbind(Ipifc& f);
+    Err add(Ipifc& f, const CtlArgs& a, bool tentative);
+    Err add_lifc(Ipifc& f, const Ipaddr& ip, const Ipaddr& mask, const Ipaddr& rem,
+                 uint16_t flags, bool tentative);
+    Err remove(Ipifc& f, const CtlArgs& a);
+    Err remove_lifc(Ipifc& f, size_t i);
+    bool iprouting_set = false;
+    bool iprouting = false;
+};
+
+}  // namespace devip::proto

@@ -1,0 +1,39 @@
+// What the stack needs from the packet machinery. Implemented in devipd's composition root
+// over dataplane/ (and by fakes in unit tests), so proto/ never includes dataplane/.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "proto/fast.h"
+#include "proto/ip.h"
+#include "proto/text.h"
+
+namespace devip::proto {
+
+struct PortInfo {
+    std::string name;     // "ether0": the /net directory name
+    Ether mac;            // the port's MAC address
+    std::string driver;   // PMD name, e.g. "net_tap"
+    uint32_t mtu = 1500;  // the port's IP MTU
+};
+
+class Netio {
+public:
+    virtual ~Netio() = default;
+    virtual int nports() const = 0;
+    virtual const PortInfo& port(int i) const = 0;
+    // Slow-path transmit of one whole Ethernet frame (copied).
+    virtual void tx(uint16_t port, std::span<const uint8_t> frame) = 0;
+    // Publishes a new table to the workers (copied; the old one retired after a grace period).
+    virtual void publish(const FastTable& t) = 0;
+    // Sums the workers' counters for one stack.
+    virtual void fast_stats(int stack, FastStats& out) const = 0;
+    // Port counters for ipifc status (pktin/pktout), and /net/etherN/stats text.
+    virtual void port_counts(uint16_t port, uint64_t& pktin, uint64_t& pktout) const = 0;
+    virtual void port_stats(uint16_t port, Text& out) const = 0;
+    virtual void set_promisc(uint16_t port, bool on) = 0;
+    virtual void add_mcast(uint16_t port, const Ether& mac, bool add) = 0;
+};
+
+}  // namespace devip::proto

@@ -1,0 +1,514 @@
+// The stack: self table, neighbour cache, IPv4 input and output on the control thread, ICMP
+// errors, counters; Net: stacks, ports and what workers see. Behaviour: ip3.md §2.6, §2.8,
+// §2.9, §3.13, §4.2–§4.4, §4.14.
+#include "proto/stack.h"
+
+#include <algorithm>
+
+#include "proto/icmp.h"
+#include "proto/ipaux.h"
+#include "proto/udp.h"
+#include "proto/wire.h"
+
+namespace devip::proto {
+
+uint16_t ip_csum(const void* p, size_t n, uint32_t sum) {
+    return csum(static_cast<const uint8_t*>(p), n, sum);
+}
+
+// ---- Selftab ----------------------------------------------------------------------------
+
+bool Selftab::add(const Ipaddr& a, uint16_t type, int ifc, const Ipaddr& local) {
+    auto& b = bucket_[hash(a)];
+    auto it = std::find_if(b.begin(), b.end(), [&](auto& e) { return e.a == a; });
+    if (it == b.end()) {
+        b.push_front(SelfEntry{a, type, {}});
+        it = b.begin();
+    }
+    for (auto& k : it->link)
+        if (k.ifc == ifc && k.local == local) {
+            k.ref++;
+            return false;
+        }
+    it->link.insert(it->link.begin(), SelfLink{ifc, local, 1});
+    return true;
+}
+
+bool Selftab::remove(const Ipaddr& a, int ifc, const Ipaddr& local) {
+    auto& b = bucket_[hash(a)];
+    auto it = std::find_if(b.begin(), b.end(), [&](auto& e) { return e.a == a; });
+    if (it == b.end()) return false;
+    auto k = std::find_if(it->link.begin(), it->link.end(),
+                          [&](auto& l) { return l.ifc == ifc && l.local == local; });
+    if (k == it->link.end() || --k->ref > 0) return false;
+    it->link.erase(k);
+    if (it->link.empty()) b.erase(it);
+    return true;
+}
+
+const SelfEntry* Selftab::find(const Ipaddr& a) const {
+    for (auto& e : bucket_[hash(a)])
+        if (e.a == a) return &e;
+    return nullptr;
+}
+
+void Selftab::text(std::string& out) const {
+    Text t;
+    for (auto& b : bucket_)
+        for (auto& e : b) {
+            t.pad(fmt_ip(e.a), 44, true, 44);
+            t.put(" %2.2d ", int(e.link.size()));
+            char ty[8];
+            route_type_text(e.type, ty);
+            t.pad(ty, 4, false, 4);
+            t.put("\n");
+        }
+    out += t.str();
+}
+
+// ---- Stack ------------------------------------------------------------------------------
+
+Stack::Stack(Net& n_, int n) : net(n_), n(n) {
+    // listing order = 9front's registration order, hidden and unbuilt protocols skipped
+    auto u = std::make_unique<Udp>(*this);
+    auto f = std::make_unique<Ipifcproto>(*this);
+    auto i = std::make_unique<Icmp>(*this);
+    udp = u.get();
+    ipifc = f.get();
+    icmp = i.get();
+    protos.push_back(std::move(u));
+    protos.push_back(std::move(f));
+    protos.push_back(std::move(i));
+}
+
+Stack::~Stack() = default;
+
+Proto* Stack::proto(std::string_view name) const {
+    for (auto& p : protos)
+        if (name == p->info.name) return p.get();
+    return nullptr;
+}
+
+bool Stack::ifc_bound(int x) const {
+    Ipifc* f = ipifc->ifc(x);
+    return f && f->bound();
+}
+
+int Stack::ifc_of_local(const Ipaddr& a) const {
+    for (auto& c : ipifc->convs) {
+        auto& f = static_cast<Ipifc&>(*c);
+        for (auto& l : f.lifc)
+            if (l.local == a) return f.x;
+    }
+    return -1;
+}
+
+// §4.3.5: the logical address whose network holds gate, longest common prefix with it.
+int Stack::find_ifc(const Ipaddr& gate, const Ipaddr& src) const {
+    int best = -1, bestspec = 0, bestsrc = -1;
+    for (auto& c : ipifc->convs) {
+        auto& f = static_cast<Ipifc&>(*c);
+        for (auto& l : f.lifc) {
+            if ((gate & l.mask) != l.net) continue;
+            int spec = common_prefix(gate, l.local);
+            int sspec = common_prefix(src, l.local);
+            if (spec > bestspec || (spec == bestspec && best >= 0 && sspec > bestsrc)) {
+                best = f.x;
+                bestspec = spec;
+                bestsrc = sspec;
+            }
+        }
+    }
+    return best;
+}
+
+uint16_t Stack::ipforme(const Ipaddr& a) const {
+    if (const SelfEntry* e = self.find(a)) return e->type & (Runi | Rbcast | Rmulti);
+    return has_null_addr() ? Runi : 0;
+}
+
+bool Stack::has_null_addr() const {
+    return self.find(v4prefix) != nullptr || self.find(IPnoaddr) != nullptr;
+}
+
+Ipaddr Stack::ifc_addr_toward(int x, const Ipaddr& a) const {
+    Ipifc* f = ipifc->ifc(x);
+    if (!f) return IPnoaddr;
+    const Iplifc* best = nullptr;
+    int bestlen = -1;
+    for (auto& l : f->lifc) {
+        if (l.local.is_v4() != a.is_v4() || l.local.is_unspecified() || l.tentative) continue;
+        int n = common_prefix(l.local, a);
+        if (n > bestlen) {
+            bestlen = n;
+            best = &l;
+        }
+    }
+    return best ? best->local : IPnoaddr;
+}
+
+// §4.3.4, v4 part (v6 source selection arrives with the IPv6 stack).
+Ipaddr Stack::findlocalip(const Ipaddr& dst) const {
+    std::vector<const Route*> rs;
+    rib.matches(dst, rs);
+    Ipaddr best = IPnoaddr;
+    for (const Route* r : rs) {  // least to most specific: the last that yields wins
+        if (r->type & Runi) return dst;
+        Ipifc* f = ipifc->ifc(r->ifc);
+        if (!f) continue;
+        const Ipaddr& nh = (r->type & (Rifc | Rbcast | Rmulti)) ? dst : r->gate;
+        int bestlen = -1;
+        Ipaddr pick = IPnoaddr;
+        for (auto& l : f->lifc) {
+            if (l.local.is_v4() != dst.is_v4() || l.local.is_unspecified() || l.tentative)
+                continue;
+            if (!r->smask.is_noaddr() && (l.local & r->smask) != r->src) continue;
+            int n = common_prefix(l.local, nh);
+            if (n > bestlen) {
+                bestlen = n;
+                pick = l.local;
+            }
+        }
+        if (bestlen >= 0) best = pick;
+    }
+    if (!best.is_noaddr()) return best;
+    for (auto& c : ipifc->convs)  // first v4 address of the lowest-numbered interface
+        for (auto& l : static_cast<Ipifc&>(*c).lifc)
+            if (l.local.is_v4() == dst.is_v4() && !l.local.is_unspecified()) return l.local;
+    return IPnoaddr;
+}
+
+// ---- input ------------------------------------------------------------------------------
+
+void Stack::ether_input(Ipifc& f, std::span<const uint8_t> frame) {
+    if (frame.size() <= size_t(kEthHdr)) return;
+    uint16_t type = get16(frame.data() + 12);
+    if (type == kEthArp) {
+        arp_input(f, frame);
+    } else if (type == kEthIp4) {
+        if (f.lifc.empty()) return;  // no addresses: dropped
+        ip_input(f, frame.subspan(kEthHdr));
+    }
+    // IPv6 arrives with the IPv6 stack; other types are not ours
+}
+
+void Stack::ip_input(Ipifc& f, std::span<const uint8_t> pkt) {
+    ipstat[InReceives]++;
+    if (pkt.empty() || (pkt[0] >> 4) != 4) {
+        if (!pkt.empty() && (pkt[0] >> 4) == 6) return;  // IPv6: not yet
+        ipstat[InHdrErrors]++;
+        return;
+    }
+    Ip4Check ck = ip4_check(pkt.data(), pkt.size(), true);
+    if (!ck.ok) {
+        ipstat[InHdrErrors]++;
+        return;
+    }
+    pkt = pkt.first(ck.tlen);
+    Ipaddr dst = Ipaddr::v4(get32(pkt.data() + 16));
+    uint16_t me = ipforme(dst);
+    if (!me) {
+        if (!ipifc->iprouting) return;
+        // slow-path forwarding (the fast path in workers comes with the routing work)
+        if (pkt[8] <= 1) {
+            icmp_error(f.x, pkt, TimeExceed, 0);
+            ipstat[InHdrErrors]++;
+            return;
+        }
+        Ipaddr src = Ipaddr::v4(get32(pkt.data() + 12));
+        const Route* r = rib.lookup(dst, src);
+        if (!r || (r->ifc == f.x && !f.reflect)) {
+            ipstat[OutDiscards]++;
+            return;
+        }
+        std::string p(pkt.begin(), pkt.end());
+        auto* b = reinterpret_cast<uint8_t*>(p.data());
+        b[8]--;
+        put16(b + 10, 0);
+        put16(b + 10, csum(b, ck.hlen));
+        Ipifc* out = ipifc->ifc(r->ifc);
+        if (!out || !out->bound()) return;
+        if (p.size() + size_t(medium_info(out->medium)->hsize) > size_t(out->maxtu)) {
+            if (get16(b + 6) & 0x4000) {
+                icmp_error(f.x, pkt, Unreachable, 4,
+                           uint16_t(out->maxtu - medium_info(out->medium)->hsize));
+                ipstat[FragFails]++;
+                return;
+            }
+        }
+        ipstat[ForwDatagrams]++;
+        ipstat[OutRequests]++;
+        medium_output(*out, (r->type & (Rifc | Runi | Rbcast | Rmulti)) ? dst : r->gate,
+                      std::move(p));
+        return;
+    }
+    if (get16(pkt.data() + 6) & 0x3fff) {  // fragment: reassembly arrives with rte_ip_frag
+        ipstat[ReasmReqds]++;
+        ipstat[ReasmFails]++;
+        return;
+    }
+    uint8_t proto = pkt[9];
+    switch (proto) {
+    case kProtoIcmp:
+        ipstat[InDelivers]++;
+        icmp->input(f, pkt, ck.hlen);
+        break;
+    case kProtoUdp:
+        ipstat[InDelivers]++;
+        udp->input(f, pkt, ck.hlen);
+        break;
+    default:
+        ipstat[InUnknownProtos]++;
+        ipstat[InDiscards]++;
+        log.print(Logip, "ip: no protocol %d from %s\n", proto,
+                  fmt_ip(Ipaddr::v4(get32(pkt.data() + 12))).c_str());
+        break;
+    }
+}
+
+// ---- output -----------------------------------------------------------------------------
+
+bool Stack::ip4_send(const Ipaddr& src, const Ipaddr& dst, uint8_t proto, uint8_t ttl,
+                     uint8_t tos, std::span<const uint8_t> payload) {
+    std::string p(kIp4Hdr, '\0');
+    p.append(payload.begin(), payload.end());
+    auto* b = reinterpret_cast<uint8_t*>(p.data());
+    b[0] = 0x45;
+    b[1] = tos;
+    b[8] = ttl;
+    b[9] = proto;
+    std::memcpy(b + 12, src.b.data() + 12, 4);
+    std::memcpy(b + 16, dst.b.data() + 12, 4);
+    return ip4_output(std::move(p));
+}
+
+bool Stack::ip4_output(std::string p, int from_ifc) {
+    ipstat[OutRequests]++;
+    if (p.size() >= 65536 || p.size() < size_t(kIp4Hdr)) {
+        ipstat[OutDiscards]++;
+        return false;
+    }
+    auto* b = reinterpret_cast<uint8_t*>(p.data());
+    Ipaddr src = Ipaddr::v4(get32(b + 12)), dst = Ipaddr::v4(get32(b + 16));
+    const Route* r = rib.lookup(dst, src);
+    if (!r) {
+        ipstat[OutNoRoutes]++;
+        log.print(Logip, "ip: no route to %s\n", fmt_ip(dst).c_str());
+        return false;
+    }
+    Ipifc* f = ipifc->ifc(r->ifc);
+    if (!f || !f->bound()) {
+        ipstat[OutDiscards]++;
+        return false;
+    }
+    b[0] = 0x45;
+    put16(b + 2, uint16_t(p.size()));
+    put16(b + 4, ipid++);
+    put16(b + 6, 0);  // DF never set on local packets
+    put16(b + 10, 0);
+    put16(b + 10, csum(b, kIp4Hdr));
+    Ipaddr nh = (r->type & (Rifc | Runi | Rbcast | Rmulti)) ? dst : r->gate;
+    (void)from_ifc;
+    size_t room = size_t(f->maxtu - medium_info(f->medium)->hsize);
+    if (p.size() <= room) {
+        medium_output(*f, nh, std::move(p));
+        return true;
+    }
+    // fragment (§4.4 Output): 8-byte aligned pieces of the payload, same ID
+    size_t chunk = (room - kIp4Hdr) & ~size_t(7);
+    if (chunk == 0) {
+        ipstat[FragFails]++;
+        return false;
+    }
+    for (size_t off = kIp4Hdr; off < p.size(); off += chunk) {
+        size_t n = std::min(chunk, p.size() - off);
+        std::string fr(p, 0, kIp4Hdr);
+        fr.append(p, off, n);
+        auto* h = reinterpret_cast<uint8_t*>(fr.data());
+        bool more = off + n < p.size();
+        put16(h + 2, uint16_t(fr.size()));
+        put16(h + 6, uint16_t(((off - kIp4Hdr) >> 3) | (more ? 0x2000 : 0)));
+        put16(h + 10, 0);
+        put16(h + 10, csum(h, kIp4Hdr));
+        ipstat[FragCreates]++;
+        medium_output(*f, nh, std::move(fr));
+    }
+    ipstat[FragOKs]++;
+    return true;
+}
+
+void Stack::medium_output(Ipifc& f, const Ipaddr& nh, std::string pkt) {
+    switch (f.medium) {
+    case Medium::Pkt:
+        f.pktout++;
+        if (f.snoopers) f.snoopq.put(pkt);
+        if (!f.rq.put(std::move(pkt))) f.errout++;
+        return;
+    case Medium::Loopback:
+        f.pktout++;
+        f.pktin++;
+        ip_input(f, {reinterpret_cast<const uint8_t*>(pkt.data()), pkt.size()});
+        return;
+    case Medium::Ether:
+    case Medium::Gbe: {
+        uint16_t t = ipforme(nh);
+        if (t & Runi && self.find(nh)) {  // to ourselves: loop back without the wire
+            ip_input(f, {reinterpret_cast<const uint8_t*>(pkt.data()), pkt.size()});
+            return;
+        }
+        if ((t & Rbcast) || nh == v4bcast) {
+            ether_tx(f, kEtherBcast, kEthIp4, pkt);
+            return;
+        }
+        if (nh.is_multicast()) {
+            Ether m{{0x01, 0x00, 0x5e, uint8_t(nh.b[13] & 0x7f), nh.b[14], nh.b[15]}};
+            ether_tx(f, m, kEthIp4, pkt);
+            return;
+        }
+        arp_resolve_tx(f, nh, std::move(pkt));
+        return;
+    }
+    case Medium::None:
+        return;
+    }
+}
+
+void Stack::ether_tx(Ipifc& f, const Ether& dst, uint16_t type, std::string_view payload) {
+    if (f.port < 0 || !net.io) return;
+    uint8_t frame[16384];
+    size_t n = kEthHdr + payload.size();
+    if (n > sizeof frame) return;
+    std::memcpy(frame, dst.b.data(), 6);
+    std::memcpy(frame + 6, f.mac.b.data(), 6);
+    put16(frame + 12, type);
+    std::memcpy(frame + kEthHdr, payload.data(), payload.size());
+    if (n < 60) {  // pad to the Ethernet minimum
+        std::memset(frame + n, 0, 60 - n);
+        n = 60;
+    }
+    f.pktout++;
+    net.io->tx(uint16_t(f.port), {frame, n});
+}
+
+// ---- ICMP errors (§4.4.2) ---------------------------------------------------------------
+
+void Stack::icmp_error(int x, std::span<const uint8_t> pkt, uint8_t type, uint8_t code,
+                       uint16_t mtu) {
+    if (pkt.size() < size_t(kIp4Hdr)) return;
+    Ipaddr src = Ipaddr::v4(get32(pkt.data() + 12)), dst = Ipaddr::v4(get32(pkt.data() + 16));
+    if (src.is_multicast() || dst.is_multicast()) return;
+    if (ipforme(src) & (Rbcast | Rmulti)) return;
+    if (ipforme(dst) & (Rbcast | Rmulti)) return;
+    if (src.is_v4_zero()) return;
+    Ipaddr me = ifc_addr_toward(x, src);
+    if (!me.is_v4() || me.is_unspecified()) return;
+    size_t keep = std::min<size_t>(pkt.size(), 40);
+    std::string m(8, '\0');
+    m.append(reinterpret_cast<const char*>(pkt.data()), keep);
+    auto* b = reinterpret_cast<uint8_t*>(m.data());
+    b[0] = type;
+    b[1] = code;
+    if (type == Unreachable && code == 4) put16(b + 6, mtu);
+    put16(b + 2, csum(b, m.size()));
+    if (type < 19) icmpstat.out[type]++;
+    ip4_send(me, src, kProtoIcmp, 255, 0, {b, m.size()});
+}
+
+// ---- counters ---------------------------------------------------------------------------
+
+namespace {
+constexpr const char* kIpStatNames[kIpStats] = {
+    "Forwarding", "DefaultTTL", "InReceives", "InHdrErrors", "InAddrErrors", "ForwDatagrams",
+    "InUnknownProtos", "InDiscards", "InDelivers", "OutRequests", "OutDiscards", "OutNoRoutes",
+    "ReasmTimeout", "ReasmReqds", "ReasmOKs", "ReasmFails", "FragOKs", "FragFails",
+    "FragCreates",
+};
+}  // namespace
+
+void Stack::ipstats_text(Text& t) const {
+    FastStats fs{};
+    if (net.io) net.io->fast_stats(n, fs);
+    for (int i = 0; i < kIpStats; i++) {
+        uint64_t v = ipstat[i] + fs.ip[i];
+        if (i == Forwarding) v = ipifc->iprouting_set ? (ipifc->iprouting ? 1 : 2) : 0;
+        if (i == DefaultTTL) v = 255;
+        t.put("%s: %llu\n", kIpStatNames[i], (unsigned long long)v);
+    }
+}
+
+void Stack::tick(uint64_t now) {
+    for (auto& e : arp) {
+        if (e.state != ArpEnt::Wait || now - e.rtime < kArpWaitMs) continue;
+        // resolution failed: host unreachable for the packet that waited
+        std::string held = std::move(e.hold);
+        int x = e.ifc;
+        e = ArpEnt{};
+        if (!held.empty())
+            icmp_error(x, {reinterpret_cast<const uint8_t*>(held.data()), held.size()},
+                       Unreachable, 1);
+    }
+}
+
+void Stack::ifc_changed() { net.publish(); }
+
+// ---- Net --------------------------------------------------------------------------------
+
+Net::~Net() = default;
+
+Stack& Net::stack(int n) {
+    if (!stacks_[n]) stacks_[n] = std::make_unique<Stack>(*this, n);
+    return *stacks_[n];
+}
+
+uint32_t Net::random() {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return uint32_t(rng >> 11);
+}
+
+int Net::port_by_dev(std::string_view dev) const {
+    if (!io) return -1;
+    auto slash = dev.rfind('/');
+    std::string_view name = slash == std::string_view::npos ? dev : dev.substr(slash + 1);
+    for (int i = 0; i < io->nports(); i++)
+        if (io->port(i).name == name) return i;
+    return -1;
+}
+
+void Net::input(uint16_t port, std::span<const uint8_t> frame) {
+    if (port >= kMaxPorts || !owner[port].s) return;
+    Stack& s = *owner[port].s;
+    Ipifc* f = s.ipifc->ifc(owner[port].ifc);
+    if (!f || !f->bound()) return;
+    s.ether_input(*f, frame);
+}
+
+void Net::publish() {
+    FastTable t{};
+    for (int p = 0; p < kMaxPorts; p++) {
+        auto& o = owner[p];
+        if (!o.s) continue;
+        Ipifc* f = o.s->ipifc->ifc(o.ifc);
+        if (!f || !f->bound() || f->lifc.empty()) continue;
+        PortRt& r = t.port[p];
+        r.bound = 1;
+        r.stack = uint8_t(o.s->n);
+        for (auto& l : f->lifc) {
+            if (!(l.type & Rv4) || l.local.is_unspecified() || r.nlocal >= kMaxFastLocal)
+                continue;
+            std::memcpy(&r.local[r.nlocal++], l.local.b.data() + 12, 4);
+        }
+    }
+    t.gen = fast_.gen + 1;
+    fast_ = t;
+    if (io) io->publish(t);
+}
+
+void Net::tick(uint64_t now) {
+    now_ms = now;
+    for (auto& s : stacks_)
+        if (s) s->tick(now);
+}
+
+}  // namespace devip::proto

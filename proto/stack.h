@@ -1,0 +1,174 @@
+// A stack (9front's Fs): one independent /net instance with its interfaces, self table,
+// routes, neighbour cache and protocols. Net holds the stacks (0–15) and the ports.
+// Everything here runs on the control thread; workers see only proto/fast.h.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proto/conv.h"
+#include "proto/fast.h"
+#include "proto/ip.h"
+#include "proto/ipifc.h"
+#include "proto/iproute.h"
+#include "proto/netio.h"
+#include "proto/netlog.h"
+
+namespace devip::proto {
+
+class Net;
+class Udp;
+class Icmp;
+
+// ipselftab (§2.9): every address this stack answers for.
+struct SelfLink {
+    int ifc;         // interface holding the logical address
+    Ipaddr local;    // the logical address that links here
+    int ref;         // times that logical address added this entry
+};
+struct SelfEntry {
+    Ipaddr a;                     // the address
+    uint16_t type;                // Runi | Rbcast | Rmulti | Rproxy (| Rv4)
+    std::vector<SelfLink> link;   // one per logical address
+};
+class Selftab {
+public:
+    // Returns true when this (address, logical address) link is new.
+    bool add(const Ipaddr& a, uint16_t type, int ifc, const Ipaddr& local);
+    // Drops one reference; returns true when the link went away.
+    bool remove(const Ipaddr& a, int ifc, const Ipaddr& local);
+    const SelfEntry* find(const Ipaddr& a) const;
+    void text(std::string& out) const;
+    template <class F> void each(F f) const {
+        for (auto& b : bucket_)
+            for (auto& e : b) f(e);
+    }
+private:
+    static int hash(const Ipaddr& a) { return ((a.b[14] << 8) | a.b[15]) % 64; }
+    std::array<std::deque<SelfEntry>, 64> bucket_;  // newest first within a bucket
+};
+
+// The neighbour cache (§4.14.1): 256 entries shared by every interface, LRU.
+struct ArpEnt {
+    enum State : uint8_t { Empty, Wait, Ok };
+    State state = Empty;     // Empty slots are free
+    Ipaddr ip;               // the neighbour
+    int ifc = -1;            // interface it is reached on
+    uint8_t ifcid = 0;       // interface generation when entered
+    Ether mac;               // resolved MAC (kept while re-resolving)
+    uint64_t ctime = 0;      // ms: created or last refreshed
+    uint64_t utime = 0;      // ms: last used (LRU)
+    uint64_t rtime = 0;      // ms: last request sent
+    int rxmit = 0;           // requests sent while waiting
+    std::string hold;        // the latest IP packet waiting for resolution
+};
+inline constexpr uint64_t kArpAgeMs = 15 * 60 * 1000;
+inline constexpr uint64_t kArpWaitMs = 3000;
+
+struct IcmpStats {
+    uint64_t inmsgs = 0, inerrors = 0, outmsgs = 0, csumerrs = 0, lenerrs = 0, hlenerrs = 0;
+    uint64_t in[19] = {}, out[19] = {};
+};
+
+class Stack : public IfcView {
+public:
+    Stack(Net& net, int n);
+    ~Stack() override;
+
+    Net& net;                          // the world: ports, clock, other stacks
+    const int n;                       // stack number (attach name)
+    std::vector<std::unique_ptr<Proto>> protos;  // user-visible protocols, listing order
+    Ipifcproto* ipifc = nullptr;
+    Udp* udp = nullptr;
+    Icmp* icmp = nullptr;
+    Rib rib;                           // routes (§2.7)
+    Selftab self;                      // local addresses (§2.9)
+    std::array<ArpEnt, 256> arp;       // neighbour cache, in slot order
+    uint64_t ipstat[kIpStats] = {};    // control-side IP counters; workers' added on read
+    IcmpStats icmpstat;                // control-side ICMP counters
+    Netlog log;                        // /net/log
+    std::string ndb;                   // /net/ndb contents
+    uint32_t ndbvers = 0;              // bumped on every ndb change
+    uint32_t ndbmtime = 0;             // seconds, last ndb change
+    uint16_t ipid = 0;                 // v4 ID counter
+
+    Proto* proto(std::string_view name) const;
+
+    // IfcView for the routing table
+    bool ifc_bound(int ifc) const override;
+    int ifc_of_local(const Ipaddr& a) const override;
+    int find_ifc(const Ipaddr& gate, const Ipaddr& src) const override;
+
+    // §4.3.4 source-address selection toward dst.
+    Ipaddr findlocalip(const Ipaddr& dst) const;
+    // Self-table type of a (Runi/Rbcast/Rmulti), or 0; accept-all when a null address exists.
+    uint16_t ipforme(const Ipaddr& a) const;
+    bool has_null_addr() const;
+    // The address on interface ifc closest to a (for replies to broadcasts, ICMP sources).
+    Ipaddr ifc_addr_toward(int ifc, const Ipaddr& a) const;
+
+    // Input: one frame from a port bound to interface f (Ethernet), or one IP packet.
+    void ether_input(Ipifc& f, std::span<const uint8_t> frame);
+    void ip_input(Ipifc& f, std::span<const uint8_t> pkt);
+    // Output: pkt holds a complete IPv4 header (20 bytes) and payload; output fills length,
+    // ID, checksum and sends it by the route toward dst. Returns false when there is no route.
+    bool ip4_output(std::string pkt, int from_ifc = -1);
+    // Builds the 20-byte header and calls ip4_output.
+    bool ip4_send(const Ipaddr& src, const Ipaddr& dst, uint8_t proto, uint8_t ttl,
+                  uint8_t tos, std::span<const uint8_t> payload);
+    // ICMP error about pkt (an IPv4 packet received on ifc): §4.4.2 rules.
+    void icmp_error(int ifc, std::span<const uint8_t> pkt, uint8_t type, uint8_t code,
+                    uint16_t mtu = 0);
+
+    // ARP (§4.14, §3.13)
+    void arp_input(Ipifc& f, std::span<const uint8_t> frame);
+    void arp_resolve_tx(Ipifc& f, const Ipaddr& nexthop, std::string pkt);
+    void arp_send_request(Ipifc& f, const Ipaddr& target, const Ipaddr& sender);
+    ArpEnt* arp_find(const Ipaddr& ip, int ifc);
+    ArpEnt* arp_new(const Ipaddr& ip, int ifc);
+    void arp_enter(const Ipaddr& ip, int ifc, const Ether& mac, bool create);
+    void arp_flush_ifc(int ifc);
+    void arp_text(std::string& out) const;
+    Err arp_write(std::string_view text);
+
+    // Medium output of a whole IP packet on interface f toward next hop nh.
+    void medium_output(Ipifc& f, const Ipaddr& nh, std::string pkt);
+    void ether_tx(Ipifc& f, const Ether& dst, uint16_t type, std::string_view payload);
+
+    // Interface changes: rebuild what workers see.
+    void ifc_changed();
+    void ipstats_text(Text& t) const;
+    void icmpstats_text(Text& t) const;
+    void tick(uint64_t now_ms);
+};
+
+// All stacks and the ports. One per devipd.
+class Net {
+public:
+    explicit Net(Netio* io) : io(io) {}
+    ~Net();
+    Stack& stack(int n);                     // created on first attach
+    Stack* find_stack(int n) const { return n >= 0 && n < kMaxStacks ? stacks_[n].get() : nullptr; }
+    // Port binding: which (stack, ifc) owns each port.
+    struct Owner { Stack* s = nullptr; int ifc = -1; };
+    std::array<Owner, kMaxPorts> owner{};
+    int port_by_dev(std::string_view dev) const;  // "/net/ether0" → 0, or -1
+    // A frame received on a port (punted by a worker).
+    void input(uint16_t port, std::span<const uint8_t> frame);
+    void publish();                          // rebuild the FastTable from every stack
+    void tick(uint64_t now_ms);
+    Netio* io;                               // may be null in unit tests (no ports)
+    uint64_t now_ms = 0;                     // control-thread clock
+    uint64_t rng = 0x9e3779b97f4a7c15ull;    // port choice, ping ids
+    uint32_t random();
+private:
+    std::array<std::unique_ptr<Stack>, kMaxStacks> stacks_;
+    FastTable fast_;
+};
+
+uint16_t ip_csum(const void* p, size_t n, uint32_t sum = 0);
+
+}  // namespace devip::proto

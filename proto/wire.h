@@ -1,0 +1,60 @@
+// Wire layouts and byte-order helpers shared by the slow path and the fast path.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace devip::proto {
+
+inline uint16_t get16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+inline uint32_t get32(const uint8_t* p) {
+    return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
+inline void put16(uint8_t* p, uint16_t v) {
+    p[0] = uint8_t(v >> 8);
+    p[1] = uint8_t(v);
+}
+inline void put32(uint8_t* p, uint32_t v) {
+    p[0] = uint8_t(v >> 24);
+    p[1] = uint8_t(v >> 16);
+    p[2] = uint8_t(v >> 8);
+    p[3] = uint8_t(v);
+}
+
+inline constexpr uint16_t kEthIp4 = 0x0800;
+inline constexpr uint16_t kEthArp = 0x0806;
+inline constexpr uint16_t kEthIp6 = 0x86dd;
+inline constexpr int kEthHdr = 14;
+inline constexpr int kIp4Hdr = 20;
+inline constexpr uint8_t kProtoIcmp = 1, kProtoTcp = 6, kProtoUdp = 17;
+
+// Internet checksum (RFC 1071) of n bytes, folded, not inverted.
+inline uint32_t csum_add(const uint8_t* p, size_t n, uint32_t sum = 0) {
+    for (; n > 1; p += 2, n -= 2) sum += uint32_t(p[0] << 8 | p[1]);
+    if (n) sum += uint32_t(p[0] << 8);
+    return sum;
+}
+inline uint16_t csum_fold(uint32_t sum) {
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return uint16_t(sum);
+}
+inline uint16_t csum(const uint8_t* p, size_t n, uint32_t sum = 0) {
+    return uint16_t(~csum_fold(csum_add(p, n, sum)));
+}
+
+// Result of the RFC 1812 §5.2.2 header checks (ip3.md §4.4 Input).
+struct Ip4Check {
+    bool ok;        // false: count InHdrErrors and drop
+    uint16_t hlen;  // header length in bytes
+    uint16_t tlen;  // total length (the packet is trimmed to it)
+};
+// p/len: the IP packet (after the medium header).
+inline Ip4Check ip4_check(const uint8_t* p, size_t len, bool verify_csum) {
+    if (len < kIp4Hdr || (p[0] >> 4) != 4) return {false, 0, 0};
+    uint16_t hlen = uint16_t((p[0] & 0xf) * 4);
+    uint16_t tlen = get16(p + 2);
+    if (hlen < kIp4Hdr || hlen > len || tlen < hlen || tlen > len) return {false, 0, 0};
+    if (verify_csum && csum(p, hlen) != 0) return {false, 0, 0};
+    return {true, hlen, tlen};
+}
+
+}  // namespace devip::proto
