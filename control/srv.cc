@@ -1,1 +1,653 @@
-// placeholder: being written
+// 9P2000 server over a UNIX stream socket (intro(5), version(5) … wstat(5)).
+// One epoll loop on the control thread; every socket is nonblocking and nothing here ever
+// waits for a client. A request the tree cannot answer yet (Fsys returns Park) is kept
+// in parked_ and re-run by retry_parked() until it completes, is flushed (Tflush) or its
+// client goes away; this is lib9p's respond-later, without threads.
+#include "control/srv.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace devip::ctl {
+namespace {
+
+using proto::err_text;
+
+// 9P-level errors: lib9p's and the Plan 9 kernel's wording.
+constexpr Err Eunknownfid{"unknown fid"};
+constexpr Err Efidinuse{"fid in use"};
+constexpr Err Enotopen{"fid not open"};
+constexpr Err Eisopen{"fid already open"};
+constexpr Err Ewalkopen{"cannot walk an open fid"};
+constexpr Err Ebusy{"fid busy"};
+constexpr Err Ewalknodir{"walk in non-directory"};
+constexpr Err Eisdir{"is a directory"};
+constexpr Err Ebaddiroff{"bad offset in directory read"};
+constexpr Err Eshort{"read or write too short"};
+constexpr Err Enoauth{"authentication not required"};
+constexpr Err Eduptag{"duplicate tag"};
+constexpr Err Ebotch{"9P protocol botch"};
+constexpr Err Enoversion{"version not negotiated"};
+constexpr Err Emsize{"msize too small"};
+constexpr Err Ebadstat{"bad stat"};
+constexpr Err Estatsize{"stat too big"};
+constexpr Err Eintr{"interrupted"};
+
+constexpr size_t kChunk = 64 * 1024;     // one recv
+constexpr size_t kMaxEvents = 64;        // events per epoll_wait
+constexpr uint64_t kListenId = 0;        // epoll key of the listening socket
+
+bool is_request(Ftype t) { return (uint8_t(t) & 1) == 0; }
+
+// version(5): the part before the first period names the protocol.
+bool speaks_9p2000(const std::string& v) {
+    return v == "9P2000" || v.starts_with("9P2000.");
+}
+
+bool can_read(uint8_t omode) { return (omode & 3) != OWRITE; }
+bool can_write(uint8_t omode) { return (omode & 3) == OWRITE || (omode & 3) == ORDWR; }
+
+// The peer's identity from SO_PEERCRED; false if the kernel will not say.
+bool peer_ident(int fd, Ident& who) {
+    ucred cr{};
+    socklen_t len = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) return false;
+    who.uid = cr.uid;
+    who.eve = cr.uid == 0;
+    passwd pw{};
+    passwd* res = nullptr;
+    char buf[1024];
+    if (getpwuid_r(cr.uid, &pw, buf, sizeof buf, &res) == 0 && res)
+        who.user = pw.pw_name;
+    else
+        who.user = std::to_string(cr.uid);
+    return true;
+}
+
+// mkdir -p of the directory that will hold path.
+Err make_parent(const std::string& path) {
+    size_t end = path.rfind('/');
+    if (end == std::string::npos || end == 0) return {};
+    std::string dir = path.substr(0, end);
+    for (size_t i = 1; i <= dir.size(); i++) {
+        if (i < dir.size() && dir[i] != '/') continue;
+        std::string part = dir.substr(0, i);
+        if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST)
+            return err_text("mkdir %s: %s", part.c_str(), strerror(errno));
+    }
+    struct stat st{};
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        return err_text("%s: not a directory", dir.c_str());
+    return {};
+}
+
+// Removes a socket left by a dead server. A live one (it accepts) or a non-socket stays.
+Err clear_stale(const std::string& path, const sockaddr_un& sa) {
+    struct stat st{};
+    if (lstat(path.c_str(), &st) != 0) return {};
+    if (!S_ISSOCK(st.st_mode)) return err_text("%s: exists and is not a socket", path.c_str());
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err_text("socket: %s", strerror(errno));
+    int r = connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
+    int e = errno;
+    close(fd);
+    if (r == 0 || e == EAGAIN || e == EINPROGRESS)
+        return err_text("%s: another server is listening", path.c_str());
+    if (unlink(path.c_str()) != 0) return err_text("unlink %s: %s", path.c_str(), strerror(errno));
+    return {};
+}
+
+}  // namespace
+
+struct Server::Conn {
+    uint64_t id = 0;                          // epoll key
+    int fd = -1;                              // the socket; -1 once dropped
+    Ident who;                                // SO_PEERCRED, fixed for the connection
+    uint32_t msize = kMaxMsize;               // negotiated; framing limit before Tversion
+    bool versioned = false;                   // a Tversion has succeeded
+    bool dead = false;                        // dropped; reaped at the end of the round
+    std::vector<uint8_t> in;                  // received bytes not yet served
+    size_t in_off = 0;                        // first unserved byte of in
+    std::vector<uint8_t> out;                 // encoded replies not yet sent
+    size_t out_off = 0;                       // first unsent byte of out
+    uint32_t events = 0;                      // epoll interest now registered
+    std::unordered_map<uint32_t, Fid> fids;   // this session's fids
+
+    size_t unsent() const { return out.size() - out_off; }
+    Fid* fid(uint32_t n) {
+        auto it = fids.find(n);
+        return it == fids.end() ? nullptr : &it->second;
+    }
+};
+
+// A request waiting for the stack; re-run with the same arguments by retry_parked().
+struct Server::Parked {
+    Conn* c = nullptr;       // owner; entries go before the Conn does (drop)
+    uint16_t tag = 0;        // reply tag, and what Tflush names
+    uint32_t fid = 0;        // the fid opened or read
+    Ftype op = Ftype::Tread; // Topen or Tread
+    uint8_t mode = 0;        // Topen: mode
+    uint64_t offset = 0;     // Tread: offset
+    uint32_t count = 0;      // Tread: count, already clamped to the msize
+};
+
+Server::Server(Fsys& fs) : fs_(fs) { ep_ = epoll_create1(EPOLL_CLOEXEC); }
+
+Server::~Server() {
+    shutdown();
+    if (ep_ >= 0) close(ep_);
+}
+
+// --- socket and connection handling ---
+
+proto::Err Server::listen(const std::string& path) {
+    if (ep_ < 0) return err_text("epoll: %s", strerror(errno));
+    if (lfd_ >= 0) return Err{"already listening"};
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof sa.sun_path) return Err{"bad socket path"};
+    memcpy(sa.sun_path, path.c_str(), path.size());
+    if (Err e = make_parent(path)) return e;
+    if (Err e = clear_stale(path, sa)) return e;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err_text("socket: %s", strerror(errno));
+    const char* step = nullptr;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+        step = "bind";
+    else if (chmod(path.c_str(), 0666) != 0)
+        step = "chmod";
+    else if (::listen(fd, 128) != 0)
+        step = "listen";
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kListenId;
+    if (!step && epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) step = "epoll_ctl";
+    if (step) {
+        Err e = err_text("%s %s: %s", step, path.c_str(), strerror(errno));
+        close(fd);
+        return e;
+    }
+    lfd_ = fd;
+    path_ = path;
+    return {};
+}
+
+void Server::poll(int timeout_ms) {
+    if (ep_ < 0) return;
+    epoll_event ev[kMaxEvents];
+    int n = epoll_wait(ep_, ev, kMaxEvents, timeout_ms);
+    for (int i = 0; i < n; i++) on_event(ev[i].data.u64, ev[i].events);
+    reap();
+    retry_parked();
+}
+
+void Server::on_event(uint64_t id, uint32_t events) {
+    if (id == kListenId) {
+        accept_all();
+        return;
+    }
+    auto it = conns_.find(id);
+    if (it == conns_.end() || it->second->dead) return;
+    Conn& c = *it->second;
+    if (events & EPOLLOUT) {
+        flush_output(c);
+        serve_input(c);  // requests held back while the output was over kOutThrottle
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_input(c);
+    flush_output(c);
+    update_events(c);
+}
+
+void Server::accept_all() {
+    for (;;) {
+        int fd = accept4(lfd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            return;  // EAGAIN, or out of descriptors: try again next round
+        }
+        auto c = std::make_unique<Conn>();
+        c->id = next_id_++;
+        c->fd = fd;
+        epoll_event ev{};
+        ev.events = c->events = EPOLLIN | EPOLLRDHUP;
+        ev.data.u64 = c->id;
+        if (!peer_ident(fd, c->who) || epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close(fd);
+            continue;
+        }
+        conns_.emplace(c->id, std::move(c));
+    }
+}
+
+void Server::read_input(Conn& c) {
+    uint8_t buf[kChunk];
+    while (!c.dead && c.unsent() < kOutThrottle) {
+        ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+        if (n > 0) {
+            c.in.insert(c.in.end(), buf, buf + n);
+            serve_input(c);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        flush_output(c);  // EOF or error: answer what we can, then go
+        drop(c);
+    }
+}
+
+// Serves every whole message in c.in, unless the client is not reading its answers.
+void Server::serve_input(Conn& c) {
+    while (!c.dead && c.unsent() < kOutThrottle) {
+        std::span<const uint8_t> avail = std::span(c.in).subspan(c.in_off);
+        if (avail.size() < 4) break;
+        uint32_t n = peek_size(avail);
+        if (n < 7 || n > c.msize) return drop(c);  // framing is lost: nothing to resync on
+        if (n > avail.size()) break;
+        Fcall t;
+        if (!decode(avail.first(n), t)) return drop(c);
+        dispatch(c, t);  // t's data view points into c.in: keep it until this returns
+        c.in_off += n;
+    }
+    if (c.in_off == c.in.size()) {
+        c.in.clear();
+        c.in_off = 0;
+    } else if (c.in_off >= kChunk) {
+        c.in.erase(c.in.begin(), c.in.begin() + long(c.in_off));
+        c.in_off = 0;
+    }
+}
+
+void Server::flush_output(Conn& c) {
+    while (!c.dead && c.unsent() > 0) {
+        ssize_t n = send(c.fd, c.out.data() + c.out_off, c.unsent(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            c.out_off += size_t(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        drop(c);
+        return;
+    }
+    if (c.dead) return;
+    if (c.unsent() == 0) {
+        c.out.clear();
+        c.out_off = 0;
+    } else if (c.unsent() > kOutMax) {
+        drop(c);  // a client that does not read its answers
+    } else if (c.out_off >= kChunk) {
+        c.out.erase(c.out.begin(), c.out.begin() + long(c.out_off));
+        c.out_off = 0;
+    }
+}
+
+void Server::update_events(Conn& c) {
+    if (c.dead) return;
+    uint32_t want = c.unsent() < kOutThrottle ? EPOLLIN | EPOLLRDHUP : 0;
+    if (c.unsent() > 0) want |= EPOLLOUT;
+    if (want == c.events) return;
+    epoll_event ev{};
+    ev.events = c.events = want;
+    ev.data.u64 = c.id;
+    if (epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev) != 0) drop(c);
+}
+
+// Ends the session now; the Conn itself goes in reap(), after the caller is done with it.
+void Server::drop(Conn& c) {
+    if (c.dead) return;
+    c.dead = true;
+    reset_session(c);
+    epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
+    close(c.fd);
+    c.fd = -1;
+}
+
+void Server::reap() {
+    std::erase_if(conns_, [](const auto& kv) { return kv.second->dead; });
+}
+
+void Server::shutdown() {
+    for (auto& [id, c] : conns_) {
+        flush_output(*c);
+        drop(*c);
+    }
+    reap();
+    if (lfd_ >= 0) {
+        epoll_ctl(ep_, EPOLL_CTL_DEL, lfd_, nullptr);
+        close(lfd_);
+        unlink(path_.c_str());
+        lfd_ = -1;
+    }
+}
+
+// --- parked requests ---
+
+void Server::retry_parked() {
+    for (auto it = parked_.begin(); it != parked_.end();) {
+        if (run_parked(*it))
+            it = parked_.erase(it);
+        else
+            ++it;
+    }
+    for (auto& [id, c] : conns_) {
+        if (c->unsent() == 0) continue;
+        flush_output(*c);
+        update_events(*c);
+    }
+    reap();
+}
+
+// True when p is finished with (answered), false when it must stay parked.
+bool Server::run_parked(Parked& p) {
+    Conn& c = *p.c;
+    Fid* f = c.fid(p.fid);
+    if (!f) {  // cannot happen: clunk cancels first; answer rather than park forever
+        error(c, p.tag, Eunknownfid);
+        return true;
+    }
+    if (p.op == Ftype::Topen) return finish_open(c, p.tag, *f, p.mode, fs_.open(*f, p.mode));
+    std::string out;
+    Answer a = fs_.read(*f, p.offset, p.count, out);
+    return finish_read(c, p.tag, a, out, p.count);
+}
+
+// Abandons c's parked requests on fid (every fid when fid is kNoFid). With answer, each
+// gets Rerror "interrupted" (its fid is being clunked); without, none is answered
+// (Tversion and disconnect end the tags too).
+void Server::cancel_parked(Conn& c, uint32_t fid, bool answer) {
+    for (auto it = parked_.begin(); it != parked_.end();) {
+        if (it->c != &c || (fid != kNoFid && it->fid != fid)) {
+            ++it;
+            continue;
+        }
+        if (Fid* f = c.fid(it->fid)) fs_.cancel(*f);
+        if (answer) error(c, it->tag, Eintr);
+        it = parked_.erase(it);
+    }
+}
+
+bool Server::is_parked(const Conn& c, uint16_t tag) const {
+    return std::any_of(parked_.begin(), parked_.end(),
+                       [&](const Parked& p) { return p.c == &c && p.tag == tag; });
+}
+
+bool Server::is_opening(const Conn& c, uint32_t fid) const {
+    return std::any_of(parked_.begin(), parked_.end(), [&](const Parked& p) {
+        return p.c == &c && p.fid == fid && p.op == Ftype::Topen;
+    });
+}
+
+// Tversion and disconnect: every outstanding request is abandoned, every fid clunked.
+void Server::reset_session(Conn& c) {
+    cancel_parked(c, kNoFid, false);
+    for (auto& [n, f] : c.fids) fs_.clunk(f);
+    c.fids.clear();
+}
+
+// --- replies ---
+
+void Server::reply(Conn& c, Fcall& r) {
+    if (!c.dead) encode(r, c.out);
+}
+
+void Server::error(Conn& c, uint16_t tag, Err e) {
+    Fcall r;
+    r.type = Ftype::Rerror;
+    r.tag = tag;
+    r.ename = e.text ? e.text : "error";
+    reply(c, r);
+}
+
+// --- requests ---
+
+void Server::dispatch(Conn& c, const Fcall& t) {
+    if (!is_request(t.type)) return error(c, t.tag, Ebotch);
+    if (t.type == Ftype::Tversion) return version(c, t);
+    if (!c.versioned) return error(c, t.tag, Enoversion);
+    if (is_parked(c, t.tag)) return error(c, t.tag, Eduptag);
+    switch (t.type) {
+    case Ftype::Tauth: return error(c, t.tag, Enoauth);
+    case Ftype::Tattach: return attach(c, t);
+    case Ftype::Tflush: return flush(c, t);
+    case Ftype::Twalk: return walk(c, t);
+    case Ftype::Topen: return open(c, t);
+    case Ftype::Tcreate:
+        return error(c, t.tag, c.fid(t.fid) ? proto::Eperm : Eunknownfid);
+    case Ftype::Tread: return read(c, t);
+    case Ftype::Twrite: return write(c, t);
+    case Ftype::Tclunk: return clunk(c, t, false);
+    case Ftype::Tremove: return clunk(c, t, true);
+    case Ftype::Tstat: return stat(c, t);
+    case Ftype::Twstat: return wstat(c, t);
+    default: return error(c, t.tag, Ebotch);
+    }
+}
+
+// version(5): negotiates msize and ends whatever session there was.
+void Server::version(Conn& c, const Fcall& t) {
+    reset_session(c);
+    c.versioned = false;
+    c.msize = kMaxMsize;
+    if (t.msize < kMinMsize) return error(c, t.tag, Emsize);
+    Fcall r;
+    r.type = Ftype::Rversion;
+    r.tag = t.tag;
+    r.msize = std::min(t.msize, kMaxMsize);
+    r.version = "unknown";
+    if (speaks_9p2000(t.version)) {
+        r.version = "9P2000";
+        c.msize = r.msize;
+        c.versioned = true;
+    }
+    reply(c, r);
+}
+
+void Server::attach(Conn& c, const Fcall& t) {
+    if (t.afid != kNoFid) return error(c, t.tag, Enoauth);
+    if (c.fid(t.fid)) return error(c, t.tag, Efidinuse);
+    Fid f;
+    f.fid = t.fid;
+    f.who = &c.who;
+    if (Err e = fs_.attach(f, t.aname)) return error(c, t.tag, e);
+    Fcall r;
+    r.type = Ftype::Rattach;
+    r.tag = t.tag;
+    r.qid = f.qid;
+    c.fids.emplace(t.fid, std::move(f));
+    reply(c, r);
+}
+
+// flush(5): a parked request is dropped unanswered; Rflush is always sent.
+void Server::flush(Conn& c, const Fcall& t) {
+    for (auto it = parked_.begin(); it != parked_.end(); ++it) {
+        if (it->c != &c || it->tag != t.oldtag) continue;
+        if (Fid* f = c.fid(it->fid)) fs_.cancel(*f);
+        parked_.erase(it);
+        break;
+    }
+    Fcall r;
+    r.type = Ftype::Rflush;
+    r.tag = t.tag;
+    reply(c, r);
+}
+
+// walk(5): newfid is made only when every element is walked; an error on the first
+// element is an Rerror, a later one a short Rwalk.
+void Server::walk(Conn& c, const Fcall& t) {
+    Fid* f = c.fid(t.fid);
+    if (!f) return error(c, t.tag, Eunknownfid);
+    if (f->open) return error(c, t.tag, Ewalkopen);
+    if (is_opening(c, t.fid)) return error(c, t.tag, Ebusy);
+    if (t.newfid != t.fid && c.fid(t.newfid)) return error(c, t.tag, Efidinuse);
+    if (!t.wname.empty() && !(f->qid.type & QTDIR)) return error(c, t.tag, Ewalknodir);
+    Fid nf = *f;
+    nf.fid = t.newfid;
+    nf.omode = 0;
+    nf.dir_index = nf.dir_offset = 0;
+    Fcall r;
+    r.type = Ftype::Rwalk;
+    r.tag = t.tag;
+    for (const std::string& name : t.wname) {
+        if (!(nf.qid.type & QTDIR)) break;
+        Err e = fs_.walk(nf, name);
+        if (e && r.wqid.empty()) return error(c, t.tag, e);
+        if (e) break;
+        r.wqid.push_back(nf.qid);
+    }
+    if (r.wqid.size() == t.wname.size()) c.fids.insert_or_assign(t.newfid, std::move(nf));
+    reply(c, r);
+}
+
+void Server::open(Conn& c, const Fcall& t) {
+    Fid* f = c.fid(t.fid);
+    if (!f) return error(c, t.tag, Eunknownfid);
+    if (f->open) return error(c, t.tag, Eisopen);
+    if (is_opening(c, t.fid)) return error(c, t.tag, Ebusy);
+    bool rdonly = (t.mode & 3) == OREAD || (t.mode & 3) == OEXEC;
+    if ((f->qid.type & QTDIR) && (!rdonly || (t.mode & OTRUNC))) return error(c, t.tag, Eisdir);
+    if (!finish_open(c, t.tag, *f, t.mode, fs_.open(*f, t.mode)))
+        parked_.push_back({&c, t.tag, t.fid, Ftype::Topen, t.mode, 0, 0});
+}
+
+bool Server::finish_open(Conn& c, uint16_t tag, Fid& f, uint8_t mode, Answer a) {
+    if (a.st == Status::Park) return false;
+    if (a.st == Status::Error) {
+        error(c, tag, a.err);
+        return true;
+    }
+    f.open = true;
+    f.omode = mode;
+    f.dir_index = f.dir_offset = 0;
+    Fcall r;
+    r.type = Ftype::Ropen;
+    r.tag = tag;
+    r.qid = f.qid;
+    r.iounit = c.msize - kIoHdrSize;
+    reply(c, r);
+    return true;
+}
+
+void Server::read(Conn& c, const Fcall& t) {
+    Fid* f = c.fid(t.fid);
+    if (!f) return error(c, t.tag, Eunknownfid);
+    if (!f->open) return error(c, t.tag, Enotopen);
+    if (!can_read(f->omode)) return error(c, t.tag, proto::Eperm);
+    uint32_t count = std::min(t.count, c.msize - kIoHdrSize);
+    if (f->qid.type & QTDIR) return read_dir(c, t.tag, *f, t.offset, count);
+    std::string out;
+    Answer a = fs_.read(*f, t.offset, count, out);
+    if (!finish_read(c, t.tag, a, out, count))
+        parked_.push_back({&c, t.tag, t.fid, Ftype::Tread, 0, t.offset, count});
+}
+
+bool Server::finish_read(Conn& c, uint16_t tag, Answer a, const std::string& out,
+                         uint32_t count) {
+    if (a.st == Status::Park) return false;
+    if (a.st == Status::Error) {
+        error(c, tag, a.err);
+        return true;
+    }
+    Fcall r;
+    r.type = Ftype::Rread;
+    r.tag = tag;
+    r.data = std::span(reinterpret_cast<const uint8_t*>(out.data()),
+                       std::min<size_t>(out.size(), count));
+    reply(c, r);
+    return true;
+}
+
+// Packs whole entries from Fsys::dirent into at most count bytes. The offset is 0 (start
+// again) or where the previous read ended, as read(5) requires of directories.
+void Server::read_dir(Conn& c, uint16_t tag, Fid& f, uint64_t off, uint32_t count) {
+    if (off == 0) {
+        f.dir_index = 0;
+        f.dir_offset = 0;
+    } else if (off != f.dir_offset) {
+        return error(c, tag, Ebaddiroff);
+    }
+    std::vector<uint8_t> buf;
+    Dir d;
+    uint64_t i = f.dir_index;
+    while (fs_.dirent(f, i, d)) {
+        size_t before = buf.size();
+        if (encode_dir(d, buf) == 0 || buf.size() > count) {
+            buf.resize(before);
+            if (before == 0) return error(c, tag, Eshort);
+            break;
+        }
+        i++;
+    }
+    f.dir_index = i;
+    f.dir_offset += buf.size();
+    Fcall r;
+    r.type = Ftype::Rread;
+    r.tag = tag;
+    r.data = buf;
+    reply(c, r);
+}
+
+void Server::write(Conn& c, const Fcall& t) {
+    Fid* f = c.fid(t.fid);
+    if (!f) return error(c, t.tag, Eunknownfid);
+    if (!f->open) return error(c, t.tag, Enotopen);
+    if (!can_write(f->omode)) return error(c, t.tag, proto::Eperm);
+    if (f->qid.type & QTDIR) return error(c, t.tag, Eisdir);
+    uint32_t n = 0;
+    if (Err e = fs_.write(*f, t.offset, t.data, n)) return error(c, t.tag, e);
+    Fcall r;
+    r.type = Ftype::Rwrite;
+    r.tag = t.tag;
+    r.count = std::min<uint32_t>(n, uint32_t(t.data.size()));
+    reply(c, r);
+}
+
+// clunk(5), remove(5): the fid goes either way; nothing can be removed here.
+void Server::clunk(Conn& c, const Fcall& t, bool remove) {
+    Fid* f = c.fid(t.fid);
+    if (!f) return error(c, t.tag, Eunknownfid);
+    cancel_parked(c, t.fid, true);
+    fs_.clunk(*f);
+    c.fids.erase(t.fid);
+    if (remove) return error(c, t.tag, proto::Eperm);
+    Fcall r;
+    r.type = Ftype::Rclunk;
+    r.tag = t.tag;
+    reply(c, r);
+}
+
+void Server::stat(Conn& c, const Fcall& t) {
+    Fid* f = c.fid(t.fid);
+    if (!f) return error(c, t.tag, Eunknownfid);
+    Dir d;
+    if (Err e = fs_.stat(*f, d)) return error(c, t.tag, e);
+    Fcall r;
+    r.type = Ftype::Rstat;
+    r.tag = t.tag;
+    if (encode_dir(d, r.stat) == 0 || r.stat.size() + 9 > c.msize)
+        return error(c, t.tag, Estatsize);
+    reply(c, r);
+}
+
+void Server::wstat(Conn& c, const Fcall& t) {
+    Fid* f = c.fid(t.fid);
+    if (!f) return error(c, t.tag, Eunknownfid);
+    Dir d;
+    if (t.stat.empty() || decode_dir(t.stat, d) != t.stat.size()) return error(c, t.tag, Ebadstat);
+    if (is_opening(c, t.fid)) return error(c, t.tag, Ebusy);
+    if (Err e = fs_.wstat(*f, d)) return error(c, t.tag, e);
+    Fcall r;
+    r.type = Ftype::Rwstat;
+    r.tag = t.tag;
+    reply(c, r);
+}
+
+}  // namespace devip::ctl

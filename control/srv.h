@@ -1,0 +1,89 @@
+// The 9P2000 server: UNIX-socket listener, one session per connection, fid and tag
+// tables, parked requests and Tflush. It drives an Fsys and knows nothing of /net.
+// Single-threaded: every method runs on the control thread.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "control/fcall.h"
+#include "control/fsys.h"
+#include "proto/err.h"
+
+namespace devip::ctl {
+
+inline constexpr uint32_t kMaxMsize = 65536 + kIoHdrSize;  // 64 KiB of data per read/write
+inline constexpr uint32_t kMinMsize = 256;                 // smaller Tversion msize is refused
+inline constexpr size_t kOutThrottle = 1 << 20;  // stop reading a client with this much unsent
+inline constexpr size_t kOutMax = 8 << 20;       // drop a client with this much unsent
+
+class Server {
+public:
+    explicit Server(Fsys& fs);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Creates the parent directory, replaces a stale socket (one nobody answers on),
+    // binds, makes the socket 0666 and listens. Nonblocking.
+    proto::Err listen(const std::string& path);
+    // One epoll_wait round of at most timeout_ms; serves all ready I/O, then retry_parked().
+    void poll(int timeout_ms);
+    // Re-runs every parked open/read (the stack changed) and answers those that complete.
+    void retry_parked();
+    // Closes every client (cancelling parked requests, clunking fids), then the socket.
+    void shutdown();
+
+    size_t clients() const { return conns_.size(); }
+    size_t parked() const { return parked_.size(); }
+    int epoll_fd() const { return ep_; }  // for a caller that nests this loop in its own
+
+private:
+    struct Conn;
+    struct Parked;
+
+    void accept_all();
+    void on_event(uint64_t id, uint32_t events);
+    void read_input(Conn& c);
+    void serve_input(Conn& c);
+    void flush_output(Conn& c);
+    void update_events(Conn& c);
+    void drop(Conn& c);
+    void reap();
+
+    void dispatch(Conn& c, const Fcall& t);
+    void version(Conn& c, const Fcall& t);
+    void attach(Conn& c, const Fcall& t);
+    void flush(Conn& c, const Fcall& t);
+    void walk(Conn& c, const Fcall& t);
+    void open(Conn& c, const Fcall& t);
+    void read(Conn& c, const Fcall& t);
+    void write(Conn& c, const Fcall& t);
+    void clunk(Conn& c, const Fcall& t, bool remove);
+    void stat(Conn& c, const Fcall& t);
+    void wstat(Conn& c, const Fcall& t);
+
+    bool run_parked(Parked& p);
+    bool finish_open(Conn& c, uint16_t tag, Fid& f, uint8_t mode, Answer a);
+    bool finish_read(Conn& c, uint16_t tag, Answer a, const std::string& out, uint32_t count);
+    void read_dir(Conn& c, uint16_t tag, Fid& f, uint64_t off, uint32_t count);
+    void cancel_parked(Conn& c, uint32_t fid, bool answer);
+    bool is_parked(const Conn& c, uint16_t tag) const;
+    bool is_opening(const Conn& c, uint32_t fid) const;
+    void reset_session(Conn& c);
+    void reply(Conn& c, Fcall& r);
+    void error(Conn& c, uint16_t tag, Err e);
+
+    Fsys& fs_;                                               // the file tree we serve
+    int ep_ = -1;                                            // epoll instance
+    int lfd_ = -1;                                           // listening socket, -1 if none
+    std::string path_;                                       // its path, unlinked at shutdown
+    uint64_t next_id_ = 1;                                   // connection ids (0: listener)
+    std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;  // live connections by id
+    std::list<Parked> parked_;                               // waiting opens/reads, oldest first
+};
+
+}  // namespace devip::ctl
