@@ -1,0 +1,176 @@
+// devipd: the composition root. EAL arguments first, then "--", then devipd's own options.
+// Starts the workers, serves /net over 9P on a UNIX socket from the main lcore, and applies
+// a configuration file (a sequence of /net writes) at start.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "control/srv.h"
+#include "control/tree.h"
+#include "dataplane/dataplane.h"
+#include "proto/stack.h"
+
+#include <rte_eal.h>
+
+namespace {
+
+using namespace devip;
+
+volatile sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+const char kUsage[] =
+    "usage: devipd [EAL options --] [--socket PATH] [--config FILE] [--workers N]\n"
+    "\n"
+    "Plan 9's ip(3) /net served over 9P2000 on a UNIX socket, on DPDK ports.\n"
+    "\n"
+    "EAL options come first and end with \"--\" (e.g. --vdev=net_tap0,iface=dtap0).\n"
+    "Without them devipd uses -l 0,1, and --no-huge -m 512 when no hugetlbfs is mounted.\n"
+    "\n"
+    "  --socket PATH   9P socket (default /run/devip/net.sock; env DEVIP_SOCKET)\n"
+    "  --config FILE   apply FILE at start: one \"PATH MESSAGE\" write per line, '#' comments\n"
+    "  --workers N     worker lcores when no EAL lcore option is given (default 1)\n"
+    "  --help          this text\n";
+
+// The stack's view of the packet machinery.
+class DpNetio final : public proto::Netio {
+public:
+    explicit DpNetio(dp::Dataplane& d) : d_(d) {
+        for (auto& p : d.ports()) ports_.push_back({p.name, p.mac, p.driver, p.mtu});
+    }
+    int nports() const override { return int(ports_.size()); }
+    const proto::PortInfo& port(int i) const override { return ports_[size_t(i)]; }
+    void tx(uint16_t port, std::span<const uint8_t> f) override { d_.tx(port, f); }
+    void publish(const proto::FastTable& t) override { d_.publish(t); }
+    void fast_stats(int s, proto::FastStats& out) const override { d_.fast_stats(s, out); }
+    void port_counts(uint16_t p, uint64_t& in, uint64_t& out) const override {
+        d_.port_counts(p, in, out);
+    }
+    void port_stats(uint16_t p, proto::Text& out) const override { out.put(d_.port_stats(p)); }
+    void set_promisc(uint16_t p, bool on) override { d_.set_promisc(p, on); }
+    void add_mcast(uint16_t p, const proto::Ether& m, bool add) override {
+        d_.add_mcast(p, m, add);
+    }
+private:
+    dp::Dataplane& d_;
+    std::vector<proto::PortInfo> ports_;
+};
+
+uint64_t now_ms() {
+    using namespace std::chrono;
+    return uint64_t(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
+}
+
+// A config file: "PATH MESSAGE" per line; blank lines and '#' comments are skipped.
+bool apply_config(ctl::Tree& tree, const char* file) {
+    std::ifstream in(file);
+    if (!in) {
+        fprintf(stderr, "devipd: %s: %s\n", file, strerror(errno));
+        return false;
+    }
+    std::string line;
+    for (int n = 1; std::getline(in, line); n++) {
+        size_t b = line.find_first_not_of(" \t");
+        if (b == std::string::npos || line[b] == '#') continue;
+        line = line.substr(b);
+        while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+            line.pop_back();
+        size_t sp = line.find_first_of(" \t");
+        std::string path = line.substr(0, sp);
+        std::string msg = sp == std::string::npos ? "" : line.substr(line.find_first_not_of(" \t", sp));
+        if (proto::Err e = tree.config_write(0, path, msg)) {
+            fprintf(stderr, "devipd: %s:%d: %s: %s\n", file, n, path.c_str(), e.text);
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(kUsage, stdout);
+            return 0;
+        }
+    int used = 1;
+    std::vector<std::string> eal = dp::eal_args(argc, argv, &used);
+    std::string sock = getenv("DEVIP_SOCKET") ? getenv("DEVIP_SOCKET") : "/run/devip/net.sock";
+    const char* config = nullptr;
+    int workers = 0;
+    for (int i = used; i < argc; i++) {
+        std::string a = argv[i];
+        if (a == "--socket" && i + 1 < argc) {
+            sock = argv[++i];
+        } else if (a == "--config" && i + 1 < argc) {
+            config = argv[++i];
+        } else if (a == "--workers" && i + 1 < argc) {
+            workers = atoi(argv[++i]);
+        } else {
+            fprintf(stderr, "devipd: unknown option %s\n%s", a.c_str(), kUsage);
+            return 2;
+        }
+    }
+    if (workers > 0)  // only when EAL was given no lcore option: rewrite our default
+        for (size_t i = 0; i + 1 < eal.size(); i++)
+            if (eal[i] == "-l" && (eal[i + 1] == "0,1" || eal[i + 1] == "0"))
+                eal[i + 1] = "0-" + std::to_string(workers);
+
+    if (proto::Err e = dp::eal_init(eal)) {
+        fprintf(stderr, "devipd: %s\n", e.text);
+        return 1;
+    }
+    dp::Dataplane dplane;
+    if (proto::Err e = dplane.init()) {
+        fprintf(stderr, "devipd: %s\n", e.text);
+        rte_eal_cleanup();
+        return 1;
+    }
+    DpNetio io(dplane);
+    proto::Net net(&io);
+    net.now_ms = now_ms();
+    net.rng ^= uint64_t(getpid()) << 20 ^ net.now_ms;
+    net.stack(0);
+    ctl::Tree tree(net);
+    dplane.start();
+
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 0;
+    ctl::Server srv(tree);
+    if (config && !apply_config(tree, config)) {
+        rc = 1;
+        g_stop = 1;
+    } else if (proto::Err e = srv.listen(sock)) {
+        fprintf(stderr, "devipd: %s: %s\n", sock.c_str(), e.text);
+        rc = 1;
+        g_stop = 1;
+    } else {
+        printf("devipd: %zu port(s), %d worker(s), serving /net on %s\n", dplane.ports().size(),
+               dplane.workers(), sock.c_str());
+        fflush(stdout);
+    }
+    while (!g_stop) {
+        srv.poll(1);
+        net.now_ms = now_ms();
+        dplane.drain([&](uint16_t port, std::span<const uint8_t> f) { net.input(port, f); });
+        net.tick(net.now_ms);
+        dplane.reclaim();
+        srv.retry_parked();
+    }
+    srv.shutdown();
+    dplane.stop();
+    rte_eal_cleanup();
+    return rc;
+}

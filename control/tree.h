@@ -1,0 +1,62 @@
+// The /net tree: qid packing, one generator per level (as devip.c does), and the file
+// operations, as an Fsys the 9P server drives. Behaviour: ip3.md §1 (tree, modes, owners,
+// clone/listen, permissions), §2 (what reads return), §3 (what writes do).
+#pragma once
+#include <cstdint>
+
+#include "control/fsys.h"
+#include "proto/stack.h"
+
+namespace devip::ctl {
+
+// File types; values are 9front's (§1.1) so stat results match. Ether* are ours: the
+// /net/etherN directories that stand where Plan 9 binds #l.
+enum class Q : uint8_t {
+    Topdir = 1, Arp, Bootp, Ndb, Iproute, Ipselftab, Log,
+    Protodir, Clone, Stats,
+    Convdir, Ctl, Data, Err, Listen, Local, Remote, Status, Snoop,
+    Etherdir, Etheraddr, Etherstats, Etherifstats,
+};
+inline constexpr unsigned kEtherProto = 31;  // qid proto field of /net/etherN files
+
+constexpr uint64_t qpath(unsigned proto, unsigned conv, Q t) {
+    return uint64_t(proto) << 17 | uint64_t(conv) << 5 | uint64_t(t);
+}
+constexpr Q qtype(uint64_t path) { return Q(path & 0x1f); }
+constexpr unsigned qconv(uint64_t path) { return unsigned(path >> 5) & 0xfff; }
+constexpr unsigned qproto(uint64_t path) { return unsigned(path >> 17) & 0x1f; }
+
+class Tree final : public Fsys {
+public:
+    explicit Tree(proto::Net& net) : net_(net) {}
+    Err attach(Fid& f, std::string_view aname) override;
+    Err walk(Fid& f, std::string_view name) override;
+    Err stat(const Fid& f, Dir& d) override;
+    bool dirent(const Fid& f, uint64_t i, Dir& d) override;
+    Answer open(Fid& f, uint8_t mode) override;
+    Answer read(Fid& f, uint64_t off, uint32_t count, std::string& out) override;
+    Err write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) override;
+    Err wstat(Fid& f, const Dir& d) override;
+    void clunk(Fid& f) override;
+    void cancel(Fid& f) override;
+
+    // Applies one configuration write as eve (devipd --config): path relative to /net.
+    Err config_write(int stack, std::string_view path, std::string_view msg);
+
+private:
+    proto::Stack& stack(const Fid& f) const { return net_.stack(f.stack); }
+    proto::Proto* proto_of(const Fid& f) const;
+    proto::Conv* conv_of(const Fid& f) const;
+    bool gen_top(const Fid& f, uint64_t i, Dir& d) const;
+    bool gen_proto(const Fid& f, proto::Proto& p, uint64_t i, Dir& d) const;
+    bool gen_conv(const Fid& f, proto::Proto& p, proto::Conv& c, uint64_t i, Dir& d) const;
+    bool gen_ether(unsigned port, uint64_t i, Dir& d) const;
+    void fill(Dir& d, std::string name, uint64_t path, uint32_t mode, const std::string& owner,
+              uint64_t len = 0) const;
+    Err closeconv(proto::Proto& p, proto::Conv& c);
+
+    proto::Net& net_;
+    uint32_t boot_ = 0;  // seconds: atime/mtime of every file
+};
+
+}  // namespace devip::ctl

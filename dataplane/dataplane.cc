@@ -1,0 +1,250 @@
+// Ports, queues, mempool, rings and the RCU-published table (the setup side; the worker
+// loop is in worker.cc).
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include <cstdio>
+
+#include "dataplane/dataplane.h"
+
+namespace devip::dp {
+
+using proto::Err;
+
+namespace {
+constexpr uint16_t kRxDesc = 1024;
+constexpr uint16_t kTxDesc = 1024;
+constexpr unsigned kRingSize = 1024;
+constexpr unsigned kCache = 256;
+
+int launch(void* arg) {
+    auto* p = static_cast<std::pair<Dataplane*, unsigned>*>(arg);
+    int r = p->first->worker_main(p->second);
+    delete p;
+    return r;
+}
+}  // namespace
+
+Err Dataplane::init() {
+    unsigned lc;
+    RTE_LCORE_FOREACH_WORKER(lc) lcores_.push_back(lc);
+    nworkers_ = int(lcores_.size());
+    if (nworkers_ == 0) return Err{"no worker lcores: give EAL two or more cores (-l 0,1)"};
+    uint16_t nports = rte_eth_dev_count_avail();
+    if (nports == 0)
+        return Err{"no ports: give EAL a device (e.g. --vdev=net_tap0,iface=dtap0) or bind a "
+                   "NIC to a DPDK driver"};
+    if (nports > proto::kMaxPorts) nports = proto::kMaxPorts;
+
+    unsigned nmbufs = nports * nworkers_ * (kRxDesc + kTxDesc) +
+                      2 * nworkers_ * kRingSize + (nworkers_ + 1) * kCache + 2048;
+    pool_ = rte_pktmbuf_pool_create("devip_mbufs", nmbufs, kCache, 0,
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, int(rte_socket_id()));
+    if (!pool_) return proto::err_text("cannot create mbuf pool of %u: %s", nmbufs,
+                                       rte_strerror(rte_errno));
+
+    uint16_t pid;
+    RTE_ETH_FOREACH_DEV(pid) {
+        if (pid >= proto::kMaxPorts) break;
+        rte_eth_dev_info info;
+        if (rte_eth_dev_info_get(pid, &info) != 0) return proto::err_text("port %u: no info", pid);
+        if (info.max_rx_queues < nworkers_ || info.max_tx_queues < nworkers_)
+            return proto::err_text("port %u (%s): needs %d queue pairs, has %u/%u", pid,
+                                   info.driver_name, nworkers_, info.max_rx_queues,
+                                   info.max_tx_queues);
+        rte_eth_conf conf{};
+        if (nworkers_ > 1 && info.flow_type_rss_offloads) {
+            conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf =
+                (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP) & info.flow_type_rss_offloads;
+        }
+        int r = rte_eth_dev_configure(pid, uint16_t(nworkers_), uint16_t(nworkers_), &conf);
+        if (r < 0) return proto::err_text("port %u: configure: %s", pid, rte_strerror(-r));
+        uint16_t nrx = kRxDesc, ntx = kTxDesc;
+        rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nrx, &ntx);
+        for (int q = 0; q < nworkers_; q++) {
+            r = rte_eth_rx_queue_setup(pid, uint16_t(q), nrx, rte_eth_dev_socket_id(pid), nullptr,
+                                       pool_);
+            if (r < 0) return proto::err_text("port %u: rx queue: %s", pid, rte_strerror(-r));
+            r = rte_eth_tx_queue_setup(pid, uint16_t(q), ntx, rte_eth_dev_socket_id(pid),
+                                       nullptr);
+            if (r < 0) return proto::err_text("port %u: tx queue: %s", pid, rte_strerror(-r));
+        }
+        r = rte_eth_dev_start(pid);
+        if (r < 0) return proto::err_text("port %u: start: %s", pid, rte_strerror(-r));
+        rte_eth_promiscuous_enable(pid);
+        rte_eth_allmulticast_enable(pid);
+        PortFacts f{};
+        f.id = pid;
+        f.name = "ether" + std::to_string(pid);
+        rte_ether_addr mac;
+        rte_eth_macaddr_get(pid, &mac);
+        std::memcpy(f.mac.b.data(), mac.addr_bytes, 6);
+        f.driver = info.driver_name ? info.driver_name : "";
+        uint16_t mtu = 1500;
+        rte_eth_dev_get_mtu(pid, &mtu);
+        f.mtu = mtu;
+        ports_.push_back(f);
+    }
+
+    wstats_.resize(size_t(nworkers_));
+    for (int w = 0; w < nworkers_; w++) {
+        char name[32];
+        snprintf(name, sizeof name, "devip_punt%d", w);
+        punt_.push_back(rte_ring_create(name, kRingSize, int(rte_socket_id()),
+                                        RING_F_SP_ENQ | RING_F_SC_DEQ));
+        snprintf(name, sizeof name, "devip_down%d", w);
+        down_.push_back(rte_ring_create(name, kRingSize, int(rte_socket_id()),
+                                        RING_F_SP_ENQ | RING_F_SC_DEQ));
+        if (!punt_.back() || !down_.back()) return Err{"cannot create rings"};
+    }
+    size_t sz = rte_rcu_qsbr_get_memsize(uint32_t(nworkers_));
+    qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("devip_qsbr", sz, RTE_CACHE_LINE_SIZE));
+    if (!qsbr_ || rte_rcu_qsbr_init(qsbr_, uint32_t(nworkers_)) != 0)
+        return Err{"cannot create the RCU variable"};
+    table_.store(new proto::FastTable{}, std::memory_order_release);
+    return proto::ok;
+}
+
+void Dataplane::start() {
+    running_.store(true);
+    for (int w = 0; w < nworkers_; w++)
+        rte_eal_remote_launch(launch, new std::pair<Dataplane*, unsigned>(this, unsigned(w)),
+                              lcores_[size_t(w)]);
+}
+
+void Dataplane::stop() {
+    running_.store(false);
+    rte_eal_mp_wait_lcore();
+    for (auto& p : ports_) {
+        rte_eth_dev_stop(p.id);
+        rte_eth_dev_close(p.id);
+    }
+    reclaim();
+}
+
+// ---- control side -----------------------------------------------------------------------
+
+void Dataplane::tx(uint16_t port, std::span<const uint8_t> frame) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (!m) {
+        tx_alloc_fail_++;
+        return;
+    }
+    char* p = rte_pktmbuf_append(m, uint16_t(frame.size()));
+    if (!p) {
+        rte_pktmbuf_free(m);
+        tx_alloc_fail_++;
+        return;
+    }
+    std::memcpy(p, frame.data(), frame.size());
+    m->port = port;
+    if (rte_ring_enqueue(down_[0], m) != 0) {
+        rte_pktmbuf_free(m);
+        tx_alloc_fail_++;
+    }
+}
+
+size_t Dataplane::drain(const std::function<void(uint16_t, std::span<const uint8_t>)>& fn) {
+    size_t total = 0;
+    rte_mbuf* ms[64];
+    for (auto* r : punt_) {
+        unsigned n;
+        while ((n = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(ms), 64, nullptr)) > 0) {
+            for (unsigned i = 0; i < n; i++) {
+                rte_mbuf* m = ms[i];
+                if (rte_pktmbuf_is_contiguous(m)) {
+                    fn(m->port, {rte_pktmbuf_mtod(m, const uint8_t*), m->data_len});
+                } else {
+                    std::vector<uint8_t> buf(m->pkt_len);
+                    rte_pktmbuf_read(m, 0, m->pkt_len, buf.data());
+                    fn(m->port, buf);
+                }
+                rte_pktmbuf_free(m);
+            }
+            total += n;
+        }
+    }
+    return total;
+}
+
+void Dataplane::publish(const proto::FastTable& t) {
+    auto* n = new proto::FastTable(t);
+    const proto::FastTable* old = table_.exchange(n, std::memory_order_acq_rel);
+    if (old) retired_.push_back({old, rte_rcu_qsbr_start(qsbr_)});
+}
+
+void Dataplane::reclaim() {
+    std::erase_if(retired_, [&](const Retired& r) {
+        if (running_.load() && rte_rcu_qsbr_check(qsbr_, r.token, false) != 1) return false;
+        delete r.t;
+        return true;
+    });
+}
+
+void Dataplane::fast_stats(int stack, proto::FastStats& out) const {
+    out = {};
+    for (auto& w : wstats_) {
+        const proto::FastStats& s = w.s[stack];
+        for (int i = 0; i < proto::kIpStats; i++) out.ip[i] += s.ip[i];
+        out.icmp_inmsgs += s.icmp_inmsgs;
+        for (int i = 0; i < 19; i++) {
+            out.icmp_in[i] += s.icmp_in[i];
+            out.icmp_out[i] += s.icmp_out[i];
+        }
+    }
+}
+
+void Dataplane::port_counts(uint16_t port, uint64_t& in, uint64_t& out) const {
+    rte_eth_stats s;
+    in = out = 0;
+    if (rte_eth_stats_get(port, &s) == 0) {
+        in = s.ipackets;
+        out = s.opackets;
+    }
+}
+
+unsigned Dataplane::mbufs_in_use() const { return rte_mempool_in_use_count(pool_); }
+
+std::string Dataplane::port_stats(uint16_t port) const {
+    rte_eth_stats s{};
+    rte_eth_stats_get(port, &s);
+    uint64_t punted = 0, pdrops = 0, txdrops = 0, rx = 0, tx = 0;
+    for (auto& w : wstats_) {
+        punted += w.punted;
+        pdrops += w.punt_drops;
+        txdrops += w.tx_drops;
+        rx += w.rx;
+        tx += w.tx;
+    }
+    char buf[1024];
+    const PortFacts* f = nullptr;
+    for (auto& p : ports_)
+        if (p.id == port) f = &p;
+    snprintf(buf, sizeof buf,
+             "in: %lu\nout: %lu\nin bytes: %lu\nout bytes: %lu\nin errors: %lu\n"
+             "out errors: %lu\nin missed: %lu\nno mbufs: %lu\ndriver: %s\nmtu: %u\n"
+             "workers: %d\nworker rx: %lu\nworker tx: %lu\npunted: %lu\npunt drops: %lu\n"
+             "tx drops: %lu\ncontrol tx drops: %lu\nmbufs in use: %u\nmbufs total: %u\n",
+             s.ipackets, s.opackets, s.ibytes, s.obytes, s.ierrors, s.oerrors, s.imissed,
+             s.rx_nombuf, f ? f->driver.c_str() : "", f ? f->mtu : 0, nworkers_, rx, tx,
+             punted, pdrops, txdrops, tx_alloc_fail_, mbufs_in_use(), pool_->size);
+    return buf;
+}
+
+void Dataplane::set_promisc(uint16_t port, bool on) {
+    if (on)
+        rte_eth_promiscuous_enable(port);
+    else
+        rte_eth_promiscuous_disable(port);
+}
+
+void Dataplane::add_mcast(uint16_t, const proto::Ether&, bool) {
+    // ports run with all-multicast on (init); a per-group filter is a NIC refinement
+}
+
+}  // namespace devip::dp
