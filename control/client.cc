@@ -1,1 +1,517 @@
-// placeholder: being written
+// 9P2000 client (intro(5)): a reader thread matches replies to waiting callers by tag;
+// every call is start() + wait(). Tflush (flush(5)) ends a wait that outlives its deadline.
+#include "control/client.h"
+
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace devip::ctl {
+namespace {
+
+CErr fail(std::string s) { return CErr{std::move(s)}; }
+
+// Reads exactly n bytes; false on EOF or error.
+bool read_full(int fd, uint8_t* p, size_t n) {
+    while (n > 0) {
+        ssize_t r = ::read(fd, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        p += r;
+        n -= size_t(r);
+    }
+    return true;
+}
+
+std::string user_name() {
+    char buf[1024];
+    passwd pw{}, *res = nullptr;
+    if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res) return pw.pw_name;
+    return std::to_string(getuid());
+}
+
+// The non-empty '/'-separated elements of path.
+std::vector<std::string> split_path(std::string_view path) {
+    std::vector<std::string> v;
+    while (!path.empty()) {
+        size_t i = path.find('/');
+        std::string_view e = path.substr(0, i);
+        if (!e.empty()) v.emplace_back(e);
+        if (i == std::string_view::npos) break;
+        path.remove_prefix(i + 1);
+    }
+    return v;
+}
+
+}  // namespace
+
+std::string_view net_relative(std::string_view path) {
+    while (path.starts_with('/')) path.remove_prefix(1);
+    if (path == "net") return {};
+    if (path.starts_with("net/")) path.remove_prefix(4);
+    while (path.starts_with('/')) path.remove_prefix(1);
+    return path;
+}
+
+// --- connection ---
+
+Client::~Client() {
+    hangup();
+    if (reader_.joinable()) reader_.join();
+    if (fd_ >= 0) ::close(fd_);
+}
+
+CErr Client::dial(const std::string& sockpath) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (sockpath.size() >= sizeof sa.sun_path) return fail("socket path too long: " + sockpath);
+    std::memcpy(sa.sun_path, sockpath.c_str(), sockpath.size() + 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fail(std::string("socket: ") + std::strerror(errno));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+        int e = errno;
+        ::close(fd);
+        return fail("cannot connect to " + sockpath + ": " + std::strerror(e));
+    }
+    fd_ = fd;
+    reader_ = std::thread([this] { reader(); });
+    return {};
+}
+
+void Client::hangup() {
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+}
+
+CErr Client::attach(std::string_view aname) {
+    Fcall t;
+    t.type = Ftype::Tversion;
+    t.msize = kClientMsize;
+    t.version = kVersion;
+    Reply r;
+    if (CErr e = rpc(t, Ftype::Rversion, r)) return e;
+    if (r.f.version != kVersion) return fail("unsupported 9P version " + r.f.version);
+    if (r.f.msize <= kIoHdrSize) return fail("server msize too small");
+    msize_ = std::min(kClientMsize, r.f.msize);
+
+    t = Fcall{};
+    t.type = Ftype::Tattach;
+    t.fid = kRootFid;
+    t.afid = kNoFid;
+    t.uname = user_name();
+    t.aname = std::string(aname);
+    return rpc(t, Ftype::Rattach, r);
+}
+
+// The receive side: one whole message at a time, handed to its tag's slot.
+void Client::reader() {
+    for (;;) {
+        uint8_t hdr[4];
+        if (!read_full(fd_, hdr, 4)) break;
+        uint32_t size = peek_size(hdr);
+        if (size < 7 || size > kClientMsize) break;  // framing lost: nothing more to trust
+        std::vector<uint8_t> buf(size);
+        std::memcpy(buf.data(), hdr, 4);
+        if (!read_full(fd_, buf.data() + 4, size - 4)) break;
+        uint16_t tag = uint16_t(buf[5] | buf[6] << 8);
+        std::lock_guard lk(mu_);
+        complete(tag, std::move(buf));
+    }
+    std::lock_guard lk(mu_);
+    dead_ = true;
+    for (auto it = slots_.begin(); it != slots_.end();) {
+        if (it->second.is_flush) {
+            it = slots_.erase(it);
+            continue;
+        }
+        if (!it->second.done) {
+            it->second.done = true;
+            it->second.err = kHungup;
+        }
+        ++it;
+    }
+    cv_.notify_all();
+}
+
+void Client::complete(uint16_t tag, std::vector<uint8_t> buf) {
+    auto it = slots_.find(tag);
+    if (it == slots_.end() || it->second.done) return;  // stale: nobody waits for it
+    if (it->second.is_flush) {
+        // Rflush (or an Rerror to our Tflush): the old request gets no reply from now on.
+        auto old = slots_.find(it->second.oldtag);
+        if (old != slots_.end() && !old->second.done) {
+            old->second.done = true;
+            old->second.err = kInterrupted;
+        }
+        slots_.erase(it);
+    } else {
+        it->second.done = true;
+        it->second.buf = std::move(buf);
+    }
+    cv_.notify_all();
+}
+
+uint16_t Client::alloc_tag() {
+    for (;;) {
+        uint16_t t = next_tag_++;
+        if (t != kNoTag && !slots_.contains(t)) return t;
+    }
+}
+
+CErr Client::send(const Fcall& t) {
+    std::vector<uint8_t> out;
+    encode(t, out);
+    std::lock_guard lk(send_mu_);
+    size_t off = 0;
+    while (off < out.size()) {
+        ssize_t n = ::send(fd_, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return fail(kHungup);
+        off += size_t(n);
+    }
+    return {};
+}
+
+// --- the asynchronous core ---
+
+CErr Client::start(Fcall& t) {
+    {
+        std::lock_guard lk(mu_);
+        if (dead_ || fd_ < 0) return fail(kHungup);
+        t.tag = t.type == Ftype::Tversion ? kNoTag : alloc_tag();
+        if (slots_.contains(t.tag)) return fail("Tversion with requests in flight");
+        slots_[t.tag] = Slot{};
+    }
+    if (CErr e = send(t)) {
+        std::lock_guard lk(mu_);
+        slots_.erase(t.tag);
+        return e;
+    }
+    return {};
+}
+
+bool Client::ready(uint16_t tag, Clock::time_point until) {
+    std::unique_lock lk(mu_);
+    auto done = [&] {
+        auto it = slots_.find(tag);
+        return it == slots_.end() || it->second.done;
+    };
+    if (until == Clock::time_point::max()) {
+        cv_.wait(lk, done);
+        return true;
+    }
+    return cv_.wait_until(lk, until, done);
+}
+
+void Client::flush(uint16_t tag) {
+    Fcall t;
+    {
+        std::lock_guard lk(mu_);
+        auto it = slots_.find(tag);
+        if (it == slots_.end() || it->second.done || it->second.flushing || dead_) return;
+        it->second.flushing = true;
+        t.type = Ftype::Tflush;
+        t.oldtag = tag;
+        t.tag = alloc_tag();
+        slots_[t.tag] = Slot{.is_flush = true, .oldtag = tag};
+    }
+    send(t);  // if this fails the reader sees the hangup and ends every wait
+}
+
+void Client::interrupt() {
+    std::vector<uint16_t> tags;
+    {
+        std::lock_guard lk(mu_);
+        for (const auto& [tag, s] : slots_)
+            if (!s.is_flush && !s.done && tag != kNoTag) tags.push_back(tag);
+    }
+    for (uint16_t t : tags) flush(t);
+}
+
+CErr Client::wait(uint16_t tag, Ftype want, Reply& r, Clock::time_point deadline) {
+    if (!ready(tag, deadline)) {
+        flush(tag);
+        ready(tag, Clock::time_point::max());
+    }
+    Slot s;
+    {
+        std::lock_guard lk(mu_);
+        auto it = slots_.find(tag);
+        if (it == slots_.end()) return fail(kHungup);
+        s = std::move(it->second);
+        slots_.erase(it);
+    }
+    if (!s.err.empty()) return fail(s.err);
+    r.buf = std::move(s.buf);
+    if (!decode(r.buf, r.f)) return fail(kBadReply);
+    if (r.f.type == Ftype::Rerror) return fail(r.f.ename);
+    if (r.f.type != want) return fail(kBadReply);
+    return {};
+}
+
+CErr Client::rpc(Fcall& t, Ftype want, Reply& r, Clock::time_point deadline) {
+    if (CErr e = start(t)) return e;
+    return wait(t.tag, want, r, deadline);
+}
+
+// --- fids ---
+
+uint32_t Client::new_fid() {
+    std::lock_guard lk(mu_);
+    if (!free_fids_.empty()) {
+        uint32_t f = free_fids_.back();
+        free_fids_.pop_back();
+        return f;
+    }
+    return next_fid_++;
+}
+
+void Client::free_fid(uint32_t fid) {
+    if (fid == kRootFid) return;
+    std::lock_guard lk(mu_);
+    free_fids_.push_back(fid);
+}
+
+// --- one message each ---
+
+CErr Client::walk(uint32_t fid, uint32_t newfid, std::string_view path, Qid* q) {
+    std::vector<std::string> names = split_path(path);
+    size_t done = 0;
+    bool created = false;  // newfid exists on the server
+    do {
+        Fcall t;
+        t.type = Ftype::Twalk;
+        t.fid = created ? newfid : fid;
+        t.newfid = newfid;
+        size_t n = std::min(kMaxWelem, names.size() - done);
+        t.wname.assign(names.begin() + long(done), names.begin() + long(done + n));
+        Reply r;
+        CErr e = rpc(t, Ftype::Rwalk, r);
+        if (!e && r.f.wqid.size() != n) e = fail(kNotExist);
+        if (e) {
+            if (created) tclunk(newfid);  // the number stays the caller's to free
+            return e;
+        }
+        created = true;
+        if (q && n > 0) *q = r.f.wqid.back();
+        done += n;
+    } while (done < names.size());
+    return {};
+}
+
+CErr Client::open(uint32_t fid, uint8_t mode, Qid* q, uint32_t* iounit) {
+    Fcall t;
+    t.type = Ftype::Topen;
+    t.fid = fid;
+    t.mode = mode;
+    Reply r;
+    if (CErr e = rpc(t, Ftype::Ropen, r)) return e;
+    if (q) *q = r.f.qid;
+    if (iounit) *iounit = r.f.iounit;
+    return {};
+}
+
+CErr Client::create(uint32_t fid, const std::string& name, uint32_t perm, uint8_t mode,
+                    Qid* q) {
+    Fcall t;
+    t.type = Ftype::Tcreate;
+    t.fid = fid;
+    t.name = name;
+    t.perm = perm;
+    t.mode = mode;
+    Reply r;
+    if (CErr e = rpc(t, Ftype::Rcreate, r)) return e;
+    if (q) *q = r.f.qid;
+    return {};
+}
+
+CErr Client::read(uint32_t fid, uint64_t off, uint32_t count, std::string& out,
+                  Clock::time_point deadline) {
+    Fcall t;
+    t.type = Ftype::Tread;
+    t.fid = fid;
+    t.offset = off;
+    t.count = std::min(count, iounit());
+    Reply r;
+    out.clear();
+    if (CErr e = rpc(t, Ftype::Rread, r, deadline)) return e;
+    out.assign(r.f.data.begin(), r.f.data.end());
+    return {};
+}
+
+CErr Client::write1(uint32_t fid, uint64_t off, std::span<const uint8_t> data, uint32_t& n) {
+    Fcall t;
+    t.type = Ftype::Twrite;
+    t.fid = fid;
+    t.offset = off;
+    t.data = data.first(std::min<size_t>(data.size(), iounit()));
+    t.count = uint32_t(t.data.size());
+    Reply r;
+    n = 0;
+    if (CErr e = rpc(t, Ftype::Rwrite, r)) return e;
+    n = r.f.count;
+    return {};
+}
+
+CErr Client::write(uint32_t fid, uint64_t off, std::span<const uint8_t> data) {
+    do {
+        uint32_t n = 0;
+        if (CErr e = write1(fid, off, data, n)) return e;
+        size_t want = std::min<size_t>(data.size(), iounit());
+        if (n < want) return fail("short write");
+        data = data.subspan(n);
+        off += n;
+    } while (!data.empty());
+    return {};
+}
+
+CErr Client::tclunk(uint32_t fid) {
+    Fcall t;
+    t.type = Ftype::Tclunk;
+    t.fid = fid;
+    Reply r;
+    return rpc(t, Ftype::Rclunk, r);
+}
+
+CErr Client::clunk(uint32_t fid) {
+    CErr e = tclunk(fid);
+    free_fid(fid);  // clunked even when the server answers Rerror (clunk(5))
+    return e;
+}
+
+CErr Client::remove(uint32_t fid) {
+    Fcall t;
+    t.type = Ftype::Tremove;
+    t.fid = fid;
+    Reply r;
+    CErr e = rpc(t, Ftype::Rremove, r);
+    free_fid(fid);  // remove(5): the fid is clunked whatever the outcome
+    return e;
+}
+
+CErr Client::stat(uint32_t fid, Dir& d) {
+    Fcall t;
+    t.type = Ftype::Tstat;
+    t.fid = fid;
+    Reply r;
+    if (CErr e = rpc(t, Ftype::Rstat, r)) return e;
+    if (decode_dir(r.f.stat, d) == 0) return fail(kBadReply);
+    return {};
+}
+
+CErr Client::read_dir(uint32_t fid, std::vector<Dir>& out) {
+    uint64_t off = 0;
+    std::string buf;
+    for (;;) {
+        if (CErr e = read(fid, off, iounit(), buf)) return e;
+        if (buf.empty()) return {};
+        off += buf.size();
+        std::span<const uint8_t> p(reinterpret_cast<const uint8_t*>(buf.data()), buf.size());
+        while (!p.empty()) {
+            Dir d;
+            size_t n = decode_dir(p, d);
+            if (n == 0) return fail(kBadReply);
+            out.push_back(std::move(d));
+            p = p.subspan(n);
+        }
+    }
+}
+
+// --- path helpers ---
+
+CErr Client::read_all(std::string_view path, std::string& out) {
+    CFid f;
+    if (CErr e = CFid::open(*this, path, OREAD, f)) return e;
+    return f.read_all(out);
+}
+
+CErr Client::write_file(std::string_view path, std::string_view msg) {
+    CFid f;
+    if (CErr e = CFid::open(*this, path, OWRITE, f)) return e;
+    if (CErr e = f.write(msg)) return e;
+    return f.close();
+}
+
+CErr Client::stat_path(std::string_view path, Dir& d) {
+    uint32_t fid = new_fid();
+    if (CErr e = walk(kRootFid, fid, net_relative(path))) {
+        free_fid(fid);
+        return e;
+    }
+    CErr e = stat(fid, d);
+    clunk(fid);
+    return e;
+}
+
+CErr Client::list(std::string_view path, std::vector<Dir>& out) {
+    CFid f;
+    if (CErr e = CFid::open(*this, path, OREAD, f)) return e;
+    return read_dir(f.fid(), out);
+}
+
+// --- CFid ---
+
+CFid& CFid::operator=(CFid&& o) noexcept {
+    if (this != &o) {
+        close();
+        c_ = o.c_;
+        fid_ = o.fid_;
+        qid_ = o.qid_;
+        off_ = o.off_;
+        o.c_ = nullptr;
+    }
+    return *this;
+}
+
+CErr CFid::open(Client& c, std::string_view path, uint8_t mode, CFid& out) {
+    uint32_t fid = c.new_fid();
+    Qid q;
+    if (CErr e = c.walk(c.root(), fid, net_relative(path), &q)) {
+        c.free_fid(fid);
+        return e;
+    }
+    if (CErr e = c.open(fid, mode, &q)) {
+        c.clunk(fid);
+        return e;
+    }
+    out = CFid(&c, fid, q);
+    return {};
+}
+
+CErr CFid::read(std::string& out, Clock::time_point deadline) {
+    if (!c_) return fail("file not open");
+    CErr e = c_->read(fid_, off_, c_->iounit(), out, deadline);
+    off_ += out.size();
+    return e;
+}
+
+CErr CFid::read_all(std::string& out) {
+    out.clear();
+    std::string buf;
+    for (;;) {
+        if (CErr e = read(buf)) return e;
+        if (buf.empty()) return {};
+        out += buf;
+    }
+}
+
+CErr CFid::write(std::string_view data) {
+    if (!c_) return fail("file not open");
+    std::span<const uint8_t> p(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+    CErr e = c_->write(fid_, off_, p);
+    if (!e) off_ += data.size();
+    return e;
+}
+
+CErr CFid::close() {
+    if (!c_) return {};
+    Client* c = c_;
+    c_ = nullptr;
+    return c->clunk(fid_);
+}
+
+}  // namespace devip::ctl

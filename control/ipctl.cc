@@ -1,2 +1,950 @@
-// placeholder: being written
-int main() { return 1; }
+// ipctl: the command-line client of devipd's /net tree (docs/ipctl.1). Every command is
+// reads and writes of /net files over 9P, as a Plan 9 user would do with cat, echo,
+// ip/ping and dial(2): ping follows 9front's ip/ping (ip3.md §4.8.1, §8), dial and
+// announce follow dial(2)'s clone/connect/announce/listen dance (ip3.md §1.5, §4.7).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "control/client.h"
+
+namespace devip::ctl {
+namespace {
+
+constexpr const char* kDefaultSocket = "/run/devip/net.sock";
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+// --- output and errors ---
+
+// Writes all of s to fd (stdout for data), retrying short writes.
+bool put_fd(int fd, std::string_view s) {
+    while (!s.empty()) {
+        ssize_t n = ::write(fd, s.data(), s.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        s.remove_prefix(size_t(n));
+    }
+    return true;
+}
+
+int fail(const CErr& e) {
+    std::fprintf(stderr, "ipctl: %s\n", e.text.c_str());
+    return kExitError;
+}
+
+int fail(const std::string& s) { return fail(CErr{s}); }
+
+// --- arguments ---
+
+// What a command was given: options by letter ("" for a flag) and the positional words.
+struct Args {
+    std::map<char, std::string> opt;  // option letter → its argument
+    std::vector<std::string> pos;     // everything after the options
+    bool help = false;                // --help or -h was given
+
+    bool has(char c) const { return opt.contains(c); }
+};
+
+// getopt-style parsing of argv[from..]: spec lists the option letters, a letter followed
+// by ':' takes an argument ("-c3" or "-c 3"). Options end at "--" or the first word that
+// does not start with '-'. Returns an error text, empty on success.
+std::string parse_args(int argc, char** argv, int from, const char* spec, Args& a) {
+    int i = from;
+    for (; i < argc; i++) {
+        std::string_view w = argv[i];
+        if (w == "--") {
+            i++;
+            break;
+        }
+        if (w == "--help" || w == "-h") {
+            a.help = true;
+            continue;
+        }
+        if (w.size() < 2 || w[0] != '-') break;
+        for (size_t k = 1; k < w.size(); k++) {
+            const char* p = std::strchr(spec, w[k]);
+            if (!p || w[k] == ':') return std::string("unknown option -") + w[k];
+            if (p[1] != ':') {
+                a.opt[w[k]] = "";
+                continue;
+            }
+            if (k + 1 < w.size()) {
+                a.opt[w[k]] = std::string(w.substr(k + 1));
+            } else if (i + 1 < argc) {
+                a.opt[w[k]] = argv[++i];
+            } else {
+                return std::string("option -") + w[k] + " needs an argument";
+            }
+            break;
+        }
+    }
+    for (; i < argc; i++) a.pos.emplace_back(argv[i]);
+    return {};
+}
+
+// Numeric option values; false when the text is not a number in [lo, hi].
+bool get_num(const Args& a, char c, double lo, double hi, double& v) {
+    auto it = a.opt.find(c);
+    if (it == a.opt.end()) return true;
+    char* end = nullptr;
+    errno = 0;
+    double d = std::strtod(it->second.c_str(), &end);
+    if (it->second.empty() || *end || errno || !std::isfinite(d) || d < lo || d > hi) {
+        std::fprintf(stderr, "ipctl: bad value for -%c: %s\n", c, it->second.c_str());
+        return false;
+    }
+    v = d;
+    return true;
+}
+
+bool get_int(const Args& a, char c, long lo, long hi, long& v) {
+    double d = double(v);
+    if (!get_num(a, c, double(lo), double(hi), d)) return false;
+    if (d != std::floor(d)) {
+        std::fprintf(stderr, "ipctl: -%c needs a whole number\n", c);
+        return false;
+    }
+    v = long(d);
+    return true;
+}
+
+std::chrono::microseconds seconds(double s) {
+    return std::chrono::microseconds(long(std::llround(s * 1e6)));
+}
+
+// --- interruption: SIGINT, SIGTERM and SIGHUP end ping, dial and announce cleanly ---
+
+std::atomic<bool> g_stop{false};      // a signal arrived, or a worker thread asked to finish
+std::atomic<bool> g_graceful{false};  // the command handles g_stop (ping, dial, announce)
+int g_wake[2] = {-1, -1};             // a byte here wakes the main thread's poll
+
+void wake() {
+    char b = 1;
+    [[maybe_unused]] ssize_t n = ::write(g_wake[1], &b, 1);  // full pipe: already awake
+}
+
+void drain_wake() {
+    char b[64];
+    while (::read(g_wake[0], b, sizeof b) > 0) {
+    }
+}
+
+// Blocks the signals in this thread, before the client starts its reader, so that every
+// thread has them blocked, and waits for them in a thread of its own. A command that is
+// not graceful just exits; the others see g_stop, and every request the client has
+// outstanding is flushed so that no thread stays parked in the server.
+bool watch_signals(Client& c) {
+    if (::pipe2(g_wake, O_CLOEXEC | O_NONBLOCK) < 0) return false;
+    static sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread([&c] {
+        for (;;) {
+            int sig = 0;
+            if (sigwait(&set, &sig) != 0) continue;
+            if (!g_graceful) _exit(128 + sig);
+            g_stop = true;
+            wake();
+            c.interrupt();
+        }
+    }).detach();
+    return true;
+}
+
+// --- conversations ---
+
+// A conversation opened through clone: its ctl (holding it open) and number.
+struct Conv {
+    std::string proto;  // protocol directory, e.g. "udp"
+    std::string num;    // conversation number as ctl reads it
+    CFid ctl;           // the clone open, i.e. <proto>/<num>/ctl
+    std::string dir() const { return proto + "/" + num; }
+};
+
+CErr clone_conv(Client& c, const std::string& proto, Conv& cv) {
+    cv.proto = proto;
+    if (CErr e = CFid::open(c, proto + "/clone", ORDWR, cv.ctl)) return e;
+    if (CErr e = cv.ctl.read(cv.num)) return e;
+    if (cv.num.empty()) return CErr{"clone: empty ctl read"};
+    return {};
+}
+
+// Splits "proto!rest" into its two parts; false without a protocol or a rest.
+bool split_dialstring(const std::string& s, std::string& proto, std::string& rest) {
+    size_t i = s.find('!');
+    if (i == std::string::npos || i == 0 || i + 1 == s.size()) return false;
+    proto = s.substr(0, i);
+    rest = s.substr(i + 1);
+    return true;
+}
+
+std::string chomp(std::string s) {
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+}
+
+// ===================================================================== ls, cat, write, stat
+
+// Plan 9's mode string: d (directory), a (append), l (exclusive) or -, t (temporary) or
+// -, then rwx three times.
+std::string mode_string(uint32_t m) {
+    std::string s;
+    s += (m & DMDIR) ? 'd' : (m & 0x40000000) ? 'a' : (m & 0x20000000) ? 'l' : '-';
+    s += (m & 0x04000000) ? 't' : '-';
+    for (int sh = 6; sh >= 0; sh -= 3) {
+        s += (m >> sh & 4) ? 'r' : '-';
+        s += (m >> sh & 2) ? 'w' : '-';
+        s += (m >> sh & 1) ? 'x' : '-';
+    }
+    return s;
+}
+
+std::string join_path(const std::string& dir, const std::string& name) {
+    if (dir.empty()) return name;
+    return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+void print_dirs(const std::vector<Dir>& ds, const std::vector<std::string>& names, bool lng) {
+    if (!lng) {
+        for (const std::string& n : names) std::printf("%s\n", n.c_str());
+        return;
+    }
+    int wu = 0, wg = 0, wl = 0;
+    for (const Dir& d : ds) {
+        wu = std::max(wu, int(d.uid.size()));
+        wg = std::max(wg, int(d.gid.size()));
+        wl = std::max(wl, std::snprintf(nullptr, 0, "%llu", (unsigned long long)d.length));
+    }
+    for (size_t i = 0; i < ds.size(); i++) {
+        const Dir& d = ds[i];
+        std::printf("%s %-*s %-*s %*llu %s\n", mode_string(d.mode).c_str(), wu, d.uid.c_str(),
+                    wg, d.gid.c_str(), wl, (unsigned long long)d.length, names[i].c_str());
+    }
+}
+
+int cmd_ls(Client& c, const Args& a) {
+    std::vector<std::string> paths = a.pos;
+    if (paths.empty()) paths.push_back("/net");
+    int rc = 0;
+    for (const std::string& p : paths) {
+        Dir d;
+        if (CErr e = c.stat_path(p, d)) {
+            rc = fail(e);
+            continue;
+        }
+        std::vector<Dir> ds;
+        std::vector<std::string> names;
+        if (d.mode & DMDIR) {
+            if (CErr e = c.list(p, ds)) {
+                rc = fail(e);
+                continue;
+            }
+            for (const Dir& x : ds) names.push_back(join_path(p, x.name));
+        } else {
+            ds.push_back(d);
+            names.push_back(p);
+        }
+        print_dirs(ds, names, a.has('l'));
+    }
+    std::fflush(stdout);
+    return rc;
+}
+
+int cmd_cat(Client& c, const Args& a) {
+    int rc = 0;
+    for (const std::string& p : a.pos) {
+        CFid f;
+        CErr e = CFid::open(c, p, OREAD, f);
+        std::string buf;
+        while (!e) {
+            e = f.read(buf);
+            if (e || buf.empty()) break;
+            if (!put_fd(1, buf)) return fail(std::string("write stdout: ") + std::strerror(errno));
+        }
+        if (e) rc = fail(e);
+    }
+    return rc;
+}
+
+// True for lines the stdin form of write skips: blank, or a # comment.
+bool skip_line(const std::string& l) {
+    size_t i = l.find_first_not_of(" \t\r\n");
+    return i == std::string::npos || l[i] == '#';
+}
+
+int cmd_write(Client& c, const Args& a) {
+    CFid f;
+    uint8_t mode = OWRITE | (a.has('t') ? OTRUNC : 0);
+    if (CErr e = CFid::open(c, a.pos[0], mode, f)) return fail(e);
+    if (a.pos.size() > 1) {
+        std::string msg;
+        for (size_t i = 1; i < a.pos.size(); i++) msg += (i > 1 ? " " : "") + a.pos[i];
+        if (CErr e = f.write(msg)) return fail(e);
+        if (CErr e = f.close()) return fail(e);
+        return 0;
+    }
+    char* line = nullptr;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = 0;
+    while ((n = ::getline(&line, &cap, stdin)) > 0) {
+        std::string l(line, size_t(n));
+        if (skip_line(l)) continue;
+        if (CErr e = f.write(l)) {
+            rc = fail(e);
+            break;
+        }
+    }
+    std::free(line);
+    f.close();
+    return rc;
+}
+
+int cmd_stat(Client& c, const Args& a) {
+    int rc = 0;
+    for (const std::string& p : a.pos) {
+        Dir d;
+        if (CErr e = c.stat_path(p, d)) {
+            rc = fail(e);
+            continue;
+        }
+        std::printf("name %s\nqid.path 0x%llx\nqid.vers %u\nqid.type 0x%02x\nmode %#o\n"
+                    "length %llu\nuid %s\ngid %s\nmuid %s\natime %u\nmtime %u\ntype %u\n"
+                    "dev %u\n",
+                    d.name.c_str(), (unsigned long long)d.qid.path, d.qid.vers, d.qid.type,
+                    d.mode, (unsigned long long)d.length, d.uid.c_str(), d.gid.c_str(),
+                    d.muid.c_str(), d.atime, d.mtime, d.type, d.dev);
+        if (a.pos.size() > 1) std::printf("\n");
+    }
+    std::fflush(stdout);
+    return rc;
+}
+
+// ===================================================================== ping
+
+// What differs between ICMP and ICMPv6 echo (RFC 792, RFC 4443).
+struct PingProto {
+    const char* dir;  // protocol directory
+    size_t hdr;       // IP header space at the front of every write and read
+    uint8_t request;  // echo request type
+    uint8_t reply;    // echo reply type
+    size_t ttl_at;    // offset of TTL / hop limit in the received IP header
+};
+constexpr PingProto kPing4{"icmp", 20, 8, 0, 8};
+constexpr PingProto kPing6{"icmpv6", 40, 128, 129, 7};
+constexpr size_t kIcmpHdr = 8;  // type[1] code[1] cksum[2] id[2] seq[2]
+
+// The Internet checksum (RFC 1071).
+uint16_t ip_cksum(const uint8_t* p, size_t n) {
+    uint32_t s = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) s += uint32_t(p[i] << 8 | p[i + 1]);
+    if (n & 1) s += uint32_t(p[n - 1] << 8);
+    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    return uint16_t(~s);
+}
+
+// One ping run: the echo template, what was sent when, and what came back.
+class Pinger {
+public:
+    Pinger(Client& c, const PingProto& pr, uint32_t fid, size_t msglen, long count)
+        : c_(c), pr_(pr), fid_(fid), msg_(msglen), sent_(size_t(count)), replied_(size_t(count)) {
+        std::random_device rd;
+        seq0_ = uint16_t(rd());
+        for (size_t i = pr.hdr + kIcmpHdr; i < msglen; i++) msg_[i] = uint8_t(i);
+        msg_[pr.hdr] = pr.request;
+    }
+
+    // Sends echo i; false (with the error printed) if the write failed.
+    bool send(size_t i) {
+        uint8_t* icmp = msg_.data() + pr_.hdr;
+        uint16_t seq = uint16_t(seq0_ + i);
+        icmp[2] = icmp[3] = 0;
+        icmp[6] = uint8_t(seq >> 8);
+        icmp[7] = uint8_t(seq);
+        if (&pr_ == &kPing4) {  // ICMPv6's sum covers a pseudo-header: left to devipd
+            uint16_t ck = ip_cksum(icmp, msg_.size() - pr_.hdr);
+            icmp[2] = uint8_t(ck >> 8);
+            icmp[3] = uint8_t(ck);
+        }
+        sent_[i] = Clock::now();
+        nsent_ = i + 1;
+        if (CErr e = c_.write(fid_, 0, msg_)) {
+            if (!g_stop) fail(e);
+            return false;
+        }
+        return true;
+    }
+
+    // Processes replies until `until`, keeping one read outstanding. False once the
+    // conversation fails (e.g. hung up by ICMP advice: "host unreachable").
+    bool pump(Clock::time_point until, bool stop_when_all) {
+        for (;;) {
+            if (g_stop || failed_) return false;
+            if (stop_when_all && nrcvd_ == nsent_) return true;
+            if (!reading_ && !start_read()) return false;
+            if (!c_.ready(tag_, until)) return true;
+            if (!collect(Clock::time_point::max())) return false;
+        }
+    }
+
+    // Ends the outstanding read (Tflush), still counting a reply that beat the flush.
+    void finish() {
+        if (reading_) collect(Clock::now());
+    }
+
+    // Prints the lost sequence numbers and the summary; returns the exit status.
+    int summary(const std::string& dest) {
+        size_t lost = 0;
+        for (size_t i = 0; i < nsent_; i++) {
+            if (replied_[i]) continue;
+            std::printf("lost %zu\n", i);
+            lost++;
+        }
+        std::printf("%zu out of %zu messages lost\n", lost, nsent_);
+        std::fflush(stdout);
+        if (nrcvd_ == 0) return fail("ping: no reply from " + dest);
+        return 0;
+    }
+
+private:
+    bool start_read() {
+        Fcall t;
+        t.type = Ftype::Tread;
+        t.fid = fid_;
+        t.count = c_.iounit();
+        if (CErr e = c_.start(t)) {
+            fail(e);
+            failed_ = true;
+            return false;
+        }
+        tag_ = t.tag;
+        reading_ = true;
+        return true;
+    }
+
+    bool collect(Clock::time_point deadline) {
+        Reply r;
+        CErr e = c_.wait(tag_, Ftype::Rread, r, deadline);
+        reading_ = false;
+        if (e) {
+            if (e.text != kInterrupted) {
+                std::printf("%s\n", e.text.c_str());  // as ip/ping prints a read error
+                std::fflush(stdout);
+                failed_ = true;
+            }
+            return false;
+        }
+        check(r.f.data, Clock::now());
+        return true;
+    }
+
+    // One received packet: IP header space, then the ICMP message.
+    void check(std::span<const uint8_t> p, Clock::time_point now) {
+        if (p.size() < msg_.size()) {
+            std::printf("bad len %zu/%zu\n", p.size(), msg_.size());
+            return;
+        }
+        const uint8_t* icmp = p.data() + pr_.hdr;
+        unsigned seq = unsigned(icmp[6] << 8 | icmp[7]);
+        if (icmp[0] != pr_.reply || icmp[1] != 0) {
+            std::printf("bad type/code/sequence %d/%d/%u (want %d/%d/%u)\n", icmp[0], icmp[1],
+                        seq, pr_.reply, 0, seq);
+            return;
+        }
+        size_t i = uint16_t(seq - seq0_);
+        if (i >= nsent_ || replied_[i]) return;  // not ours, or a duplicate
+        for (size_t k = pr_.hdr + kIcmpHdr; k < msg_.size(); k++) {
+            if (p[k] != uint8_t(k)) {
+                std::printf("corrupted reply\n");
+                break;
+            }
+        }
+        replied_[i] = true;
+        nrcvd_++;
+        long long rtt =
+            std::chrono::duration_cast<std::chrono::microseconds>(now - sent_[i]).count();
+        sum_ += rtt;
+        std::printf("%zu: rtt %lld µs, avg rtt %lld µs, ttl = %d\n", i, rtt,
+                    sum_ / (long long)nrcvd_, p[pr_.ttl_at]);
+        std::fflush(stdout);
+    }
+
+    Client& c_;
+    const PingProto& pr_;
+    uint32_t fid_;                          // the conversation's data file
+    std::vector<uint8_t> msg_;              // the echo as written, header space included
+    std::vector<Clock::time_point> sent_;   // when echo i went out
+    std::vector<bool> replied_;             // echo i has been answered
+    uint16_t seq0_ = 0;                     // sequence number of echo 0 (random)
+    size_t nsent_ = 0, nrcvd_ = 0;          // echoes written, replies matched
+    long long sum_ = 0;                     // total rtt of matched replies, µs
+    bool reading_ = false;                  // a Tread on the data file is outstanding
+    bool failed_ = false;                   // the data file failed: no more reads
+    uint16_t tag_ = kNoTag;                 // its tag
+};
+
+// ping's command line, checked before connecting.
+struct PingOpts {
+    long count = 3;                  // -c
+    long size = 56;                  // -s: ICMP payload bytes
+    double interval = 1;             // -i, seconds
+    double wait = 1;                 // -w, seconds
+    const PingProto* pr = &kPing4;   // icmp or icmpv6
+    std::string addr;                // the address as given, without a protocol prefix
+    std::string dest;                // what connect is given: addr!1 unless it has a port
+};
+
+bool ping_opts(const Args& a, PingOpts& o) {
+    o.addr = a.pos[0];
+    o.pr = o.addr.find(':') != std::string::npos ? &kPing6 : &kPing4;
+    for (const PingProto* p : {&kPing6, &kPing4}) {  // an explicit icmp! or icmpv6! prefix
+        std::string pre = std::string(p->dir) + "!";
+        if (o.addr.starts_with(pre)) {
+            o.pr = p;
+            o.addr.erase(0, pre.size());
+            break;
+        }
+    }
+    o.dest = o.addr.find('!') == std::string::npos ? o.addr + "!1" : o.addr;
+    long maxsize = 65535L - long(o.pr->hdr + kIcmpHdr);
+    return get_int(a, 'c', 1, 65535, o.count) && get_num(a, 'i', 0, 3600, o.interval) &&
+           get_num(a, 'w', 0, 3600, o.wait) && get_int(a, 's', 0, maxsize, o.size);
+}
+
+int cmd_ping(Client& c, const Args& a) {
+    PingOpts o;
+    if (!ping_opts(a, o)) return kExitUsage;
+    size_t msglen = o.pr->hdr + kIcmpHdr + size_t(o.size);
+    if (msglen > c.iounit()) return fail("ping: size too large");
+
+    // dial("icmp!addr!1"): clone, connect, open data; remote names the peer as devipd has it.
+    Conv cv;
+    CFid data;
+    std::string remote;
+    if (CErr e = clone_conv(c, o.pr->dir, cv)) return fail(e);
+    if (CErr e = cv.ctl.write("connect " + o.dest)) return fail(e);
+    if (CErr e = CFid::open(c, cv.dir() + "/data", ORDWR, data)) return fail(e);
+    if (c.read_all(cv.dir() + "/remote", remote) || chomp(remote).empty()) remote = o.dest;
+    std::printf("sending %ld %zu byte messages %lld ms apart to %s\n", o.count, msglen,
+                (long long)std::llround(o.interval * 1000), chomp(remote).c_str());
+    std::fflush(stdout);
+
+    Pinger p(c, *o.pr, data.fid(), msglen, o.count);
+    Clock::time_point t0 = Clock::now();
+    for (long i = 0; i < o.count && !g_stop; i++) {
+        if (i > 0 && !p.pump(t0 + seconds(o.interval * double(i)), false)) break;
+        if (g_stop || !p.send(size_t(i))) break;
+    }
+    p.pump(Clock::now() + seconds(o.wait), true);
+    p.finish();
+    return p.summary(o.addr);
+}
+
+// ===================================================================== dial, announce
+
+// Output shared by the threads copying data files to stdout.
+struct Sink {
+    std::mutex mu;  // one message at a time on stdout
+    long n = 0;     // messages printed
+    long limit = 0; // stop after this many (0: no limit)
+};
+
+// Copies a data file to stdout, one read at a time, until end of file, an error, g_stop
+// or the sink's limit. Returns the exit status: a read error other than our own
+// interruption is reported and is a failure.
+int copy_out(Client& c, uint32_t fid, Sink& out) {
+    std::string buf;
+    for (;;) {
+        if (g_stop) return 0;
+        CErr e = c.read(fid, 0, c.iounit(), buf);
+        if (e) return g_stop || e.text == kInterrupted ? 0 : fail(e);
+        if (buf.empty()) return 0;
+        std::lock_guard lk(out.mu);
+        if (out.limit && out.n >= out.limit) return 0;
+        if (!put_fd(1, buf)) return fail(std::string("write stdout: ") + std::strerror(errno));
+        if (out.limit && ++out.n >= out.limit) {
+            g_stop = true;
+            wake();
+            return 0;
+        }
+    }
+}
+
+// The worker threads of dial and announce. Each decrements `running` and wakes the main
+// loop when it ends; stop() flushes until every one of them has.
+class Workers {
+public:
+    explicit Workers(Client& c) : c_(c) {}
+    ~Workers() { stop(); }
+
+    template <class F>
+    void spawn(F f) {
+        running_++;
+        std::lock_guard lk(mu_);
+        threads_.emplace_back([this, f] {
+            f();
+            running_--;
+            wake();
+        });
+    }
+
+    // Stops every worker: a request started just before g_stop was seen is caught by the
+    // next round of flushes.
+    void stop() {
+        g_stop = true;
+        while (running_ > 0) {
+            c_.interrupt();
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        std::lock_guard lk(mu_);
+        for (std::thread& t : threads_) t.join();
+        threads_.clear();
+    }
+
+    int running() const { return running_; }
+
+private:
+    Client& c_;
+    std::atomic<int> running_{0};
+    std::mutex mu_;
+    std::vector<std::thread> threads_;
+};
+
+// Sleeps in poll on stdin (when want_stdin) and the wake pipe until `until`.
+// Returns true if stdin is readable.
+bool wait_input(bool want_stdin, Clock::time_point until) {
+    pollfd fds[2] = {{g_wake[0], POLLIN, 0}, {0, POLLIN, 0}};
+    int timeout = -1;
+    if (until != Clock::time_point::max()) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+        timeout = int(std::max<long long>(0, left.count()));
+    }
+    int n = ::poll(fds, want_stdin ? 2 : 1, timeout);
+    if (n <= 0) return false;
+    if (fds[0].revents) drain_wake();
+    return want_stdin && fds[1].revents;
+}
+
+// Reads one block from stdin (one datagram's worth): its size, 0 at EOF, -1 on error.
+ssize_t read_stdin(std::vector<uint8_t>& buf) {
+    for (;;) {
+        ssize_t n = ::read(0, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        return n;
+    }
+}
+
+// Checks dial's and announce's command line: the dial string and numeric options.
+bool dial_opts(const Args& a, std::string& proto, std::string& rest) {
+    if (!split_dialstring(a.pos[0], proto, rest)) {
+        std::fprintf(stderr, "ipctl: want PROTO!ADDR!PORT, not %s\n", a.pos[0].c_str());
+        return false;
+    }
+    double w = 0;
+    long n = 0;
+    return get_num(a, 'w', 0, 1e6, w) && get_int(a, 'n', 1, 1L << 40, n);
+}
+
+int cmd_dial(Client& c, const Args& a) {
+    double wait = 1;
+    std::string proto, rest;
+    if (!dial_opts(a, proto, rest) || !get_num(a, 'w', 0, 1e6, wait)) return kExitUsage;
+    std::string msg = "connect " + rest;
+    if (a.has('l')) msg += " " + a.opt.at('l');
+
+    Conv cv;
+    CFid data;
+    if (CErr e = clone_conv(c, proto, cv)) return fail(e);
+    if (CErr e = cv.ctl.write(msg)) return fail(e);
+    if (CErr e = CFid::open(c, cv.dir() + "/data", ORDWR, data)) return fail(e);
+    if (a.has('v')) std::fprintf(stderr, "ipctl: dial: /net/%s\n", cv.dir().c_str());
+
+    Sink out;
+    std::atomic<int> rc{0};
+    Workers w(c);
+    w.spawn([&] { rc = copy_out(c, data.fid(), out); });
+
+    std::vector<uint8_t> buf(c.iounit());
+    bool eof = false;
+    Clock::time_point until = Clock::time_point::max();
+    while (!g_stop && w.running() > 0) {
+        bool in = wait_input(!eof, until);
+        if (eof && Clock::now() >= until) break;
+        if (!in) continue;
+        ssize_t n = read_stdin(buf);
+        if (n < 0) {
+            rc = fail(std::string("read stdin: ") + std::strerror(errno));
+            break;
+        }
+        if (n == 0) {
+            eof = true;
+            until = Clock::now() + seconds(wait);
+            continue;
+        }
+        if (CErr e = c.write(data.fid(), 0, std::span(buf.data(), size_t(n)))) {
+            rc = fail(e);
+            break;
+        }
+    }
+    w.stop();
+    return rc;
+}
+
+// One call handed out by listen: its ctl (from the listen open) and data.
+struct Call {
+    std::string num;  // conversation number
+    CFid ctl;         // the listen open's fid: the call's ctl
+    CFid data;        // the call's data file
+};
+
+int cmd_announce(Client& c, const Args& a) {
+    long limit = 0;
+    std::string proto, rest;
+    if (!dial_opts(a, proto, rest) || !get_int(a, 'n', 1, 1L << 40, limit)) return kExitUsage;
+    bool once = a.has('1'), verbose = a.has('v');
+    Conv cv;
+    if (CErr e = clone_conv(c, proto, cv)) return fail(e);
+    if (CErr e = cv.ctl.write("announce " + rest)) return fail(e);
+    if (verbose) std::fprintf(stderr, "ipctl: announce: /net/%s\n", cv.dir().c_str());
+
+    std::mutex calls_mu;
+    std::vector<std::unique_ptr<Call>> calls;  // every call so far; the last is current
+    Sink out;
+    out.limit = limit;
+    std::atomic<int> rc{0};
+    Workers w(c);
+
+    // Reads one call's data to stdout; with -1 its end is the program's end.
+    auto serve = [&](Call* call) {
+        int r = copy_out(c, call->data.fid(), out);
+        if (r) rc = r;
+        if (once) g_stop = true;
+    };
+    // Waits in listen for each call in turn.
+    w.spawn([&] {
+        while (!g_stop) {
+            auto call = std::make_unique<Call>();
+            CErr e = CFid::open(c, cv.dir() + "/listen", ORDWR, call->ctl);
+            if (!e) e = call->ctl.read(call->num);
+            if (!e) e = CFid::open(c, proto + "/" + call->num + "/data", ORDWR, call->data);
+            if (e) {
+                if (!g_stop && e.text != kInterrupted) rc = fail(e);
+                g_stop = true;
+                return;
+            }
+            if (verbose) {
+                std::string rem;
+                c.read_all(proto + "/" + call->num + "/remote", rem);
+                std::fprintf(stderr, "ipctl: call /net/%s/%s from %s\n", proto.c_str(),
+                             call->num.c_str(), chomp(rem).c_str());
+            }
+            Call* p = call.get();
+            {
+                std::lock_guard lk(calls_mu);
+                calls.push_back(std::move(call));
+            }
+            w.spawn([&serve, p] { serve(p); });
+            if (once) return;
+        }
+    });
+
+    std::vector<uint8_t> buf(c.iounit());
+    bool eof = false;
+    while (!g_stop) {
+        if (!wait_input(!eof, Clock::time_point::max())) continue;
+        ssize_t n = read_stdin(buf);
+        if (n <= 0) {
+            eof = true;  // a server keeps serving without input
+            continue;
+        }
+        uint32_t fid = 0;
+        {
+            std::lock_guard lk(calls_mu);
+            if (!calls.empty()) fid = calls.back()->data.fid();
+        }
+        if (!fid) {
+            std::fprintf(stderr, "ipctl: announce: no call yet; input dropped\n");
+            continue;
+        }
+        if (CErr e = c.write(fid, 0, std::span(buf.data(), size_t(n)))) fail(e);
+    }
+    w.stop();
+    std::lock_guard lk(calls_mu);
+    calls.clear();  // clunks every call's fids before the client goes
+    return rc;
+}
+
+// ===================================================================== the command table
+
+struct Command {
+    const char* name;
+    const char* spec;      // option letters, getopt style
+    size_t min_args;       // positional words required
+    size_t max_args;       // positional words allowed (SIZE_MAX: any)
+    const char* synopsis;  // after "ipctl [-s SOCKET] [-n STACK] "
+    const char* help;      // what it does and its options
+    bool graceful;         // handles signals itself (g_stop) instead of exiting at once
+    int (*run)(Client&, const Args&);
+    bool (*check)(const Args&);  // validates the options before connecting (may be null)
+};
+
+constexpr size_t kAny = SIZE_MAX;
+
+constexpr Command kCommands[] = {
+    {"ls", "l", 0, kAny, "ls [-l] [PATH...]",
+     "List directories (entries in the server's order, each as PATH/NAME) or name files.\n"
+     "With no PATH, lists /net.\n"
+     "  -l   long form: mode, owner, group, length, name\n",
+     false, cmd_ls},
+    {"cat", "", 1, kAny, "cat PATH...",
+     "Copy each file to stdout, reading until end of file. Reads of data, err, listen\n"
+     "and log files block in the server until something arrives.\n",
+     false, cmd_cat},
+    {"write", "t", 1, kAny, "write [-t] PATH [MESSAGE...]",
+     "Write to a file. With MESSAGE, the words joined by single spaces are written in\n"
+     "one write (no newline added). Without, each line of stdin (newline included) is\n"
+     "one write; blank lines and lines starting with # are skipped; the first error stops.\n"
+     "  -t   open with OTRUNC (e.g. to replace /net/ndb)\n",
+     false, cmd_write},
+    {"stat", "", 1, kAny, "stat PATH...",
+     "Print a file's directory entry: name, qid.path (hex), qid.vers, qid.type (hex),\n"
+     "mode (octal), length, uid, gid, muid, atime, mtime, type, dev; one per line.\n",
+     false, cmd_stat},
+    {"ping", "c:i:s:w:", 1, 1, "ping [-c COUNT] [-i SECONDS] [-s SIZE] [-w SECONDS] ADDR",
+     "Send ICMP echo requests through /net/icmp (/net/icmpv6 for an address with ':' or\n"
+     "an icmpv6! prefix) and report replies as Plan 9's ping does. Exit status 0 if any\n"
+     "reply came back, 1 if none.\n"
+     "  -c COUNT    echoes to send (default 3)\n"
+     "  -i SECONDS  interval between echoes, fractions allowed (default 1)\n"
+     "  -s SIZE     ICMP payload bytes after the 8-byte ICMP header (default 56)\n"
+     "  -w SECONDS  how long to wait for replies after the last echo (default 1)\n",
+     true, cmd_ping,
+     [](const Args& a) {
+         PingOpts o;
+         return ping_opts(a, o);
+     }},
+    {"dial", "l:vw:", 1, 1, "dial [-v] [-l LOCAL] [-w SECONDS] PROTO!ADDR!PORT",
+     "Clone /net/PROTO, connect to ADDR!PORT and copy stdin to the conversation's data\n"
+     "(each read of stdin is one write: one datagram for udp) while copying data to\n"
+     "stdout. At end of stdin, waits for replies, then exits.\n"
+     "  -l LOCAL    local address: connect ADDR!PORT LOCAL\n"
+     "  -w SECONDS  how long to keep reading after end of stdin (default 1)\n"
+     "  -v          print the conversation directory on stderr\n",
+     true, cmd_dial,
+     [](const Args& a) {
+         std::string p, r;
+         return dial_opts(a, p, r);
+     }},
+    {"announce", "1n:v", 1, 1, "announce [-1v] [-n COUNT] PROTO!ADDR!PORT",
+     "Clone /net/PROTO, announce ADDR!PORT (ADDR may be *), then accept calls through\n"
+     "listen and copy every call's data to stdout. Stdin is copied to the most recent\n"
+     "call (so replies work); end of stdin does not stop the server. Runs until a\n"
+     "signal, or:\n"
+     "  -1        take only the first call; exit when it ends (hangup or error)\n"
+     "  -n COUNT  exit after COUNT messages (datagrams) have been printed\n"
+     "  -v        print the announced directory and each call on stderr\n",
+     true, cmd_announce,
+     [](const Args& a) {
+         std::string p, r;
+         return dial_opts(a, p, r);
+     }},
+};
+
+const Command* find_command(std::string_view name) {
+    for (const Command& c : kCommands)
+        if (name == c.name) return &c;
+    return nullptr;
+}
+
+void usage_top(FILE* f) {
+    std::fprintf(f,
+                 "usage: ipctl [-s SOCKET] [-n STACK] COMMAND [ARGS...]\n"
+                 "Reads and writes devipd's /net tree over 9P. Paths may omit /net.\n"
+                 "  -s SOCKET  devipd's 9P socket (default $DEVIP_SOCKET, else %s)\n"
+                 "  -n STACK   stack number to attach (default 0)\n"
+                 "commands:\n",
+                 kDefaultSocket);
+    for (const Command& c : kCommands) std::fprintf(f, "  %s\n", c.synopsis);
+    std::fprintf(f, "'ipctl COMMAND --help' describes a command.\n");
+}
+
+void usage_cmd(FILE* f, const Command& c) {
+    std::fprintf(f, "usage: ipctl [-s SOCKET] [-n STACK] %s\n%s", c.synopsis, c.help);
+}
+
+int run(int argc, char** argv) {
+    Args top;
+    if (std::string e = parse_args(argc, argv, 1, "s:n:", top); !e.empty()) {
+        std::fprintf(stderr, "ipctl: %s\n", e.c_str());
+        usage_top(stderr);
+        return kExitUsage;
+    }
+    if (top.help || top.pos.empty() || top.pos[0] == "help") {
+        const Command* c = top.pos.size() > 1 ? find_command(top.pos[1]) : nullptr;
+        if (c) {
+            usage_cmd(stdout, *c);
+            return 0;
+        }
+        usage_top(top.pos.empty() && !top.help ? stderr : stdout);
+        return top.pos.empty() && !top.help ? kExitUsage : 0;
+    }
+    const Command* cmd = find_command(top.pos[0]);
+    if (!cmd) {
+        std::fprintf(stderr, "ipctl: unknown command %s\n", top.pos[0].c_str());
+        usage_top(stderr);
+        return kExitUsage;
+    }
+    int at = argc - int(top.pos.size()) + 1;  // argv index of the command's first word
+    Args a;
+    if (std::string e = parse_args(argc, argv, at, cmd->spec, a); !e.empty()) {
+        std::fprintf(stderr, "ipctl: %s: %s\n", cmd->name, e.c_str());
+        usage_cmd(stderr, *cmd);
+        return kExitUsage;
+    }
+    if (a.help) {
+        usage_cmd(stdout, *cmd);
+        return 0;
+    }
+    if (a.pos.size() < cmd->min_args || a.pos.size() > cmd->max_args) {
+        usage_cmd(stderr, *cmd);
+        return kExitUsage;
+    }
+    if (cmd->check && !cmd->check(a)) return kExitUsage;
+
+    std::string sock = kDefaultSocket;
+    if (const char* env = std::getenv("DEVIP_SOCKET"); env && *env) sock = env;
+    if (top.has('s')) sock = top.opt['s'];
+    std::string stack = top.has('n') ? top.opt['n'] : "";
+
+    // Never destroyed: the signal thread may use it until the process has gone. Files are
+    // clunked by the commands; the connection closes with the process.
+    Client& c = *new Client;
+    if (!watch_signals(c)) return fail(std::string("pipe: ") + std::strerror(errno));
+    g_graceful = cmd->graceful;
+    if (CErr e = c.dial(sock)) return fail(e);
+    if (CErr e = c.attach(stack)) return fail(e);
+    return cmd->run(c, a);
+}
+
+}  // namespace
+}  // namespace devip::ctl
+
+int main(int argc, char** argv) { return devip::ctl::run(argc, argv); }
