@@ -153,7 +153,9 @@ private:
 
 // An open file on a Client: a fid plus the offset of the next read or write, so that
 // several files can be open at once (clone's ctl, a conversation's data, a listen).
-// Closing (or destroying) clunks the fid.
+// Closing (or destroying) clunks the fid. A CFid belongs to one thread at a time (its
+// offset is unguarded); a second thread using the same open file calls Client directly
+// with fid(), as ipctl's dial writes data while its reader thread reads it.
 class CFid {
 public:
     CFid() = default;
