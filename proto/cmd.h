@@ -23,8 +23,9 @@ struct CtlArgs {
 // by the tokenize rules (blanks, tabs, \r, \n separate; single quotes group, '' is a quote).
 CtlArgs parsecmd(std::string_view text);
 
-// arp's own parsing (§3.1): at most 255 bytes considered, split only on single spaces,
-// at most 5 fields.
+// arp's own parsing (§3.1): at most 255 bytes considered, one trailing '\n' removed, split
+// only on spaces (runs of spaces count as one), at most 5 fields; the fifth field is the rest
+// of the text, spaces included (9front getfields stops splitting, it does not drop the rest).
 CtlArgs parse_arp_cmd(std::string_view text);
 
 // A ctl verb: name, the exact field count including the verb (0 = any count is passed to

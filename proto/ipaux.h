@@ -21,8 +21,10 @@ Result<Ipaddr> parseip(std::string_view s);
 // are not all 0xff is Ebadip).
 Result<Ipaddr> parseipmask(std::string_view s, bool v4);
 
-// parseipandmask: the address from ipstr; the mask from maskstr, or when maskstr is absent
-// from a "/N" suffix of ipstr, or all ones when there is neither.
+// parseipandmask: the address from ipstr; the mask from maskstr (read in v4 context when
+// the address is v4-mapped), or when maskstr is absent from a "/N" suffix of ipstr (libip
+// itself would give all ones here; 9front's kernel always passes a mask), or all ones when
+// there is neither. Errors: Ebadip for either part.
 Err parseipandmask(Ipaddr& ip, Ipaddr& mask, std::string_view ipstr,
                    std::optional<std::string_view> maskstr);
 
@@ -30,16 +32,17 @@ Err parseipandmask(Ipaddr& ip, Ipaddr& mask, std::string_view ipstr,
 // /8 other multicast, /128 anything else v6.
 Ipaddr defmask(const Ipaddr& a);
 
-// MAC text (§3.13): pairs of hex digits with optional ':' between pairs, up to 8 bytes;
-// parsing stops at the end of the string or at the first non-hex character. Returns the
-// number of bytes parsed into out[0..7].
+// MAC text (§3.13, 9front ipaux.c parsemac): up to 8 bytes, each from the next two
+// characters read as hex by strtoul (so a pair without hex digits gives 0, it does not stop
+// the parse), with one optional ':' after each pair. Parsing stops at the end of the string
+// or when one character is left. out[0..7] is zeroed first. Returns the bytes parsed.
 int parsemac(uint8_t out[8], std::string_view s);
 
 // Remote endpoint "addr!port[!r]" (connect's first argument).
 struct RemoteSpec {
     Ipaddr addr;             // parsed by parseip
     uint16_t port = 0;       // 16 bits; larger values wrap
-    bool restricted = false; // a "!r" follows the port
+    bool restricted = false; // "!r" occurs anywhere after the port (devip uses strstr)
 };
 // Errors: Emalformed (no '!'), Ebadip, Ebadport (port not followed by end or '!').
 Result<RemoteSpec> parse_remote(std::string_view s);
@@ -56,7 +59,8 @@ struct LocalSpec {
 Result<LocalSpec> parse_local(std::string_view s, bool announcing);
 
 // C atoi/strtol semantics used by ctl messages: leading space, sign, base (10 or 0 for
-// auto), trailing junk ignored, bad text reads as 0.
+// auto), trailing junk ignored, bad text reads as 0. Plan 9's long is 32 bits, so values
+// saturate at INT32_MIN/INT32_MAX (strtoul: UINT32_MAX, and "-n" wraps modulo 2^32).
 long ctl_strtol(std::string_view s, int base = 10);
 unsigned long ctl_strtoul(std::string_view s, int base = 10);
 
