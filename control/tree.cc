@@ -33,7 +33,7 @@ constexpr NodeInfo kConvFiles[] = {
 };
 constexpr NodeInfo kEtherFiles[] = {
     {"addr", Q::Etheraddr, 0444}, {"stats", Q::Etherstats, 0444},
-    {"ifstats", Q::Etherifstats, 0444},
+    {"ifstats", Q::Etherifstats, 0444}, {"ctl", Q::Etherctl, 0664},
 };
 
 constexpr Err Enonexist{"file does not exist"};
@@ -252,6 +252,7 @@ Err Tree::stat(const Fid& f, Dir& d) {
     case Q::Etheraddr:
     case Q::Etherstats:
     case Q::Etherifstats:
+    case Q::Etherctl:
         parent.qid = {QTDIR, 0, qpath(kEtherProto, qconv(f.qid.path), Q::Etherdir)};
         break;
     case Q::Arp: case Q::Bootp: case Q::Ndb: case Q::Iproute: case Q::Ipselftab: case Q::Log:
@@ -314,6 +315,7 @@ Answer Tree::open(Fid& f, uint8_t mode) {
         return Answer::done();
     case Q::Arp:
     case Q::Iproute:
+    case Q::Etherctl:
         if (rw != OREAD && !who.eve) return Answer::fail(Eperm);
         if (t == Q::Iproute) st(f).tag = kTagNone;
         return Answer::done();
@@ -448,6 +450,9 @@ Answer Tree::read(Fid& f, uint64_t off, uint32_t count, std::string& out) {
         p->stats(text);
         return string_read(text.str(), off, count, out);
     }
+    case Q::Etherctl:
+        out.clear();
+        return Answer::done();
     case Q::Etheraddr:
     case Q::Etherstats:
     case Q::Etherifstats: {
@@ -517,6 +522,14 @@ Err Tree::write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n
     }
     case Q::Log:
         return s.log.ctl(parsecmd(text));
+    case Q::Etherctl: {  // the Ethernet device's own messages (netif): promiscuous [0|1]
+        CtlArgs a = parsecmd(text);
+        if (a.empty()) return Eshortctl;
+        if (a[0] != "promiscuous") return Eunsupported;
+        if (net_.io) net_.io->set_promisc(uint16_t(qconv(f.qid.path)),
+                                          a.size() < 2 || ctl_strtol(a[1]) != 0);
+        return ok;
+    }
     case Q::Ctl: {
         Proto* p = proto_of(f);
         Conv* c = conv_of(f);

@@ -15,7 +15,7 @@ enum class Q : uint8_t {
     Topdir = 1, Arp, Bootp, Ndb, Iproute, Ipselftab, Log,
     Protodir, Clone, Stats,
     Convdir, Ctl, Data, Err, Listen, Local, Remote, Status, Snoop,
-    Etherdir, Etheraddr, Etherstats, Etherifstats,
+    Etherdir, Etheraddr, Etherstats, Etherifstats, Etherctl,
 };
 inline constexpr unsigned kEtherProto = 31;  // qid proto field of /net/etherN files
 

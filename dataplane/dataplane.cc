@@ -7,6 +7,8 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "dataplane/dataplane.h"
@@ -35,6 +37,8 @@ Err Dataplane::init() {
     nworkers_ = int(lcores_.size());
     if (nworkers_ == 0) return Err{"no worker lcores: give EAL two or more cores (-l 0,1)"};
     uint16_t nports = rte_eth_dev_count_avail();
+    if (nports == 0 && geteuid() != 0)
+        return Err{"no ports: not root (tap devices and NIC drivers need root)"};
     if (nports == 0)
         return Err{"no ports: give EAL a device (e.g. --vdev=net_tap0,iface=dtap0) or bind a "
                    "NIC to a DPDK driver"};
@@ -76,8 +80,7 @@ Err Dataplane::init() {
         }
         r = rte_eth_dev_start(pid);
         if (r < 0) return proto::err_text("port %u: start: %s", pid, rte_strerror(-r));
-        rte_eth_promiscuous_enable(pid);
-        rte_eth_allmulticast_enable(pid);
+        rte_eth_allmulticast_enable(pid);  // promiscuous only on request (/net/etherN/ctl)
         PortFacts f{};
         f.id = pid;
         f.name = "ether" + std::to_string(pid);

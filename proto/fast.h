@@ -36,6 +36,7 @@ struct PortRt {
     uint8_t stack;                          // the stack it belongs to
     uint8_t nlocal;                         // entries used in local[]
     uint8_t pad;
+    Ether mac;                              // the port's MAC: unicast frames must carry it
     uint32_t local[kMaxFastLocal];          // unicast v4 addresses, network byte order
 };
 

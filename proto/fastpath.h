@@ -52,6 +52,8 @@ inline FastNext fast_classify(uint8_t* frame, size_t len, const PortRt& p, FastS
                               size_t* newlen) {
     if (!p.bound) return FastNext::Drop;
     if (len <= size_t(kEthHdr)) return FastNext::Drop;  // ethermedium drops these
+    if (!(frame[0] & 1) && std::memcmp(frame, p.mac.b.data(), 6) != 0)
+        return FastNext::Drop;  // unicast for another station (promiscuous port)
     uint16_t type = get16(frame + 12);
     if (type == kEthArp || type == kEthIp6) return FastNext::Punt;
     if (type != kEthIp4) return FastNext::Drop;

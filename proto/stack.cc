@@ -182,6 +182,8 @@ Ipaddr Stack::findlocalip(const Ipaddr& dst) const {
 
 void Stack::ether_input(Ipifc& f, std::span<const uint8_t> frame) {
     if (frame.size() <= size_t(kEthHdr)) return;
+    if (!(frame[0] & 1) && !std::equal(f.mac.b.begin(), f.mac.b.end(), frame.begin()))
+        return;  // unicast for another station: never ours to deliver or forward
     uint16_t type = get16(frame.data() + 12);
     if (type == kEthArp) {
         arp_input(f, frame);
@@ -494,6 +496,7 @@ void Net::publish() {
         PortRt& r = t.port[p];
         r.bound = 1;
         r.stack = uint8_t(o.s->n);
+        r.mac = f->mac;
         for (auto& l : f->lifc) {
             if (!(l.type & Rv4) || l.local.is_unspecified() || r.nlocal >= kMaxFastLocal)
                 continue;
