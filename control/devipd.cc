@@ -57,6 +57,8 @@ public:
     void add_mcast(uint16_t p, const proto::Ether& m, bool add) override {
         d_.add_mcast(p, m, add);
     }
+    rte_rcu_qsbr* qsbr() const override { return d_.qsbr(); }
+    void retire(std::function<void()> fn) override { d_.retire(std::move(fn)); }
 private:
     dp::Dataplane& d_;
     std::vector<proto::PortInfo> ports_;

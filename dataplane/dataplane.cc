@@ -181,12 +181,24 @@ void Dataplane::publish(const proto::FastTable& t) {
     if (old) retired_.push_back({old, rte_rcu_qsbr_start(qsbr_)});
 }
 
+void Dataplane::retire(std::function<void()> fn) {
+    retired_fn_.push_back({std::move(fn), rte_rcu_qsbr_start(qsbr_)});
+}
+
 void Dataplane::reclaim() {
     std::erase_if(retired_, [&](const Retired& r) {
         if (running_.load() && rte_rcu_qsbr_check(qsbr_, r.token, false) != 1) return false;
         delete r.t;
         return true;
     });
+    if (retired_fn_.empty()) return;
+    std::vector<RetiredFn> due;  // callbacks may retire more: run them outside the list
+    std::erase_if(retired_fn_, [&](RetiredFn& r) {
+        if (running_.load() && rte_rcu_qsbr_check(qsbr_, r.token, false) != 1) return false;
+        due.push_back(std::move(r));
+        return true;
+    });
+    for (auto& r : due) r.fn();
 }
 
 void Dataplane::fast_stats(int stack, proto::FastStats& out) const {

@@ -58,6 +58,8 @@ public:
     // Frames punted by the workers: fn(port, bytes) for each, then freed. Returns how many.
     size_t drain(const std::function<void(uint16_t, std::span<const uint8_t>)>& fn);
     void publish(const proto::FastTable& t);
+    rte_rcu_qsbr* qsbr() const { return qsbr_; }
+    void retire(std::function<void()> fn);   // run fn after a grace period (control thread)
     void reclaim();                // free tables retired before the last grace period
     void fast_stats(int stack, proto::FastStats& out) const;
     void port_counts(uint16_t port, uint64_t& in, uint64_t& out) const;
@@ -83,6 +85,11 @@ private:
         uint64_t token;                          // rcu token taken when retired
     };
     std::vector<Retired> retired_;
+    struct RetiredFn {
+        std::function<void()> fn;                // what to run
+        uint64_t token;                          // rcu token taken when retired
+    };
+    std::vector<RetiredFn> retired_fn_;
     std::vector<WorkerStats> wstats_;            // one per worker
     std::atomic<bool> running_{false};
     uint64_t tx_alloc_fail_ = 0;                 // control tx: no mbuf

@@ -10,6 +10,7 @@
 
 #include "dataplane/dataplane.h"
 #include "proto/fastpath.h"
+#include "proto/fib_lookup.h"
 
 namespace devip::dp {
 
@@ -20,16 +21,21 @@ using namespace devip::proto;
 constexpr uint16_t kBurst = 32;
 constexpr int kPrefetch = 3;
 
-// One packet's fate; the decision itself is proto's fast_classify.
-inline FastNext classify(rte_mbuf* m, const FastTable& t, WorkerStats& ws) {
-    const PortRt& p = t.port[m->port];
-    if (!rte_pktmbuf_is_contiguous(m)) return p.bound ? FastNext::Punt : FastNext::Drop;
-    size_t newlen = 0;
-    FastNext n = fast_classify(rte_pktmbuf_mtod(m, uint8_t*), m->data_len, p, ws.s[p.stack],
-                               &newlen);
-    if (n == FastNext::Tx && newlen < m->data_len)
-        rte_pktmbuf_trim(m, uint16_t(m->data_len - newlen));  // link padding off
-    return n;
+// Frames waiting for one port's tx queue; flushed when full and once per loop.
+struct TxBuf {
+    uint16_t n = 0;
+    rte_mbuf* m[kBurst];
+};
+
+void flush(TxBuf& b, uint16_t port, uint16_t q, WorkerStats& ws) {
+    if (!b.n) return;
+    uint16_t sent = rte_eth_tx_burst(port, q, b.m, b.n);
+    ws.tx += sent;
+    if (sent < b.n) {
+        ws.tx_drops += b.n - sent;
+        rte_pktmbuf_free_bulk(b.m + sent, b.n - sent);
+    }
+    b.n = 0;
 }
 
 }  // namespace
@@ -39,9 +45,9 @@ int Dataplane::worker_main(unsigned w) {
     rte_rcu_qsbr_thread_register(qsbr_, w);
     rte_rcu_qsbr_thread_online(qsbr_, w);
     rte_mbuf* rx[kBurst];
-    rte_mbuf* tx[kBurst];
     rte_mbuf* drop[kBurst];
     rte_mbuf* punt[kBurst];
+    TxBuf txb[kMaxPorts];
     const uint16_t q = uint16_t(w);
     while (running_.load(std::memory_order_relaxed)) {
         const FastTable& t = *table_.load(std::memory_order_acquire);
@@ -49,21 +55,33 @@ int Dataplane::worker_main(unsigned w) {
             uint16_t n = rte_eth_rx_burst(pf.id, q, rx, kBurst);
             if (n == 0) continue;
             ws.rx += n;
-            uint16_t ntx = 0, ndrop = 0, npunt = 0;
-            for (int i = 0; i < kPrefetch && i < n; i++) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
+            const PortRt& pr = t.port[pf.id];
+            FibLookup fib{t.fib[pr.stack]};
+            FastStats& st = ws.s[pr.stack];
+            uint16_t ndrop = 0, npunt = 0;
+            for (int i = 0; i < kPrefetch && i < n; i++)
+                rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
             for (uint16_t i = 0; i < n; i++) {
                 if (i + kPrefetch < n) rte_prefetch0(rte_pktmbuf_mtod(rx[i + kPrefetch], void*));
-                switch (classify(rx[i], t, ws)) {
-                case FastNext::Tx: tx[ntx++] = rx[i]; break;
-                case FastNext::Punt: punt[npunt++] = rx[i]; break;
-                case FastNext::Drop: drop[ndrop++] = rx[i]; break;
+                rte_mbuf* m = rx[i];
+                size_t len = 0;
+                uint16_t out = pf.id;
+                FastNext next = rte_pktmbuf_is_contiguous(m)
+                                    ? fast_classify(rte_pktmbuf_mtod(m, uint8_t*), m->data_len,
+                                                    pf.id, t, st, fib, &len, &out)
+                                    : (pr.bound ? FastNext::Punt : FastNext::Drop);
+                switch (next) {
+                case FastNext::Tx:
+                case FastNext::Fwd: {
+                    if (len < m->data_len) rte_pktmbuf_trim(m, uint16_t(m->data_len - len));
+                    TxBuf& b = txb[out];
+                    b.m[b.n++] = m;
+                    if (b.n == kBurst) flush(b, out, q, ws);
+                    break;
                 }
-            }
-            if (ntx) {
-                uint16_t sent = rte_eth_tx_burst(pf.id, q, tx, ntx);
-                ws.tx += sent;
-                for (uint16_t i = sent; i < ntx; i++) drop[ndrop++] = tx[i];
-                ws.tx_drops += ntx - sent;
+                case FastNext::Punt: punt[npunt++] = m; break;
+                case FastNext::Drop: drop[ndrop++] = m; break;
+                }
             }
             if (npunt) {
                 unsigned done = rte_ring_enqueue_burst(punt_[w], reinterpret_cast<void**>(punt),
@@ -74,19 +92,20 @@ int Dataplane::worker_main(unsigned w) {
             }
             if (ndrop) rte_pktmbuf_free_bulk(drop, ndrop);
         }
-        // frames the control thread built (ARP, ICMP errors, conversation output)
+        for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
+        // frames the control thread built (ARP, ICMP errors, conversation output, slow path)
         unsigned n = rte_ring_dequeue_burst(down_[w], reinterpret_cast<void**>(rx), kBurst, nullptr);
         for (unsigned i = 0; i < n; i++) {
-            uint16_t sent = rte_eth_tx_burst(rx[i]->port, q, &rx[i], 1);
-            ws.tx += sent;
-            if (!sent) {
-                ws.tx_drops++;
-                rte_pktmbuf_free(rx[i]);
-            }
+            TxBuf& b = txb[rx[i]->port];
+            b.m[b.n++] = rx[i];
+            if (b.n == kBurst) flush(b, rx[i]->port, q, ws);
         }
+        if (n)
+            for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
         ws.loops++;
         rte_rcu_qsbr_quiescent(qsbr_, w);
     }
+    for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
     rte_rcu_qsbr_thread_offline(qsbr_, w);
     rte_rcu_qsbr_thread_unregister(qsbr_, w);
     return 0;

@@ -55,6 +55,16 @@ ArpEnt* Stack::arp_find(const Ipaddr& ip, int x) {
     return nullptr;
 }
 
+void Stack::arp_drop(ArpEnt& e) {
+    if (e.fast && fib4 && e.ip.is_v4()) {
+        Ipifc* f = ipifc->ifc(e.ifc);
+        uint32_t ip;
+        std::memcpy(&ip, e.ip.b.data() + 12, 4);
+        if (f && f->port >= 0) fib4->neigh_del(uint16_t(f->port), ip);
+    }
+    e = ArpEnt{};
+}
+
 // A fresh entry: an empty slot first, else the least recently used (§4.14.1).
 ArpEnt* Stack::arp_new(const Ipaddr& ip, int x) {
     ArpEnt* v = nullptr;
@@ -65,7 +75,7 @@ ArpEnt* Stack::arp_new(const Ipaddr& ip, int x) {
         }
         if (!v || e.utime < v->utime) v = &e;
     }
-    *v = ArpEnt{};
+    arp_drop(*v);
     v->ip = ip;
     v->ifc = x;
     Ipifc* f = ipifc->ifc(x);
@@ -84,6 +94,15 @@ void Stack::arp_enter(const Ipaddr& ip, int x, const Ether& mac, bool create) {
     e->state = ArpEnt::Ok;
     e->ctime = net.now_ms;
     e->rxmit = 0;
+    if (fib4 && ip.is_v4()) {  // the workers may now forward to it
+        Ipifc* f = ipifc->ifc(x);
+        uint32_t ip4;
+        std::memcpy(&ip4, ip.b.data() + 12, 4);
+        if (f && f->port >= 0) {
+            fib4->neigh_set(uint16_t(f->port), ip4, mac);
+            e->fast = true;
+        }
+    }
     if (!e->hold.empty()) {
         std::string held = std::move(e->hold);
         e->hold.clear();
@@ -161,7 +180,7 @@ void Stack::arp_input(Ipifc& f, std::span<const uint8_t> frame) {
 
 void Stack::arp_flush_ifc(int x) {
     for (auto& e : arp)
-        if (e.ifc == x) e = ArpEnt{};
+        if (e.state != ArpEnt::Empty && e.ifc == x) arp_drop(e);
 }
 
 void Stack::arp_text(std::string& out) const {
@@ -191,7 +210,7 @@ Err Stack::arp_write(std::string_view text) {
     CtlArgs a = parse_arp_cmd(text);
     if (a.empty()) return Ebadarp;
     if (a[0] == "flush") {
-        for (auto& e : arp) e = ArpEnt{};
+        for (auto& e : arp) arp_drop(e);
         return ok;
     }
     if (a[0] == "del") {
@@ -202,7 +221,7 @@ Err Stack::arp_write(std::string_view text) {
             if (e.state != ArpEnt::Empty && e.ip == *ip) {
                 std::string held = std::move(e.hold);
                 int x = e.ifc;
-                e = ArpEnt{};
+                arp_drop(e);
                 if (!held.empty())
                     icmp_error(x, {reinterpret_cast<const uint8_t*>(held.data()), held.size()},
                                3, 1);

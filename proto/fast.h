@@ -9,6 +9,8 @@
 
 namespace devip::proto {
 
+struct FibRt;
+
 inline constexpr int kMaxPorts = 32;
 inline constexpr int kMaxStacks = 16;
 inline constexpr int kMaxFastLocal = 16;  // unicast v4 addresses per port answered in workers
@@ -35,7 +37,10 @@ struct PortRt {
     uint8_t bound;                          // an ether ipifc is bound: accept traffic
     uint8_t stack;                          // the stack it belongs to
     uint8_t nlocal;                         // entries used in local[]
+    uint8_t forwarding;                     // the stack has iprouting on
+    uint8_t reflect;                        // forwarded packets may leave by this port again
     uint8_t pad;
+    uint16_t mtu;                           // largest IP packet out of this port
     Ether mac;                              // the port's MAC: unicast frames must carry it
     uint32_t local[kMaxFastLocal];          // unicast v4 addresses, network byte order
 };
@@ -43,6 +48,7 @@ struct PortRt {
 // The whole published table: immutable once published.
 struct FastTable {
     std::array<PortRt, kMaxPorts> port{};   // indexed by DPDK port id
+    std::array<FibRt*, kMaxStacks> fib{};   // each stack's FIB (stable; null: slow path only)
     uint64_t gen = 0;                       // bumped on every publish
 };
 

@@ -7,11 +7,12 @@
 #include <cstring>
 
 #include "proto/fast.h"
+#include "proto/fib.h"
 #include "proto/wire.h"
 
 namespace devip::proto {
 
-enum class FastNext : uint8_t { Drop, Punt, Tx };
+enum class FastNext : uint8_t { Drop, Punt, Tx, Fwd };
 
 inline bool fast_is_local(const PortRt& p, uint32_t dst_be) {
     for (unsigned i = 0; i < p.nlocal; i++)
@@ -45,11 +46,58 @@ inline bool fast_echo(uint8_t* ip, size_t hlen, size_t tlen, FastStats& s) {
     return true;
 }
 
-// frame/len: one whole frame. On Tx the frame has become the reply and *newlen its length.
-// Counts what it consumes (echoes, bad headers) in s; punted packets are counted by the
+// A FIB that knows nothing: every forwarding decision goes to the control thread.
+struct NoFib {
+    bool route(uint32_t, uint32_t, NhRt&) const { return false; }
+    bool neigh(uint16_t, uint32_t, Ether&) const { return false; }
+};
+
+// Forwarding (RFC 1812 §5.2.4–§5.3.1): route, TTL, MTU, reflect, neighbour, rewrite. Anything
+// unusual (no route, local routes, TTL expiry, too big, unresolved neighbour) is punted
+// untouched: the control thread then does exactly what 9front does, ICMP errors included.
+template <class Fib>
+inline FastNext fast_forward(uint8_t* frame, uint8_t* ip, const Ip4Check& ck, uint16_t inport,
+                             const FastTable& t, FastStats& s, const Fib& fib, size_t* newlen,
+                             uint16_t* outport) {
+    NhRt nh;
+    if (!fib.route(get32(ip + 16), get32(ip + 12), nh)) return FastNext::Punt;
+    if (nh.kind != NhKind::Gate && nh.kind != NhKind::OnLink) return FastNext::Punt;
+    if (ip[8] <= 1) return FastNext::Punt;  // time exceeded comes from the control thread
+    const PortRt& o = t.port[nh.port];
+    if (!o.bound || ck.tlen > o.mtu) return FastNext::Punt;
+    if (nh.port == inport && !t.port[inport].reflect) {
+        s.ip[InReceives]++;
+        s.ip[OutDiscards]++;
+        return FastNext::Drop;
+    }
+    uint32_t nhip;
+    if (nh.kind == NhKind::Gate)
+        nhip = nh.gate;
+    else
+        std::memcpy(&nhip, ip + 16, 4);
+    Ether mac;
+    if (!fib.neigh(nh.port, nhip, mac)) return FastNext::Punt;
+    ip[8]--;  // RFC 1624: the TTL byte fell by one, the checksum rises by 0x0100
+    uint32_t c = uint32_t(get16(ip + 10)) + 0x0100;
+    put16(ip + 10, uint16_t(c + (c >> 16)));
+    std::memcpy(frame, mac.b.data(), 6);
+    std::memcpy(frame + 6, o.mac.b.data(), 6);
+    *newlen = kEthHdr + ck.tlen;
+    *outport = nh.port;
+    s.ip[InReceives]++;
+    s.ip[ForwDatagrams]++;
+    s.ip[OutRequests]++;
+    return FastNext::Fwd;
+}
+
+// frame/len: one whole frame received on inport. On Tx the frame has become the reply (same
+// port); on Fwd it is rewritten for *outport. *newlen is the length to send. Counts what it
+// consumes (echoes, forwarded packets, bad headers) in s; punted packets are counted by the
 // control thread.
-inline FastNext fast_classify(uint8_t* frame, size_t len, const PortRt& p, FastStats& s,
-                              size_t* newlen) {
+template <class Fib>
+inline FastNext fast_classify(uint8_t* frame, size_t len, uint16_t inport, const FastTable& t,
+                              FastStats& s, const Fib& fib, size_t* newlen, uint16_t* outport) {
+    const PortRt& p = t.port[inport];
     if (!p.bound) return FastNext::Drop;
     if (len <= size_t(kEthHdr)) return FastNext::Drop;  // ethermedium drops these
     if (!(frame[0] & 1) && std::memcmp(frame, p.mac.b.data(), 6) != 0)
@@ -66,13 +114,18 @@ inline FastNext fast_classify(uint8_t* frame, size_t len, const PortRt& p, FastS
     }
     uint32_t dst;
     std::memcpy(&dst, ip + 16, 4);
-    if (!fast_is_local(p, dst) || !fast_echo(ip, ck.hlen, ck.tlen, s)) return FastNext::Punt;
-    uint8_t tmp[6];
-    std::memcpy(tmp, frame, 6);
-    std::memcpy(frame, frame + 6, 6);
-    std::memcpy(frame + 6, tmp, 6);
-    *newlen = kEthHdr + ck.tlen;
-    return FastNext::Tx;
+    if (fast_is_local(p, dst)) {
+        if (!fast_echo(ip, ck.hlen, ck.tlen, s)) return FastNext::Punt;
+        uint8_t tmp[6];
+        std::memcpy(tmp, frame, 6);
+        std::memcpy(frame, frame + 6, 6);
+        std::memcpy(frame + 6, tmp, 6);
+        *newlen = kEthHdr + ck.tlen;
+        *outport = inport;
+        return FastNext::Tx;
+    }
+    if (!p.forwarding || (frame[0] & 1)) return FastNext::Punt;  // ours to deliver, or drop
+    return fast_forward(frame, ip, ck, inport, t, s, fib, newlen, outport);
 }
 
 }  // namespace devip::proto

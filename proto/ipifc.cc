@@ -238,7 +238,7 @@ Err Ipifcproto::add(Ipifc& f, const CtlArgs& a, bool tentative) {
     if (a.size() >= 5) {  // an out-of-range mtu is silently ignored
         long mtu = long(ctl_strtoul(a[4], 0));
         const MediumInfo* m = medium_info(f.medium);
-        if (mtu > 0 && mtu >= m->mintu && mtu <= m->maxtu) f.maxtu = int(mtu);
+        if (mtu > 0 && mtu >= m->mintu && mtu <= m->maxtu) f.maxtu = int(mtu);  // published by add_lifc
     }
     return add_lifc(f, ip, mask, rem, flags, tentative);
 }
@@ -336,6 +336,7 @@ Err ctl_mtu(Ipifcproto&, Ipifc& f, const CtlArgs& a) {
     if (a.size() < 2 && m->mintu == 0) return Ebadarg;  // quirk 13: reject a bare "mtu"
     if (mtu < m->mintu || mtu > m->maxtu) return Ebadarg;
     f.maxtu = int(mtu);
+    f.p->stack.ifc_changed();
     return ok;
 }
 
@@ -356,12 +357,14 @@ Err ctl_delay(Ipifcproto&, Ipifc& f, const CtlArgs& a) {
 Err ctl_iprouting(Ipifcproto& p, Ipifc&, const CtlArgs& a) {
     p.iprouting = a.size() > 1 ? ctl_strtol(a[1]) != 0 : true;
     p.iprouting_set = true;
+    p.stack.ifc_changed();
     return ok;
 }
 
 Err ctl_reflect(Ipifcproto&, Ipifc& f, const CtlArgs& a) {
     if (!f.bound()) return Eunbound;
     f.reflect = a.size() > 1 ? ctl_strtol(a[1]) != 0 : true;
+    f.p->stack.ifc_changed();
     return ok;
 }
 

@@ -237,6 +237,7 @@ void Rib::insert(const Route& n, int dlen) {
     }
     Entry& e = slab_[id];
     e = Entry{n, kNone, int16_t(dlen), true};
+    if (on_change) on_change(e.r, true);
     Family& f = fam(n.v4());
     if (dlen < 0) {
         f.odd.push_back(id);
@@ -250,6 +251,7 @@ void Rib::insert(const Route& n, int dlen) {
 
 void Rib::erase(uint32_t id) {
     Entry& e = slab_[id];
+    if (on_change) on_change(e.r, false);
     Family& f = fam(e.r.v4());
     if (e.dlen < 0) {
         f.odd.erase(std::find(f.odd.begin(), f.odd.end(), id));
@@ -287,13 +289,17 @@ void Rib::add(const Route& r) {
     if (id == kNone) {
         insert(n, dlen);
     } else if (Route& o = slab_[id].r; !(o.type & Rifc)) {
+        if (on_change) on_change(o, false);
         o.type = n.type;
         o.gate = n.gate;
         o.ifc = n.ifc;
         o.tag = n.tag;
+        if (on_change) on_change(o, true);
     } else if (n.type & Rifc) {
+        if (on_change) on_change(o, false);
         o.type = uint16_t((o.type & ~(Rproxy | Rtrans)) | (n.type & (Rproxy | Rtrans)));
         o.ref++;
+        if (on_change) on_change(o, true);
     }
     gen_++;  // 9front bumps the generation even when an add is ignored
 }

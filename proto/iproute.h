@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -125,6 +126,10 @@ public:
         for (const auto& e : slab_)
             if (e.live) fn(e.r);
     }
+
+    // Called after a route appears and before one goes away (a replacement is a removal
+    // then an addition); the worker-side FIB follows the table through it.
+    std::function<void(const Route& r, bool present)> on_change;
 
     size_t size() const { return nlive_; }
     uint64_t generation() const { return gen_; }  // bumped on every change

@@ -2,12 +2,15 @@
 // over dataplane/ (and by fakes in unit tests), so proto/ never includes dataplane/.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 
 #include "proto/fast.h"
 #include "proto/ip.h"
 #include "proto/text.h"
+
+struct rte_rcu_qsbr;
 
 namespace devip::proto {
 
@@ -34,6 +37,12 @@ public:
     virtual void port_stats(uint16_t port, Text& out) const = 0;
     virtual void set_promisc(uint16_t port, bool on) = 0;
     virtual void add_mcast(uint16_t port, const Ether& mac, bool add) = 0;
+    // The workers' RCU variable, for tables updated in place (rte_lpm, rte_hash); null when
+    // there are no workers (unit tests): then nothing needs a grace period and the stack
+    // keeps no FIB.
+    virtual rte_rcu_qsbr* qsbr() const { return nullptr; }
+    // Runs fn on the control thread once every worker has passed a quiescent state.
+    virtual void retire(std::function<void()> fn) { fn(); }
 };
 
 }  // namespace devip::proto

@@ -79,6 +79,34 @@ Stack::Stack(Net& n_, int n) : net(n_), n(n) {
     protos.push_back(std::move(u));
     protos.push_back(std::move(f));
     protos.push_back(std::move(i));
+    if (net.io && net.io->qsbr()) {
+        fib4 = std::make_unique<Fib4>();
+        Netio* io = net.io;
+        if (Err e = fib4->init(n, 1 << 21, io->qsbr(),
+                               [io](std::function<void()> fn) { io->retire(std::move(fn)); })) {
+            log.print(Logip, "%s\n", e.text);
+            fib4.reset();
+        }
+    }
+    rib.on_change = [this](const Route& r, bool present) { fib_route(r, present); };
+}
+
+// What a route tells the workers: local delivery, forwarding out of an Ethernet port, or
+// "ask the control thread" for everything the fast path does not do (pkt/loopback media, NAT).
+void Stack::fib_route(const Route& r, bool present) {
+    if (!fib4 || !r.v4()) return;
+    NhKind kind = NhKind::Punt;
+    uint16_t port = 0;
+    if (r.type & (Runi | Rbcast | Rmulti)) {
+        kind = NhKind::Local;
+    } else if (!(r.type & Rtrans)) {
+        Ipifc* f = ipifc->ifc(r.ifc);
+        if (f && f->port >= 0 && (f->medium == Medium::Ether || f->medium == Medium::Gbe)) {
+            kind = (r.type & Rifc) ? NhKind::OnLink : NhKind::Gate;
+            port = uint16_t(f->port);
+        }
+    }
+    fib4->route(r, present, kind, port);
 }
 
 Stack::~Stack() = default;
@@ -440,11 +468,19 @@ void Stack::ipstats_text(Text& t) const {
 
 void Stack::tick(uint64_t now) {
     for (auto& e : arp) {
+        if (e.state == ArpEnt::Ok && e.fast && now - e.ctime >= kArpAgeMs) {
+            // aged (§4.14.1): the next packet comes to us and re-resolves
+            Ipifc* f = ipifc->ifc(e.ifc);
+            uint32_t ip;
+            std::memcpy(&ip, e.ip.b.data() + 12, 4);
+            if (fib4 && f && f->port >= 0) fib4->neigh_del(uint16_t(f->port), ip);
+            e.fast = false;
+        }
         if (e.state != ArpEnt::Wait || now - e.rtime < kArpWaitMs) continue;
         // resolution failed: host unreachable for the packet that waited
         std::string held = std::move(e.hold);
         int x = e.ifc;
-        e = ArpEnt{};
+        arp_drop(e);
         if (!held.empty())
             icmp_error(x, {reinterpret_cast<const uint8_t*>(held.data()), held.size()},
                        Unreachable, 1);
@@ -497,6 +533,10 @@ void Net::publish() {
         r.bound = 1;
         r.stack = uint8_t(o.s->n);
         r.mac = f->mac;
+        r.forwarding = o.s->ipifc->iprouting;
+        r.reflect = f->reflect;
+        r.mtu = uint16_t(f->maxtu - medium_info(f->medium)->hsize);
+        t.fib[o.s->n] = o.s->fib4 ? o.s->fib4->rt() : nullptr;
         for (auto& l : f->lifc) {
             if (!(l.type & Rv4) || l.local.is_unspecified() || r.nlocal >= kMaxFastLocal)
                 continue;

@@ -11,6 +11,7 @@
 
 #include "proto/conv.h"
 #include "proto/fast.h"
+#include "proto/fib.h"
 #include "proto/ip.h"
 #include "proto/ipifc.h"
 #include "proto/iproute.h"
@@ -63,6 +64,7 @@ struct ArpEnt {
     uint64_t utime = 0;      // ms: last used (LRU)
     uint64_t rtime = 0;      // ms: last request sent
     int rxmit = 0;           // requests sent while waiting
+    bool fast = false;       // published in the FIB's neighbour hash
     std::string hold;        // the latest IP packet waiting for resolution
 };
 inline constexpr uint64_t kArpAgeMs = 15 * 60 * 1000;
@@ -94,6 +96,7 @@ public:
     uint32_t ndbvers = 0;              // bumped on every ndb change
     uint32_t ndbmtime = 0;             // seconds, last ndb change
     uint16_t ipid = 0;                 // v4 ID counter
+    std::unique_ptr<Fib4> fib4;        // what workers forward with; null without workers
 
     Proto* proto(std::string_view name) const;
 
@@ -131,6 +134,8 @@ public:
     ArpEnt* arp_new(const Ipaddr& ip, int ifc);
     void arp_enter(const Ipaddr& ip, int ifc, const Ether& mac, bool create);
     void arp_flush_ifc(int ifc);
+    void arp_drop(ArpEnt& e);          // frees a slot, withdrawing it from the fast path
+    void fib_route(const Route& r, bool present);  // Rib change → FIB
     void arp_text(std::string& out) const;
     Err arp_write(std::string_view text);
 

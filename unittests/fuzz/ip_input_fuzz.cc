@@ -47,8 +47,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<uint8_t> frame(data, data + size);
     proto::FastStats st{};
     size_t n = 0;
-    proto::FastNext next = proto::fast_classify(frame.data(), frame.size(),
-                                                w.io.table.port[0], st, &n);
+    uint16_t op = 0;
+    uint16_t op = 0;
+    proto::FastNext next = proto::fast_classify(frame.data(), frame.size(), 0, w.io.table, st,
+                                                proto::NoFib{}, &n, &op);
     if (next == proto::FastNext::Punt) w.net.input(0, {data, size});
     // the stack's own input also sees the raw frame (pkt-medium path, no worker checks)
     w.net.input(0, {data, size});

@@ -225,7 +225,8 @@ TEST_F(StackTest, FastPathEchoReplyHasValidChecksums_4_8_1) {
     frame.resize(frame.size() + 6);  // link padding
     FastStats st{};
     size_t n = 0;
-    ASSERT_EQ(fast_classify(frame.data(), frame.size(), io.table.port[0], st, &n), FastNext::Tx);
+    uint16_t op = 0;
+    ASSERT_EQ(fast_classify(frame.data(), frame.size(), 0, io.table, st, NoFib{}, &n, &op), FastNext::Tx);
     const uint8_t* ip = frame.data() + 14;
     EXPECT_EQ(n, 14 + 36u);
     EXPECT_EQ(get32(ip + 12), kMe);
@@ -243,16 +244,17 @@ TEST_F(StackTest, FastPathCountsBadHeadersAndPuntsTheRest) {
     host();
     FastStats st{};
     size_t n = 0;
+    uint16_t op = 0;
     auto bad = test::eth(io.ports[0].mac, kPeerMac, 0x0800, test::icmp_echo(kPeer, kMe, 7, 1));
     bad[14 + 10] ^= 0xff;  // header checksum
-    EXPECT_EQ(fast_classify(bad.data(), bad.size(), io.table.port[0], st, &n), FastNext::Drop);
+    EXPECT_EQ(fast_classify(bad.data(), bad.size(), 0, io.table, st, NoFib{}, &n, &op), FastNext::Drop);
     EXPECT_EQ(st.ip[InHdrErrors], 1u);
     auto u = test::eth(io.ports[0].mac, kPeerMac, 0x0800, test::udp(kPeer, kMe, 1, 2, "x"));
-    EXPECT_EQ(fast_classify(u.data(), u.size(), io.table.port[0], st, &n), FastNext::Punt);
+    EXPECT_EQ(fast_classify(u.data(), u.size(), 0, io.table, st, NoFib{}, &n, &op), FastNext::Punt);
     auto a = test::eth(kEtherBcast, kPeerMac, 0x0806, test::arp(1, kPeerMac, kPeer, Ether{}, kMe));
-    EXPECT_EQ(fast_classify(a.data(), a.size(), io.table.port[0], st, &n), FastNext::Punt);
-    EXPECT_EQ(fast_classify(a.data(), 14, io.table.port[0], st, &n), FastNext::Drop);
-    EXPECT_EQ(fast_classify(u.data(), u.size(), io.table.port[1], st, &n), FastNext::Drop);
+    EXPECT_EQ(fast_classify(a.data(), a.size(), 0, io.table, st, NoFib{}, &n, &op), FastNext::Punt);
+    EXPECT_EQ(fast_classify(a.data(), 14, 0, io.table, st, NoFib{}, &n, &op), FastNext::Drop);
+    EXPECT_EQ(fast_classify(u.data(), u.size(), 1, io.table, st, NoFib{}, &n, &op), FastNext::Drop);
 }
 
 TEST_F(StackTest, UdpToClosedPortSendsPortUnreachable_4_4_2) {
