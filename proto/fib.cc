@@ -123,10 +123,7 @@ void Fib4::install(uint32_t dst, int len, const Prefix& p) {
             publish_srctab();
             retire_([this, idx] { free_dest_.push_back(idx); });
         }
-        if (p.any == kNoNh)
-            rte_lpm_delete(rt_.lpm, dst, uint8_t(len));
-        else
-            rte_lpm_add(rt_.lpm, dst, uint8_t(len), p.any);
+        set(dst, len, p.any == kNoNh ? kNoDefault : p.any);
         return;
     }
     if (!had_src) {
@@ -140,7 +137,18 @@ void Fib4::install(uint32_t dst, int len, const Prefix& p) {
         srcdest_[key] = idx;
     }
     publish_srctab();  // the table first, then the LPM entry that points into it
-    rte_lpm_add(rt_.lpm, dst, uint8_t(len), kFibSrcFlag | srcdest_[key]);
+    set(dst, len, kFibSrcFlag | srcdest_[key]);
+}
+
+// One LPM entry (value kNoDefault: none). The /0 entry lives beside the LPM.
+void Fib4::set(uint32_t dst, int len, uint32_t value) {
+    if (len == 0) {
+        rt_.dflt.store(value, std::memory_order_release);
+    } else if (value == kNoDefault) {
+        rte_lpm_delete(rt_.lpm, dst, uint8_t(len));
+    } else {
+        rte_lpm_add(rt_.lpm, dst, uint8_t(len), value);
+    }
 }
 
 void Fib4::publish_srctab() {

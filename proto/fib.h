@@ -23,6 +23,7 @@ namespace devip::proto {
 inline constexpr uint32_t kFibSrcFlag = 1u << 23;  // LPM value names a source-table entry
 inline constexpr uint32_t kMaxNh = 1u << 16;       // distinct next hops per stack
 inline constexpr uint32_t kNoNh = kMaxNh;          // "no any-source route here": punt
+inline constexpr uint32_t kNoDefault = ~0u;        // FibRt::dflt when there is no /0 route
 
 enum class NhKind : uint8_t {
     Punt,    // the control thread decides (no fast-path medium, NAT, odd cases)
@@ -60,6 +61,7 @@ struct FibRt {
     std::atomic<const SrcTab*> srctab{nullptr}; // source-specific prefixes
     rte_hash* neigh = nullptr;                  // NeighKey → packed MAC (1 << 48 | mac)
     std::atomic<uint32_t> odd{0};               // non-contiguous v4 masks exist: punt all
+    std::atomic<uint32_t> dflt{kNoDefault};     // the /0 entry (rte_lpm has no depth 0)
 };
 
 struct NeighKey {
@@ -101,6 +103,7 @@ private:
     };
     uint32_t nh_index(const NhKey& k);
     void install(uint32_t dst, int len, const Prefix& p);
+    void set(uint32_t dst, int len, uint32_t value);
     void publish_srctab();
 
     FibRt rt_;

@@ -16,7 +16,10 @@ struct FibLookup {
     bool route(uint32_t dst, uint32_t src, NhRt& out) const {
         if (!f || f->odd.load(std::memory_order_relaxed)) return false;
         uint32_t v;
-        if (rte_lpm_lookup(f->lpm, dst, &v) != 0) return false;
+        if (rte_lpm_lookup(f->lpm, dst, &v) != 0) {
+            v = f->dflt.load(std::memory_order_acquire);
+            if (v == kNoDefault) return false;
+        }
         if (v & kFibSrcFlag) {
             const SrcTab* t = f->srctab.load(std::memory_order_acquire);
             uint32_t i = v & ~kFibSrcFlag;

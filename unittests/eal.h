@@ -1,0 +1,4 @@
+#pragma once
+namespace devip::test {
+bool eal();  // starts EAL once (no hugepages, no PCI); false if it cannot
+}
