@@ -258,24 +258,28 @@ void Stack::ip_input(Ipifc& f, std::span<const uint8_t> pkt) {
         put16(b + 10, csum(b, ck.hlen));
         Ipifc* out = ipifc->ifc(r->ifc);
         if (!out || !out->bound()) return;
+        ipstat[ForwDatagrams]++;
+        ipstat[OutRequests]++;
+        Ipaddr nh = (r->type & (Rifc | Runi | Rbcast | Rmulti)) ? dst : r->gate;
         if (p.size() + size_t(medium_info(out->medium)->hsize) > size_t(out->maxtu)) {
-            if (get16(b + 6) & 0x4000) {
+            if (get16(b + 6) & 0x4000) {  // DF: fragmentation needed, with the next-hop MTU
                 icmp_error(f.x, pkt, Unreachable, 4,
                            uint16_t(out->maxtu - medium_info(out->medium)->hsize));
                 ipstat[FragFails]++;
                 return;
             }
+            ip4_fragment(*out, nh, p);
+            return;
         }
-        ipstat[ForwDatagrams]++;
-        ipstat[OutRequests]++;
-        medium_output(*out, (r->type & (Rifc | Runi | Rbcast | Rmulti)) ? dst : r->gate,
-                      std::move(p));
+        medium_output(*out, nh, std::move(p));
         return;
     }
-    if (get16(pkt.data() + 6) & 0x3fff) {  // fragment: reassembly arrives with rte_ip_frag
-        ipstat[ReasmReqds]++;
-        ipstat[ReasmFails]++;
-        return;
+    std::string whole;
+    if (get16(pkt.data() + 6) & 0x3fff) {  // a fragment for us: reassemble first
+        auto r = reass4.input(pkt, net.now_ms, ipstat);
+        if (!r) return;
+        whole = std::move(*r);
+        pkt = {reinterpret_cast<const uint8_t*>(whole.data()), whole.size()};
     }
     uint8_t proto = pkt[9];
     switch (proto) {
@@ -344,24 +348,35 @@ bool Stack::ip4_output(std::string p, int from_ifc) {
         medium_output(*f, nh, std::move(p));
         return true;
     }
-    // fragment (§4.4 Output): 8-byte aligned pieces of the payload, same ID
-    size_t chunk = (room - kIp4Hdr) & ~size_t(7);
-    if (chunk == 0) {
+    return ip4_fragment(*f, nh, p);
+}
+
+// RFC 791 fragmentation (§4.4 Output): 8-byte aligned pieces sized to the interface, same ID;
+// a packet that is already a fragment keeps its offset and MF on the last piece.
+bool Stack::ip4_fragment(Ipifc& f, const Ipaddr& nh, const std::string& p) {
+    const auto* b = reinterpret_cast<const uint8_t*>(p.data());
+    size_t hlen = (b[0] & 0xf) * 4u;
+    size_t room = size_t(f.maxtu - medium_info(f.medium)->hsize);
+    size_t chunk = room > hlen ? (room - hlen) & ~size_t(7) : 0;
+    if (chunk == 0 || hlen >= p.size()) {
         ipstat[FragFails]++;
         return false;
     }
-    for (size_t off = kIp4Hdr; off < p.size(); off += chunk) {
+    uint16_t frag = get16(b + 6);
+    uint16_t off0 = frag & 0x1fff;
+    bool mf0 = frag & 0x2000;
+    for (size_t off = hlen; off < p.size(); off += chunk) {
         size_t n = std::min(chunk, p.size() - off);
-        std::string fr(p, 0, kIp4Hdr);
+        std::string fr(p, 0, hlen);
         fr.append(p, off, n);
         auto* h = reinterpret_cast<uint8_t*>(fr.data());
-        bool more = off + n < p.size();
+        bool more = off + n < p.size() || mf0;
         put16(h + 2, uint16_t(fr.size()));
-        put16(h + 6, uint16_t(((off - kIp4Hdr) >> 3) | (more ? 0x2000 : 0)));
+        put16(h + 6, uint16_t((off0 + (off - hlen) / 8) | (more ? 0x2000 : 0)));
         put16(h + 10, 0);
-        put16(h + 10, csum(h, kIp4Hdr));
+        put16(h + 10, csum(h, hlen));
         ipstat[FragCreates]++;
-        medium_output(*f, nh, std::move(fr));
+        medium_output(f, nh, std::move(fr));
     }
     ipstat[FragOKs]++;
     return true;
@@ -425,6 +440,16 @@ void Stack::ether_tx(Ipifc& f, const Ether& dst, uint16_t type, std::string_view
 void Stack::icmp_error(int x, std::span<const uint8_t> pkt, uint8_t type, uint8_t code,
                        uint16_t mtu) {
     if (pkt.size() < size_t(kIp4Hdr)) return;
+    // rate limit (a token bucket: kIcmpRate a second, bursts of kIcmpBurst)
+    uint64_t now = net.now_ms;
+    icmp_tokens = std::min<double>(kIcmpBurst, icmp_tokens + double(now - icmp_last) *
+                                                               kIcmpRate / 1000.0);
+    icmp_last = now;
+    if (icmp_tokens < 1) {
+        icmp_limited++;
+        return;
+    }
+    icmp_tokens -= 1;
     Ipaddr src = Ipaddr::v4(get32(pkt.data() + 12)), dst = Ipaddr::v4(get32(pkt.data() + 16));
     if (src.is_multicast() || dst.is_multicast()) return;
     if (ipforme(src) & (Rbcast | Rmulti)) return;

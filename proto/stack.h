@@ -17,6 +17,7 @@
 #include "proto/iproute.h"
 #include "proto/netio.h"
 #include "proto/netlog.h"
+#include "proto/reass.h"
 
 namespace devip::proto {
 
@@ -97,6 +98,11 @@ public:
     uint32_t ndbmtime = 0;             // seconds, last ndb change
     uint16_t ipid = 0;                 // v4 ID counter
     std::unique_ptr<Fib4> fib4;        // what workers forward with; null without workers
+    Reass4 reass4;                     // v4 fragments waiting for their datagram
+    static constexpr double kIcmpRate = 1000, kIcmpBurst = 200;  // ICMP errors a second, burst
+    double icmp_tokens = kIcmpBurst;   // ICMP error token bucket
+    uint64_t icmp_last = 0;            // ms: last refill
+    uint64_t icmp_limited = 0;         // errors not sent because of the limit
 
     Proto* proto(std::string_view name) const;
 
@@ -122,7 +128,9 @@ public:
     // Builds the 20-byte header and calls ip4_output.
     bool ip4_send(const Ipaddr& src, const Ipaddr& dst, uint8_t proto, uint8_t ttl,
                   uint8_t tos, std::span<const uint8_t> payload);
-    // ICMP error about pkt (an IPv4 packet received on ifc): §4.4.2 rules.
+    // Fragments p (a whole IPv4 packet) out of f toward nh.
+    bool ip4_fragment(Ipifc& f, const Ipaddr& nh, const std::string& p);
+    // ICMP error about pkt (an IPv4 packet received on ifc): §4.4.2 rules, rate-limited.
     void icmp_error(int ifc, std::span<const uint8_t> pkt, uint8_t type, uint8_t code,
                     uint16_t mtu = 0);
 
