@@ -51,6 +51,8 @@ struct OpenState {
     bool log = false;        // /net/log reader
     bool snoop = false;      // ipifc snoop reader
     RouteTag tag = kTagNone; // iproute fd tag
+    bool answer = false;     // iproute: reads return `route`'s answer, not the table
+    std::string route;       // iproute: that answer
 };
 
 OpenState& st(Fid& f) {
@@ -421,6 +423,7 @@ Answer Tree::read(Fid& f, uint64_t off, uint32_t count, std::string& out) {
     case Q::Ndb:
         return string_read(s.ndb, off, count, out);
     case Q::Iproute:
+        if (st(f).answer) return string_read(st(f).route, off, count, out);
         out.clear();
         s.rib.read(out, size_t(off), count);
         return Answer::done();
@@ -510,8 +513,29 @@ Err Tree::write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n
     switch (t) {
     case Q::Arp:
         return s.arp_write(text);
-    case Q::Iproute:
-        return s.rib.write(parsecmd(text), st(f).tag, s);
+    case Q::Iproute: {
+        CtlArgs a = parsecmd(text);
+        OpenState& o = st(f);
+        o.answer = false;
+        if (!a.empty() && a[0] == "route") {  // Bell Labs' lookup: read the fd for the answer
+            if (a.size() < 2 || a.size() > 3) return Ebadarg;
+            auto dst = parseip(a[1]);
+            if (!dst) return Ebadip;
+            Ipaddr src = dst->is_v4() ? v4prefix : IPnoaddr;
+            if (a.size() == 3) {
+                auto sa = parseip(a[2]);
+                if (!sa) return Ebadip;
+                src = *sa;
+            }
+            const Route* r = s.rib.lookup(*dst, src.is_v4_zero() ? IPnoaddr : src);
+            if (!r) return Err{"no route"};
+            o.route.clear();
+            s.rib.line(o.route, *r);
+            o.answer = true;
+            return ok;
+        }
+        return s.rib.write(a, o.tag, s);
+    }
     case Q::Ndb: {
         if (off > s.ndb.size() || off + data.size() >= 32768) return Eio;
         if (off + data.size() > s.ndb.size()) s.ndb.resize(off + data.size());

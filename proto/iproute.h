@@ -120,6 +120,9 @@ public:
     // so reading the whole table in chunks costs O(size); a change restarts the cache.
     size_t read(std::string& out, size_t offset, size_t max) const;
 
+    // One route as its /net/iproute line.
+    void line(std::string& out, const Route& r) const;
+
     // Every route, in no particular order (for building the FIB).
     template <class F>
     void for_each(F&& fn) const {
@@ -181,7 +184,6 @@ private:
     void erase_if(Pred p);
     const Entry* lookup_in(const Family& f, U128 d, U128 s) const;
     void build_order() const;
-    void line(std::string& out, const Route& r) const;
 
     std::deque<Entry> slab_;     // entries never move: Route pointers stay valid
     uint32_t free_ = kNone;      // head of the free list
