@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -122,8 +123,16 @@ int main(int argc, char** argv) {
     }
     if (workers > 0)  // only when EAL was given no lcore option: rewrite our default
         for (size_t i = 0; i + 1 < eal.size(); i++)
-            if (eal[i] == "-l" && (eal[i + 1] == "0,1" || eal[i + 1] == "0"))
-                eal[i + 1] = "0-" + std::to_string(workers);
+            if (eal[i] == "-l" && (eal[i + 1] == "0,1" || eal[i + 1] == "0")) {
+                // lcore i on CPU i mod ncpu: more workers than CPUs still start (shared CPUs)
+                long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+                std::string map;
+                for (int l = 0; l <= workers; l++)
+                    map += (l ? "," : "") + std::to_string(l) + "@" + std::to_string(l % ncpu);
+                eal[i] = "--lcores=" + map;
+                eal.erase(eal.begin() + long(i) + 1);
+                break;
+            }
 
     if (proto::Err e = dp::eal_init(eal)) {
         fprintf(stderr, "devipd: %s\n", e.text);

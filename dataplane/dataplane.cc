@@ -248,7 +248,13 @@ std::string Dataplane::port_stats(uint16_t port) const {
              s.ipackets, s.opackets, s.ibytes, s.obytes, s.ierrors, s.oerrors, s.imissed,
              s.rx_nombuf, f ? f->driver.c_str() : "", f ? f->mtu : 0, nworkers_, rx, tx,
              punted, pdrops, txdrops, tx_alloc_fail_, mbufs_in_use(), pool_->size);
-    return buf;
+    std::string out = buf;
+    for (size_t w = 0; w < wstats_.size(); w++) {  // how the queues spread over the workers
+        snprintf(buf, sizeof buf, "worker%zu: rx %lu tx %lu punted %lu loops %lu\n", w,
+                 wstats_[w].rx, wstats_[w].tx, wstats_[w].punted, wstats_[w].loops);
+        out += buf;
+    }
+    return out;
 }
 
 void Dataplane::set_promisc(uint16_t port, bool on) {
