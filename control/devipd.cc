@@ -32,11 +32,13 @@ const char kUsage[] =
     "Plan 9's ip(3) /net served over 9P2000 on a UNIX socket, on DPDK ports.\n"
     "\n"
     "EAL options come first and end with \"--\" (e.g. --vdev=net_tap0,iface=dtap0).\n"
-    "Without them devipd uses -l 0,1, and --no-huge -m 512 when no hugetlbfs is mounted.\n"
+    "Without them devipd uses -l 0,1, and --no-huge -m 1024 when no hugetlbfs is mounted.\n"
     "\n"
     "  --socket PATH   9P socket (default /run/devip/net.sock; env DEVIP_SOCKET)\n"
     "  --config FILE   apply FILE at start: one \"PATH MESSAGE\" write per line, '#' comments\n"
     "  --workers N     worker lcores when no EAL lcore option is given (default 1)\n"
+    "  --fib-routes N  IPv4 routes the forwarding table holds (default 1114112; made when\n"
+    "                  iprouting is first turned on, about 330 bytes a route)\n"
     "  --help          this text\n";
 
 // The stack's view of the packet machinery.
@@ -108,6 +110,7 @@ int main(int argc, char** argv) {
     std::string sock = getenv("DEVIP_SOCKET") ? getenv("DEVIP_SOCKET") : "/run/devip/net.sock";
     const char* config = nullptr;
     int workers = 0;
+    uint32_t fib_routes = 0;
     for (int i = used; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--socket" && i + 1 < argc) {
@@ -116,6 +119,8 @@ int main(int argc, char** argv) {
             config = argv[++i];
         } else if (a == "--workers" && i + 1 < argc) {
             workers = atoi(argv[++i]);
+        } else if (a == "--fib-routes" && i + 1 < argc) {
+            fib_routes = uint32_t(strtoul(argv[++i], nullptr, 0));
         } else {
             fprintf(stderr, "devipd: unknown option %s\n%s", a.c_str(), kUsage);
             return 2;
@@ -146,6 +151,7 @@ int main(int argc, char** argv) {
     }
     DpNetio io(dplane);
     proto::Net net(&io);
+    if (fib_routes) net.fib_routes = fib_routes;
     net.now_ms = now_ms();
     net.rng ^= uint64_t(getpid()) << 20 ^ net.now_ms;
     net.stack(0);

@@ -50,8 +50,8 @@ std::vector<std::string> eal_args(int argc, char** argv, int* consumed) {
     }
     if (!has(v, {"--no-huge", "--huge-dir"}) && !hugetlbfs_mounted()) v.push_back("--no-huge");
     if (has(v, {"--no-huge"}) && !has(v, {"-m", "--socket-mem"})) {
-        v.push_back("-m");
-        v.push_back("512");
+        v.push_back("-m");  // address space; pages are touched only when used
+        v.push_back("1024");
     }
     if (!has(v, {"--file-prefix"})) v.push_back("--file-prefix=devip" + std::to_string(getpid()));
     if (!has(v, {"--log-level"})) v.push_back("--log-level=*:warning");

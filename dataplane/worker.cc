@@ -57,30 +57,58 @@ int Dataplane::worker_main(unsigned w) {
             ws.rx += n;
             const PortRt& pr = t.port[pf.id];
             FibLookup fib{t.fib[pr.stack]};
+            const bool routed = fib.usable();
             FastStats& st = ws.s[pr.stack];
-            uint16_t ndrop = 0, npunt = 0;
+            uint16_t ndrop = 0, npunt = 0, nfwd = 0;
+            uint16_t fwd[kBurst];       // packets that want a route lookup
+            uint32_t dst[kBurst];       // their destinations, host order
+            uint64_t val[kBurst];       // the lookup results
+            Ip4Check ck[kBurst];
+            auto to_tx = [&](rte_mbuf* m, size_t len, uint16_t out) {
+                if (len < m->data_len) rte_pktmbuf_trim(m, uint16_t(m->data_len - len));
+                TxBuf& b = txb[out];
+                b.m[b.n++] = m;
+                if (b.n == kBurst) flush(b, out, q, ws);
+            };
             for (int i = 0; i < kPrefetch && i < n; i++)
                 rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
+            // 1: everything up to the route lookup
             for (uint16_t i = 0; i < n; i++) {
                 if (i + kPrefetch < n) rte_prefetch0(rte_pktmbuf_mtod(rx[i + kPrefetch], void*));
                 rte_mbuf* m = rx[i];
                 size_t len = 0;
                 uint16_t out = pf.id;
                 FastNext next = rte_pktmbuf_is_contiguous(m)
-                                    ? fast_classify(rte_pktmbuf_mtod(m, uint8_t*), m->data_len,
-                                                    pf.id, t, st, fib, &len, &out)
+                                    ? fast_ingress(rte_pktmbuf_mtod(m, uint8_t*), m->data_len,
+                                                   pf.id, t, st, &ck[i], &len, &out)
                                     : (pr.bound ? FastNext::Punt : FastNext::Drop);
                 switch (next) {
-                case FastNext::Tx:
-                case FastNext::Fwd: {
-                    if (len < m->data_len) rte_pktmbuf_trim(m, uint16_t(m->data_len - len));
-                    TxBuf& b = txb[out];
-                    b.m[b.n++] = m;
-                    if (b.n == kBurst) flush(b, out, q, ws);
+                case FastNext::Tx: to_tx(m, len, out); break;
+                case FastNext::Fwd:
+                    if (!routed) {
+                        punt[npunt++] = m;
+                        break;
+                    }
+                    fwd[nfwd] = i;
+                    dst[nfwd++] = get32(rte_pktmbuf_mtod(m, uint8_t*) + kEthHdr + 16);
                     break;
-                }
                 case FastNext::Punt: punt[npunt++] = m; break;
                 case FastNext::Drop: drop[ndrop++] = m; break;
+                }
+            }
+            // 2: one bulk lookup; 3: finish each forwarded packet
+            if (nfwd) {
+                fib.lookup(dst, val, nfwd);
+                for (uint16_t k = 0; k < nfwd; k++) {
+                    rte_mbuf* m = rx[fwd[k]];
+                    size_t len = 0;
+                    uint16_t out = pf.id;
+                    switch (fast_forward(rte_pktmbuf_mtod(m, uint8_t*), ck[fwd[k]], pf.id, t, st,
+                                         fib, val[k], &len, &out)) {
+                    case FastNext::Fwd: to_tx(m, len, out); break;
+                    case FastNext::Drop: drop[ndrop++] = m; break;
+                    default: punt[npunt++] = m; break;
+                    }
                 }
             }
             if (npunt) {

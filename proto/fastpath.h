@@ -48,19 +48,61 @@ inline bool fast_echo(uint8_t* ip, size_t hlen, size_t tlen, FastStats& s) {
 
 // A FIB that knows nothing: every forwarding decision goes to the control thread.
 struct NoFib {
-    bool route(uint32_t, uint32_t, NhRt&) const { return false; }
+    bool usable() const { return false; }
+    uint64_t lookup1(uint32_t) const { return kFibMiss; }
+    bool resolve(uint64_t, uint32_t, NhRt&) const { return false; }
     bool neigh(uint16_t, uint32_t, Ether&) const { return false; }
 };
 
-// Forwarding (RFC 1812 §5.2.4–§5.3.1): route, TTL, MTU, reflect, neighbour, rewrite. Anything
-// unusual (no route, local routes, TTL expiry, too big, unresolved neighbour) is punted
-// untouched: the control thread then does exactly what 9front does, ICMP errors included.
+// Everything up to the route lookup, for one frame received on inport (STYLE 10.4). Returns
+// Drop, Punt, Tx (an echo answered in place: *newlen, *outport set) or Fwd, meaning "wants
+// forwarding": *ck holds its IPv4 header facts and the caller looks the route up (in bulk)
+// and finishes with fast_forward. Counts what it consumes; punted packets are counted by
+// the control thread.
+inline FastNext fast_ingress(uint8_t* frame, size_t len, uint16_t inport, const FastTable& t,
+                             FastStats& s, Ip4Check* ck, size_t* newlen, uint16_t* outport) {
+    const PortRt& p = t.port[inport];
+    if (!p.bound) return FastNext::Drop;
+    if (len <= size_t(kEthHdr)) return FastNext::Drop;  // ethermedium drops these
+    if (!(frame[0] & 1) && std::memcmp(frame, p.mac.b.data(), 6) != 0)
+        return FastNext::Drop;  // unicast for another station (promiscuous port)
+    uint16_t type = get16(frame + 12);
+    if (type == kEthArp || type == kEthIp6) return FastNext::Punt;
+    if (type != kEthIp4) return FastNext::Drop;
+    uint8_t* ip = frame + kEthHdr;
+    *ck = ip4_check(ip, len - kEthHdr, true);
+    if (!ck->ok) {
+        s.ip[InReceives]++;
+        s.ip[InHdrErrors]++;
+        return FastNext::Drop;
+    }
+    uint32_t dst;
+    std::memcpy(&dst, ip + 16, 4);
+    if (fast_is_local(p, dst)) {
+        if (!fast_echo(ip, ck->hlen, ck->tlen, s)) return FastNext::Punt;
+        uint8_t tmp[6];
+        std::memcpy(tmp, frame, 6);
+        std::memcpy(frame, frame + 6, 6);
+        std::memcpy(frame + 6, tmp, 6);
+        *newlen = kEthHdr + ck->tlen;
+        *outport = inport;
+        return FastNext::Tx;
+    }
+    if (!p.forwarding || (frame[0] & 1)) return FastNext::Punt;  // ours to deliver, or drop
+    return FastNext::Fwd;
+}
+
+// Forwarding (RFC 1812 §5.2.4–§5.3.1) once the route value is known: second stage, TTL, MTU,
+// reflect, neighbour, rewrite. Anything unusual (no route, local routes, TTL expiry, too big,
+// unresolved neighbour) is punted untouched: the control thread then does exactly what
+// 9front does, ICMP errors included.
 template <class Fib>
-inline FastNext fast_forward(uint8_t* frame, uint8_t* ip, const Ip4Check& ck, uint16_t inport,
-                             const FastTable& t, FastStats& s, const Fib& fib, size_t* newlen,
-                             uint16_t* outport) {
+inline FastNext fast_forward(uint8_t* frame, const Ip4Check& ck, uint16_t inport,
+                             const FastTable& t, FastStats& s, const Fib& fib, uint64_t value,
+                             size_t* newlen, uint16_t* outport) {
+    uint8_t* ip = frame + kEthHdr;
     NhRt nh;
-    if (!fib.route(get32(ip + 16), get32(ip + 12), nh)) return FastNext::Punt;
+    if (!fib.resolve(value, get32(ip + 12), nh)) return FastNext::Punt;
     if (nh.kind != NhKind::Gate && nh.kind != NhKind::OnLink) return FastNext::Punt;
     if (ip[8] <= 1) return FastNext::Punt;  // time exceeded comes from the control thread
     const PortRt& o = t.port[nh.port];
@@ -90,42 +132,16 @@ inline FastNext fast_forward(uint8_t* frame, uint8_t* ip, const Ip4Check& ck, ui
     return FastNext::Fwd;
 }
 
-// frame/len: one whole frame received on inport. On Tx the frame has become the reply (same
-// port); on Fwd it is rewritten for *outport. *newlen is the length to send. Counts what it
-// consumes (echoes, forwarded packets, bad headers) in s; punted packets are counted by the
-// control thread.
+// One frame, start to end (tests, the fuzzer): ingress, a single lookup, forward.
 template <class Fib>
 inline FastNext fast_classify(uint8_t* frame, size_t len, uint16_t inport, const FastTable& t,
                               FastStats& s, const Fib& fib, size_t* newlen, uint16_t* outport) {
-    const PortRt& p = t.port[inport];
-    if (!p.bound) return FastNext::Drop;
-    if (len <= size_t(kEthHdr)) return FastNext::Drop;  // ethermedium drops these
-    if (!(frame[0] & 1) && std::memcmp(frame, p.mac.b.data(), 6) != 0)
-        return FastNext::Drop;  // unicast for another station (promiscuous port)
-    uint16_t type = get16(frame + 12);
-    if (type == kEthArp || type == kEthIp6) return FastNext::Punt;
-    if (type != kEthIp4) return FastNext::Drop;
-    uint8_t* ip = frame + kEthHdr;
-    Ip4Check ck = ip4_check(ip, len - kEthHdr, true);
-    if (!ck.ok) {
-        s.ip[InReceives]++;
-        s.ip[InHdrErrors]++;
-        return FastNext::Drop;
-    }
-    uint32_t dst;
-    std::memcpy(&dst, ip + 16, 4);
-    if (fast_is_local(p, dst)) {
-        if (!fast_echo(ip, ck.hlen, ck.tlen, s)) return FastNext::Punt;
-        uint8_t tmp[6];
-        std::memcpy(tmp, frame, 6);
-        std::memcpy(frame, frame + 6, 6);
-        std::memcpy(frame + 6, tmp, 6);
-        *newlen = kEthHdr + ck.tlen;
-        *outport = inport;
-        return FastNext::Tx;
-    }
-    if (!p.forwarding || (frame[0] & 1)) return FastNext::Punt;  // ours to deliver, or drop
-    return fast_forward(frame, ip, ck, inport, t, s, fib, newlen, outport);
+    Ip4Check ck{};
+    FastNext n = fast_ingress(frame, len, inport, t, s, &ck, newlen, outport);
+    if (n != FastNext::Fwd) return n;
+    if (!fib.usable()) return FastNext::Punt;
+    return fast_forward(frame, ck, inport, t, s, fib, fib.lookup1(get32(frame + kEthHdr + 16)),
+                        newlen, outport);
 }
 
 }  // namespace devip::proto

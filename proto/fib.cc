@@ -1,11 +1,11 @@
-// The IPv4 FIB: incremental rte_lpm updates under RCU, next hops, the source-specific second
-// stage and the neighbour hash. Control thread only; workers read FibRt (proto/fastpath.h).
+// The IPv4 FIB: double-buffered rte_fib updates, next hops, the source-specific second
+// stage and the neighbour hash. Control thread only; workers read FibRt (fib_lookup.h).
 #include "proto/fib.h"
 
 #include <rte_errno.h>
+#include <rte_fib.h>
 #include <rte_hash.h>
 #include <rte_jhash.h>
-#include <rte_lpm.h>
 #include <rte_malloc.h>
 
 #include <algorithm>
@@ -26,7 +26,8 @@ uint64_t pack_mac(const Ether& m) {
 }  // namespace
 
 Fib4::~Fib4() {
-    if (rt_.lpm) rte_lpm_free(rt_.lpm);
+    for (auto* f : copy_)
+        if (f) rte_fib_free(f);
     if (rt_.neigh) rte_hash_free(rt_.neigh);
     rte_free(rt_.nh);
     delete rt_.srctab.load();
@@ -34,19 +35,19 @@ Fib4::~Fib4() {
 
 Err Fib4::init(int stack, uint32_t routes, rte_rcu_qsbr* qsbr, Retire retire) {
     retire_ = std::move(retire);
-    char name[RTE_LPM_NAMESIZE];
-    snprintf(name, sizeof name, "devip_fib4_%d", stack);
-    rte_lpm_config cfg{};
-    cfg.max_rules = std::max<uint32_t>(routes, 1024);
-    cfg.number_tbl8s = std::max<uint32_t>(routes / 16, 256);
-    rt_.lpm = rte_lpm_create(name, SOCKET_ID_ANY, &cfg);
-    if (!rt_.lpm) return err_text("fib: rte_lpm_create: %s", rte_strerror(rte_errno));
-    if (qsbr) {
-        rte_lpm_rcu_config rc{};
-        rc.v = qsbr;
-        rc.mode = RTE_LPM_QSBR_MODE_DQ;
-        if (rte_lpm_rcu_qsbr_add(rt_.lpm, &rc) != 0) return Err{"fib: lpm rcu"};
+    char name[64];
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, "devip_fib4_%d_%d", stack, i);
+        rte_fib_conf cfg{};
+        cfg.type = RTE_FIB_DIR24_8;
+        cfg.default_nh = kFibMiss;
+        cfg.max_routes = int(std::max<uint32_t>(routes, 1024));
+        cfg.dir24_8.nh_sz = RTE_FIB_DIR24_8_2B;
+        cfg.dir24_8.num_tbl8 = 32767;  // the most 2-byte next hops allow
+        copy_[i] = rte_fib_create(name, SOCKET_ID_ANY, &cfg);
+        if (!copy_[i]) return err_text("fib: rte_fib_create: %s", rte_strerror(rte_errno));
     }
+    rt_.fib.store(copy_[active_], std::memory_order_release);
     rt_.nh = static_cast<NhRt*>(rte_zmalloc("devip_nh", sizeof(NhRt) * kMaxNh, 64));
     if (!rt_.nh) return Err{"fib: no memory for next hops"};
     snprintf(name, sizeof name, "devip_neigh_%d", stack);
@@ -75,7 +76,7 @@ uint32_t Fib4::nh_index(const NhKey& k) {
     if (nnh_ >= kMaxNh) return kNoNh;  // table full: such routes are punted
     uint32_t i = nnh_++;
     rt_.nh[i] = NhRt{k.kind, 0, k.port, k.gate};
-    std::atomic_thread_fence(std::memory_order_release);  // written before any LPM entry names it
+    std::atomic_thread_fence(std::memory_order_release);  // written before any entry names it
     nhidx_.emplace(k, i);
     return i;
 }
@@ -83,9 +84,9 @@ uint32_t Fib4::nh_index(const NhKey& k) {
 void Fib4::route(const Route& r, bool present, NhKind kind, uint16_t port) {
     if (!r.v4()) return;
     int len = mask_len(r.mask);
-    if (len < 96) {  // a non-contiguous mask cannot live in an LPM: punt all forwarding
+    if (len < 96) {  // a non-contiguous mask cannot live in a FIB: punt all forwarding
         odd_ += present ? 1 : uint32_t(-1);
-        rt_.odd.store(odd_, std::memory_order_release);
+        rt_.odd.store(odd_ + (full_ ? 1 : 0), std::memory_order_release);
         return;
     }
     len -= 96;
@@ -96,9 +97,9 @@ void Fib4::route(const Route& r, bool present, NhKind kind, uint16_t port) {
     if (present) {
         uint32_t gate = 0;
         if (kind == NhKind::Gate) std::memcpy(&gate, r.gate.b.data() + 12, 4);
-        nh = nh_index(NhKey{kind, kind == NhKind::Gate || kind == NhKind::OnLink ? port
-                                                                                   : uint16_t(0),
-                            gate});
+        bool out = kind == NhKind::Gate || kind == NhKind::OnLink;
+        nh = nh_index(NhKey{kind, out ? port : uint16_t(0), gate});
+        if (nh == kNoNh) nh = kFibPunt;  // next hops full: present, but the control's job
     }
     if (!r.source_specific()) {
         p.any = present ? nh : kNoNh;
@@ -115,40 +116,31 @@ void Fib4::route(const Route& r, bool present, NhKind kind, uint16_t port) {
 
 void Fib4::install(uint32_t dst, int len, const Prefix& p) {
     uint64_t key = pkey(dst, len);
-    bool had_src = srcdest_.count(key);
+    auto sd = srcdest_.find(key);
     if (p.src.empty()) {
-        if (had_src) {
-            uint32_t idx = srcdest_[key];
-            srcdest_.erase(key);
+        if (sd != srcdest_.end()) {  // freed once no copy refers to it (commit)
+            dest_unref_.push_back(sd->second);
+            srcdest_.erase(sd);
             publish_srctab();
-            retire_([this, idx] { free_dest_.push_back(idx); });
         }
-        set(dst, len, p.any == kNoNh ? kNoDefault : p.any);
+        pending_.push_back({dst, uint8_t(len), p.any == kNoNh ? kFibMiss : p.any});
         return;
     }
-    if (!had_src) {
+    if (sd == srcdest_.end()) {
         uint32_t idx;
         if (!free_dest_.empty()) {
             idx = free_dest_.back();
             free_dest_.pop_back();
-        } else {
+        } else if (ndest_ < kMaxDest) {
             idx = ndest_++;
+        } else {  // out of source entries: let the control thread route this prefix
+            pending_.push_back({dst, uint8_t(len), kFibPunt});
+            return;
         }
-        srcdest_[key] = idx;
+        sd = srcdest_.emplace(key, idx).first;
     }
-    publish_srctab();  // the table first, then the LPM entry that points into it
-    set(dst, len, kFibSrcFlag | srcdest_[key]);
-}
-
-// One LPM entry (value kNoDefault: none). The /0 entry lives beside the LPM.
-void Fib4::set(uint32_t dst, int len, uint32_t value) {
-    if (len == 0) {
-        rt_.dflt.store(value, std::memory_order_release);
-    } else if (value == kNoDefault) {
-        rte_lpm_delete(rt_.lpm, dst, uint8_t(len));
-    } else {
-        rte_lpm_add(rt_.lpm, dst, uint8_t(len), value);
-    }
+    publish_srctab();  // the table first, then the FIB entry that points into it
+    pending_.push_back({dst, uint8_t(len), kFibSrcFlag | sd->second});
 }
 
 void Fib4::publish_srctab() {
@@ -164,6 +156,38 @@ void Fib4::publish_srctab() {
     }
     const SrcTab* old = rt_.srctab.exchange(t, std::memory_order_acq_rel);
     retire_([old] { delete old; });
+}
+
+// Applies ops to one copy. A failed add (out of tbl8 groups) would let packets fall to a
+// shorter prefix, so it marks the FIB unusable: everything then takes the slow path, which
+// routes correctly.
+void Fib4::apply(rte_fib* f, const std::vector<Op>& ops) {
+    for (const Op& o : ops) {
+        if (o.value == kFibMiss)
+            rte_fib_delete(f, o.dst, o.len);
+        else if (rte_fib_add(f, o.dst, o.len, o.value) != 0 && !full_)
+            full_ = true;
+    }
+    if (full_) rt_.odd.store(odd_ + 1, std::memory_order_release);
+}
+
+void Fib4::commit() {
+    if (waiting_ || pending_.empty()) return;
+    int next = 1 - active_;
+    apply(copy_[next], pending_);
+    rt_.fib.store(copy_[next], std::memory_order_release);
+    active_ = next;
+    lagging_ = std::move(pending_);
+    pending_.clear();
+    waiting_ = true;
+    std::vector<uint32_t> unref = std::move(dest_unref_);
+    dest_unref_.clear();
+    retire_([this, unref = std::move(unref)] {  // no worker reads the old copy any more
+        apply(copy_[1 - active_], lagging_);
+        lagging_.clear();
+        waiting_ = false;
+        free_dest_.insert(free_dest_.end(), unref.begin(), unref.end());
+    });
 }
 
 void Fib4::neigh_set(uint16_t port, uint32_t ip_be, const Ether& mac) {

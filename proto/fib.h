@@ -1,7 +1,13 @@
 // The worker-side IPv4 forwarding table of one stack, built incrementally from the Rib by
-// the control thread: rte_lpm (with DPDK's RCU reclamation) from destination prefix to a
-// next hop, a small published table for the few source-specific prefixes (§4.3.2's second
-// stage), and the neighbour hash (port, address) → MAC that ARP fills. Workers only read.
+// the control thread: rte_fib (DIR24_8 over a tree RIB, so a million routes load in about a
+// second) from destination prefix to a next hop, a small published table for the few
+// source-specific prefixes (§4.3.2's second stage), and the neighbour hash (port, address)
+// → MAC that ARP fills. Workers only read.
+//
+// rte_fib has no RCU in DPDK 22.11: a tbl8 group freed by an update may be reused while a
+// worker is still reading it. So there are two copies. A batch of changes goes to the
+// inactive copy, the copies swap, and after a grace period the same batch goes to the other
+// copy; changes arriving meanwhile wait for the next batch (commit(), once per control loop).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -14,16 +20,19 @@
 #include "proto/ip.h"
 #include "proto/iproute.h"
 
-struct rte_lpm;
+struct rte_fib;
 struct rte_hash;
 struct rte_rcu_qsbr;
 
 namespace devip::proto {
 
-inline constexpr uint32_t kFibSrcFlag = 1u << 23;  // LPM value names a source-table entry
-inline constexpr uint32_t kMaxNh = 1u << 16;       // distinct next hops per stack
+// FIB values (2-byte DIR24_8 next hops, 15 bits usable).
+inline constexpr uint32_t kMaxNh = 1u << 14;       // distinct next hops per stack
+inline constexpr uint32_t kFibSrcFlag = 1u << 14;  // value names a source-table entry
+inline constexpr uint32_t kMaxDest = 1u << 14;     // source-specific prefixes
+inline constexpr uint32_t kFibMiss = 0x7fff;       // no route (rte_fib's default value)
+inline constexpr uint32_t kFibPunt = 0x7ffe;       // a route the fast path cannot use
 inline constexpr uint32_t kNoNh = kMaxNh;          // "no any-source route here": punt
-inline constexpr uint32_t kNoDefault = ~0u;        // FibRt::dflt when there is no /0 route
 
 enum class NhKind : uint8_t {
     Punt,    // the control thread decides (no fast-path medium, NAT, odd cases)
@@ -56,12 +65,11 @@ struct SrcTab {       // immutable once published; replaced whole on change
 
 // What workers read. Its address is stable for the stack's life.
 struct FibRt {
-    rte_lpm* lpm = nullptr;                     // destination → next hop or source entry
+    std::atomic<rte_fib*> fib{nullptr};         // the active copy
     NhRt* nh = nullptr;                         // kMaxNh next hops (written before use)
     std::atomic<const SrcTab*> srctab{nullptr}; // source-specific prefixes
     rte_hash* neigh = nullptr;                  // NeighKey → packed MAC (1 << 48 | mac)
-    std::atomic<uint32_t> odd{0};               // non-contiguous v4 masks exist: punt all
-    std::atomic<uint32_t> dflt{kNoDefault};     // the /0 entry (rte_lpm has no depth 0)
+    std::atomic<uint32_t> odd{0};               // non-contiguous masks, or full: punt all
 };
 
 struct NeighKey {
@@ -70,7 +78,7 @@ struct NeighKey {
     uint16_t pad;
 };
 
-// Defers a free until every worker has passed a quiescent state.
+// Defers a function until every worker has passed a quiescent state.
 using Retire = std::function<void(std::function<void()>)>;
 
 class Fib4 {
@@ -79,10 +87,13 @@ public:
     ~Fib4();
     Fib4(const Fib4&) = delete;
     Fib4& operator=(const Fib4&) = delete;
-    // routes: capacity hint; qsbr may be null (no workers: nothing to wait for).
+    // routes: capacity; qsbr may be null (no workers: nothing to wait for).
     Err init(int stack, uint32_t routes, rte_rcu_qsbr* qsbr, Retire retire);
     // A v4 route appeared (present) or is going away; kind/port resolved by the stack.
     void route(const Route& r, bool present, NhKind kind, uint16_t port);
+    // Applies the changes queued since the last batch (see the header comment).
+    void commit();
+    bool settled() const { return pending_.empty() && !waiting_; }
     void neigh_set(uint16_t port, uint32_t ip_be, const Ether& mac);
     void neigh_del(uint16_t port, uint32_t ip_be);
     FibRt* rt() { return &rt_; }
@@ -101,20 +112,32 @@ private:
         uint32_t any = kNoNh;       // the any-source route's next hop
         std::vector<Src> src;       // source-specific routes
     };
+    struct Op {                     // one change to both copies
+        uint32_t dst;               // host order
+        uint8_t len;
+        uint32_t value;             // kFibMiss: delete
+    };
     uint32_t nh_index(const NhKey& k);
     void install(uint32_t dst, int len, const Prefix& p);
-    void set(uint32_t dst, int len, uint32_t value);
     void publish_srctab();
+    void apply(rte_fib* f, const std::vector<Op>& ops);
 
     FibRt rt_;
     Retire retire_;
+    rte_fib* copy_[2] = {nullptr, nullptr};      // the two copies; rt_.fib is one of them
+    int active_ = 0;                             // index of the active copy
+    std::vector<Op> pending_;                    // changes not yet in either copy
+    std::vector<Op> lagging_;                    // in the active copy, not yet in the other
+    bool waiting_ = false;                       // lagging_ waits for a grace period
+    std::vector<uint32_t> dest_unref_;           // dest indexes dropped by pending_ ops
     std::map<NhKey, uint32_t> nhidx_;            // next hop → index in rt_.nh
     uint32_t nnh_ = 0;                           // next hops used
     std::unordered_map<uint64_t, Prefix> prefix_;  // (dst << 8 | len) → its routes
     std::map<uint64_t, uint32_t> srcdest_;       // prefixes with source routes → dest index
-    std::vector<uint32_t> free_dest_;            // dest indexes past their grace period
+    std::vector<uint32_t> free_dest_;            // dest indexes no copy refers to
     uint32_t ndest_ = 0;                         // dest indexes ever handed out
     uint32_t odd_ = 0;                           // non-contiguous routes present
+    bool full_ = false;                          // an add failed: the slow path routes all
 };
 
 }  // namespace devip::proto

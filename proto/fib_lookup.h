@@ -1,8 +1,9 @@
-// The worker's view of a FibRt: route and neighbour lookups for proto/fastpath.h. Separate
-// from fib.h because it includes DPDK's inline lookup functions.
+// The worker's view of a FibRt, for proto/fastpath.h: bulk route lookups, the
+// source-specific second stage, neighbour lookups. Separate from fib.h because it includes
+// DPDK's lookup headers.
 #pragma once
+#include <rte_fib.h>
 #include <rte_hash.h>
-#include <rte_lpm.h>
 
 #include "proto/fib.h"
 
@@ -11,15 +12,21 @@ namespace devip::proto {
 struct FibLookup {
     const FibRt* f;  // the stack's FIB; null: everything goes to the slow path
 
-    // dst/src host order. False: the control thread decides (no route, odd masks, a
+    bool usable() const { return f && !f->odd.load(std::memory_order_relaxed); }
+    // dst host order, n at most 64.
+    void lookup(uint32_t* dst, uint64_t* val, unsigned n) const {
+        rte_fib_lookup_bulk(f->fib.load(std::memory_order_acquire), dst, val, int(n));
+    }
+    uint64_t lookup1(uint32_t dst) const {
+        uint64_t v = kFibMiss;
+        if (usable()) lookup(&dst, &v, 1);
+        return v;
+    }
+    // A looked-up value to a next hop. False: the control thread decides (no route, a
     // source-specific prefix whose sources do not match and that has no any-source route).
-    bool route(uint32_t dst, uint32_t src, NhRt& out) const {
-        if (!f || f->odd.load(std::memory_order_relaxed)) return false;
-        uint32_t v;
-        if (rte_lpm_lookup(f->lpm, dst, &v) != 0) {
-            v = f->dflt.load(std::memory_order_acquire);
-            if (v == kNoDefault) return false;
-        }
+    bool resolve(uint64_t value, uint32_t src, NhRt& out) const {
+        uint32_t v = uint32_t(value);
+        if (v == kFibMiss || v == kFibPunt) return false;
         if (v & kFibSrcFlag) {
             const SrcTab* t = f->srctab.load(std::memory_order_acquire);
             uint32_t i = v & ~kFibSrcFlag;
@@ -36,7 +43,9 @@ struct FibLookup {
         out = f->nh[v];
         return true;
     }
-
+    bool route(uint32_t dst, uint32_t src, NhRt& out) const {
+        return usable() && resolve(lookup1(dst), src, out);
+    }
     bool neigh(uint16_t port, uint32_t ip_be, Ether& mac) const {
         NeighKey k{ip_be, port, 0};
         void* d;

@@ -357,6 +357,7 @@ Err ctl_delay(Ipifcproto&, Ipifc& f, const CtlArgs& a) {
 Err ctl_iprouting(Ipifcproto& p, Ipifc&, const CtlArgs& a) {
     p.iprouting = a.size() > 1 ? ctl_strtol(a[1]) != 0 : true;
     p.iprouting_set = true;
+    if (p.iprouting) p.stack.fib_enable();
     p.stack.ifc_changed();
     return ok;
 }

@@ -79,16 +79,25 @@ Stack::Stack(Net& n_, int n) : net(n_), n(n) {
     protos.push_back(std::move(u));
     protos.push_back(std::move(f));
     protos.push_back(std::move(i));
-    if (net.io && net.io->qsbr()) {
-        fib4 = std::make_unique<Fib4>();
-        Netio* io = net.io;
-        if (Err e = fib4->init(n, 1 << 21, io->qsbr(),
-                               [io](std::function<void()> fn) { io->retire(std::move(fn)); })) {
-            log.print(Logip, "%s\n", e.text);
-            fib4.reset();
-        }
-    }
     rib.on_change = [this](const Route& r, bool present) { fib_route(r, present); };
+}
+
+// The workers' FIB, made when forwarding is first turned on (it costs tens of megabytes) and
+// filled from the routing table and the neighbour cache as they are.
+void Stack::fib_enable() {
+    if (fib4 || !net.io || !net.io->qsbr()) return;
+    fib4 = std::make_unique<Fib4>();
+    Netio* io = net.io;
+    if (Err e = fib4->init(n, net.fib_routes, io->qsbr(),
+                           [io](std::function<void()> fn) { io->retire(std::move(fn)); })) {
+        log.print(Logip, "%s\n", e.text);
+        fib4.reset();
+        return;
+    }
+    rib.for_each([this](const Route& r) { fib_route(r, true); });
+    for (auto& e : arp)
+        if (e.state == ArpEnt::Ok) arp_enter(e.ip, e.ifc, e.mac, false);
+    fib4->commit();
 }
 
 // What a route tells the workers: local delivery, forwarding out of an Ethernet port, or
@@ -576,7 +585,10 @@ void Net::publish() {
 void Net::tick(uint64_t now) {
     now_ms = now;
     for (auto& s : stacks_)
-        if (s) s->tick(now);
+        if (s) {
+            s->tick(now);
+            if (s->fib4) s->fib4->commit();
+        }
 }
 
 }  // namespace devip::proto
