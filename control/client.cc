@@ -109,17 +109,37 @@ CErr Client::attach(std::string_view aname) {
 
 // The receive side: one whole message at a time, handed to its tag's slot.
 void Client::reader() {
+    // Read in large chunks and settle every whole reply in them under one lock: a pipelined
+    // bulk load gets many replies per system call.
+    std::vector<uint8_t> in;
+    size_t have = 0;
+    in.resize(256 * 1024);
     for (;;) {
-        uint8_t hdr[4];
-        if (!read_full(fd_, hdr, 4)) break;
-        uint32_t size = peek_size(hdr);
-        if (size < 7 || size > kClientMsize) break;  // framing lost: nothing more to trust
-        std::vector<uint8_t> buf(size);
-        std::memcpy(buf.data(), hdr, 4);
-        if (!read_full(fd_, buf.data() + 4, size - 4)) break;
-        uint16_t tag = uint16_t(buf[5] | buf[6] << 8);
-        std::lock_guard lk(mu_);
-        complete(tag, std::move(buf));
+        if (have == in.size()) in.resize(in.size() * 2);
+        ssize_t n = ::read(fd_, in.data() + have, in.size() - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        have += size_t(n);
+        size_t off = 0;
+        bool lost = false;
+        {
+            std::lock_guard lk(mu_);
+            while (have - off >= 4) {
+                uint32_t size = peek_size({in.data() + off, 4});
+                if (size < 7 || size > kClientMsize) {  // framing lost: nothing more to trust
+                    lost = true;
+                    break;
+                }
+                if (have - off < size) break;
+                uint16_t tag = uint16_t(in[off + 5] | in[off + 6] << 8);
+                complete(tag, std::vector<uint8_t>(in.begin() + long(off),
+                                                   in.begin() + long(off + size)));
+                off += size;
+            }
+        }
+        if (lost) break;
+        std::memmove(in.data(), in.data() + off, have - off);
+        have -= off;
     }
     std::lock_guard lk(mu_);
     dead_ = true;
@@ -190,6 +210,28 @@ CErr Client::start(Fcall& t) {
         std::lock_guard lk(mu_);
         slots_.erase(t.tag);
         return e;
+    }
+    return {};
+}
+
+CErr Client::start_many(std::span<Fcall> ts) {
+    std::vector<uint8_t> out;
+    {
+        std::lock_guard lk(mu_);
+        if (dead_ || fd_ < 0) return fail(kHungup);
+        for (Fcall& t : ts) {
+            t.tag = alloc_tag();
+            slots_[t.tag] = Slot{};
+            encode(t, out);
+        }
+    }
+    std::lock_guard lk(send_mu_);
+    size_t off = 0;
+    while (off < out.size()) {
+        ssize_t n = ::send(fd_, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return fail(kHungup);
+        off += size_t(n);
     }
     return {};
 }

@@ -104,6 +104,8 @@ public:
     // --- the asynchronous core every call above is built on ---
     // Sends t with a fresh tag (fills t.tag).
     CErr start(Fcall& t);
+    // Sends several requests in one system call (fills their tags).
+    CErr start_many(std::span<Fcall> ts);
     // Waits for tag's reply. Past the deadline the request is flushed and the wait goes
     // on until the flush settles it. Rerror becomes a CErr; so does a reply whose type is
     // not `want`.

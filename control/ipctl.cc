@@ -306,45 +306,53 @@ int cmd_write(Client& c, const Args& a) {
     size_t cap = 0;
     ssize_t n;
     int rc = 0;
-    if (a.has('p')) {  // pipelined: up to kWindow writes in flight, answers in order
-        constexpr size_t kWindow = 64;
+    if (a.has('p')) {  // pipelined: batches of kBatch sent at once, kWindow in flight
+        constexpr size_t kBatch = 64, kWindow = 512;
         struct Pending {
             uint16_t tag;
             size_t lineno;
             std::string data;  // owns the bytes the Twrite points at until it is answered
         };
         std::deque<Pending> inflight;
-        size_t lineno = 0;
-        auto settle = [&]() -> bool {
+        size_t lineno = 0, unsent = 0;  // unsent: the last entries of inflight not yet sent
+        bool ok = true;
+        auto settle = [&] {
             Pending& p = inflight.front();
             Reply r;
-            CErr e = c.wait(p.tag, Ftype::Rwrite, r);
-            if (e) {
+            if (CErr e = c.wait(p.tag, Ftype::Rwrite, r)) {
                 std::fprintf(stderr, "ipctl: line %zu: %s\n", p.lineno, e.text.c_str());
                 rc = 1;
+                ok = false;
             }
             inflight.pop_front();
-            return !e;
         };
-        while ((n = ::getline(&line, &cap, stdin)) > 0) {
+        auto send = [&]() -> bool {
+            std::vector<Fcall> ts(unsent);
+            for (size_t i = 0; i < unsent; i++) {
+                Pending& p = inflight[inflight.size() - unsent + i];
+                ts[i].type = Ftype::Twrite;
+                ts[i].fid = f.fid();
+                ts[i].data = {reinterpret_cast<const uint8_t*>(p.data.data()), p.data.size()};
+            }
+            if (CErr e = c.start_many(ts)) {
+                rc = fail(e);
+                return false;
+            }
+            for (size_t i = 0; i < unsent; i++) inflight[inflight.size() - unsent + i].tag = ts[i].tag;
+            unsent = 0;
+            return true;
+        };
+        while (ok && (n = ::getline(&line, &cap, stdin)) > 0) {
             lineno++;
             std::string l(line, size_t(n));
             if (skip_line(l)) continue;
             inflight.push_back({0, lineno, std::move(l)});
-            Pending& p = inflight.back();
-            Fcall t;
-            t.type = Ftype::Twrite;
-            t.fid = f.fid();
-            t.data = {reinterpret_cast<const uint8_t*>(p.data.data()), p.data.size()};
-            if (CErr e = c.start(t)) {
-                inflight.pop_back();
-                rc = fail(e);
-                break;
-            }
-            p.tag = t.tag;
-            if (inflight.size() >= kWindow && !settle()) break;
+            if (++unsent < kBatch) continue;
+            if (!send()) break;
+            while (ok && inflight.size() > kWindow) settle();
         }
-        while (!inflight.empty()) settle();
+        if (unsent && !send()) unsent = 0;
+        while (inflight.size() > unsent) settle();
         std::free(line);
         f.close();
         return rc;

@@ -67,6 +67,7 @@ Err Fib4::init(int stack, uint32_t routes, rte_rcu_qsbr* qsbr, Retire retire) {
         if (rte_hash_rcu_qsbr_add(rt_.neigh, &rc) != 0) return Err{"fib: hash rcu"};
     }
     rt_.srctab.store(new SrcTab{}, std::memory_order_release);
+    prefix_.reserve(routes);
     return ok;
 }
 
@@ -123,7 +124,7 @@ void Fib4::install(uint32_t dst, int len, const Prefix& p) {
             srcdest_.erase(sd);
             publish_srctab();
         }
-        pending_.push_back({dst, uint8_t(len), p.any == kNoNh ? kFibMiss : p.any});
+        queue(dst, len, p.any == kNoNh ? kFibMiss : p.any);
         return;
     }
     if (sd == srcdest_.end()) {
@@ -134,13 +135,13 @@ void Fib4::install(uint32_t dst, int len, const Prefix& p) {
         } else if (ndest_ < kMaxDest) {
             idx = ndest_++;
         } else {  // out of source entries: let the control thread route this prefix
-            pending_.push_back({dst, uint8_t(len), kFibPunt});
+            queue(dst, len, kFibPunt);
             return;
         }
         sd = srcdest_.emplace(key, idx).first;
     }
     publish_srctab();  // the table first, then the FIB entry that points into it
-    pending_.push_back({dst, uint8_t(len), kFibSrcFlag | sd->second});
+    queue(dst, len, kFibSrcFlag | sd->second);
 }
 
 void Fib4::publish_srctab() {
@@ -173,12 +174,17 @@ void Fib4::apply(rte_fib* f, const std::vector<Op>& ops) {
 
 void Fib4::commit() {
     if (waiting_ || pending_.empty()) return;
+    // the batch in (length, address) order: shorter prefixes first, so a route's
+    // more-specifics usually come after it and DIR24_8 need not walk them
+    std::vector<Op> batch;
+    batch.reserve(pending_.size());
+    for (auto& [k, v] : pending_) batch.push_back({uint32_t(k), uint8_t(k >> 32), v});
+    pending_.clear();
     int next = 1 - active_;
-    apply(copy_[next], pending_);
+    apply(copy_[next], batch);
     rt_.fib.store(copy_[next], std::memory_order_release);
     active_ = next;
-    lagging_ = std::move(pending_);
-    pending_.clear();
+    lagging_ = std::move(batch);
     waiting_ = true;
     std::vector<uint32_t> unref = std::move(dest_unref_);
     dest_unref_.clear();

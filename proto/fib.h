@@ -94,6 +94,9 @@ public:
     // Applies the changes queued since the last batch (see the header comment).
     void commit();
     bool settled() const { return pending_.empty() && !waiting_; }
+    void queue(uint32_t dst, int len, uint32_t value) {
+        pending_[uint64_t(len) << 32 | dst] = value;
+    }
     void neigh_set(uint16_t port, uint32_t ip_be, const Ether& mac);
     void neigh_del(uint16_t port, uint32_t ip_be);
     FibRt* rt() { return &rt_; }
@@ -126,7 +129,8 @@ private:
     Retire retire_;
     rte_fib* copy_[2] = {nullptr, nullptr};      // the two copies; rt_.fib is one of them
     int active_ = 0;                             // index of the active copy
-    std::vector<Op> pending_;                    // changes not yet in either copy
+    std::map<uint64_t, uint32_t> pending_;       // (len << 32 | dst) → value, not yet in
+                                                 // either copy: one change per prefix
     std::vector<Op> lagging_;                    // in the active copy, not yet in the other
     bool waiting_ = false;                       // lagging_ waits for a grace period
     std::vector<uint32_t> dest_unref_;           // dest indexes dropped by pending_ ops
