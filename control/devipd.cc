@@ -37,8 +37,8 @@ const char kUsage[] =
     "  --socket PATH   9P socket (default /run/devip/net.sock; env DEVIP_SOCKET)\n"
     "  --config FILE   apply FILE at start: one \"PATH MESSAGE\" write per line, '#' comments\n"
     "  --workers N     worker lcores when no EAL lcore option is given (default 1)\n"
-    "  --fib-routes N  IPv4 routes the forwarding table holds (default 1114112; made when\n"
-    "                  iprouting is first turned on, about 330 bytes a route)\n"
+    "  --fib-routes N  IPv4 routes the forwarding table holds (default 65536; made when\n"
+    "                  iprouting is first turned on: about 100 MB, plus ~300 bytes a route)\n"
     "  --help          this text\n";
 
 // The stack's view of the packet machinery.
@@ -139,6 +139,12 @@ int main(int argc, char** argv) {
                 break;
             }
 
+    if (fib_routes > (1u << 16))  // a big FIB lives in EAL memory: grow our default -m with it
+        for (size_t i = 0; i + 1 < eal.size(); i++)
+            if (eal[i] == "-m" && eal[i + 1] == "1024") {
+                unsigned route_mb = fib_routes / 1024;  // about 1 KB a route, both copies
+                eal[i + 1] = std::to_string(1024 + route_mb);
+            }
     if (proto::Err e = dp::eal_init(eal)) {
         fprintf(stderr, "devipd: %s\n", e.text);
         return 1;

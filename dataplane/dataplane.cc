@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "dataplane/dataplane.h"
+#include "proto/fib.h"
 
 namespace devip::dp {
 
@@ -249,6 +250,21 @@ std::string Dataplane::port_stats(uint16_t port) const {
              s.rx_nombuf, f ? f->driver.c_str() : "", f ? f->mtu : 0, nworkers_, rx, tx,
              punted, pdrops, txdrops, tx_alloc_fail_, mbufs_in_use(), pool_->size);
     std::string out = buf;
+    const proto::FastTable& t = *table_.load(std::memory_order_acquire);
+    const proto::PortRt& pr = t.port[port];
+    const proto::FibRt* fib = t.fib[pr.stack];
+    snprintf(buf, sizeof buf, "fast path: bound %d forwarding %d fib %s\n", pr.bound,
+             pr.forwarding, !fib ? "none" : fib->odd.load() ? "bypassed" : "on");
+    out += buf;
+    out += "forwarding punts:";
+    for (int r = 0; r < proto::kPuntWhy; r++) {
+        uint64_t v = 0;
+        for (auto& w : wstats_)
+            for (auto& st : w.s) v += st.punt[r];
+        snprintf(buf, sizeof buf, " %s %lu%s", proto::kPuntWhyNames[r], v,
+                 r + 1 < proto::kPuntWhy ? "," : "\n");
+        out += buf;
+    }
     for (size_t w = 0; w < wstats_.size(); w++) {  // how the queues spread over the workers
         snprintf(buf, sizeof buf, "worker%zu: rx %lu tx %lu punted %lu loops %lu\n", w,
                  wstats_[w].rx, wstats_[w].tx, wstats_[w].punted, wstats_[w].loops);

@@ -23,6 +23,12 @@ enum IpStat : uint8_t {
     kIpStats
 };
 
+// Why the fast path handed a forwarding candidate to the control thread.
+enum PuntWhy : uint8_t { PuntNoRoute, PuntLocal, PuntTtl, PuntMtu, PuntNeigh, PuntOther,
+                         kPuntWhy };
+inline constexpr const char* kPuntWhyNames[kPuntWhy] = {"no route", "local", "ttl",
+                                                        "too big", "no neighbour", "other"};
+
 // Counters one worker keeps for one stack; summed over workers on read.
 struct FastStats {
     uint64_t ip[kIpStats];      // IpStat-indexed
@@ -30,6 +36,7 @@ struct FastStats {
     uint64_t icmp_in[19];       // icmp per-type received
     uint64_t icmp_out[19];      // icmp per-type sent
     uint64_t pktin;             // medium packets received (ipifc status pktin), per port below
+    uint64_t punt[kPuntWhy];    // forwarding candidates punted, by reason
 };
 
 // One port as workers see it.

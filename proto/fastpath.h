@@ -102,11 +102,17 @@ inline FastNext fast_forward(uint8_t* frame, const Ip4Check& ck, uint16_t inport
                              size_t* newlen, uint16_t* outport) {
     uint8_t* ip = frame + kEthHdr;
     NhRt nh;
-    if (!fib.resolve(value, get32(ip + 12), nh)) return FastNext::Punt;
-    if (nh.kind != NhKind::Gate && nh.kind != NhKind::OnLink) return FastNext::Punt;
-    if (ip[8] <= 1) return FastNext::Punt;  // time exceeded comes from the control thread
+    auto punt = [&](PuntWhy why) {
+        s.punt[why]++;
+        return FastNext::Punt;
+    };
+    if (!fib.resolve(value, get32(ip + 12), nh)) return punt(PuntNoRoute);
+    if (nh.kind == NhKind::Local) return punt(PuntLocal);
+    if (nh.kind != NhKind::Gate && nh.kind != NhKind::OnLink) return punt(PuntOther);
+    if (ip[8] <= 1) return punt(PuntTtl);  // time exceeded comes from the control thread
     const PortRt& o = t.port[nh.port];
-    if (!o.bound || ck.tlen > o.mtu) return FastNext::Punt;
+    if (!o.bound) return punt(PuntOther);
+    if (ck.tlen > o.mtu) return punt(PuntMtu);
     if (nh.port == inport && !t.port[inport].reflect) {
         s.ip[InReceives]++;
         s.ip[OutDiscards]++;
@@ -118,7 +124,7 @@ inline FastNext fast_forward(uint8_t* frame, const Ip4Check& ck, uint16_t inport
     else
         std::memcpy(&nhip, ip + 16, 4);
     Ether mac;
-    if (!fib.neigh(nh.port, nhip, mac)) return FastNext::Punt;
+    if (!fib.neigh(nh.port, nhip, mac)) return punt(PuntNeigh);
     ip[8]--;  // RFC 1624: the TTL byte fell by one, the checksum rises by 0x0100
     uint32_t c = uint32_t(get16(ip + 10)) + 0x0100;
     put16(ip + 10, uint16_t(c + (c >> 16)));

@@ -4,6 +4,7 @@
 #include "proto/stack.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "proto/icmp.h"
 #include "proto/ipaux.h"
@@ -91,6 +92,8 @@ void Stack::fib_enable() {
     if (Err e = fib4->init(n, net.fib_routes, io->qsbr(),
                            [io](std::function<void()> fn) { io->retire(std::move(fn)); })) {
         log.print(Logip, "%s\n", e.text);
+        fprintf(stderr, "devipd: stack %d: %s; forwarding stays on the control thread\n", n,
+                e.text);
         fib4.reset();
         return;
     }

@@ -176,7 +176,7 @@ public:
     void tick(uint64_t now_ms);
     Netio* io;                               // may be null in unit tests (no ports)
     uint64_t now_ms = 0;                     // control-thread clock
-    uint32_t fib_routes = (1u << 20) + (1u << 16);  // FIB capacity per stack (--fib-routes)
+    uint32_t fib_routes = 1u << 16;          // FIB capacity per stack (--fib-routes)
     uint64_t rng = 0x9e3779b97f4a7c15ull;    // port choice, ping ids
     uint32_t random();
 private:

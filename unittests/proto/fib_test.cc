@@ -186,3 +186,21 @@ TEST_F(FibTest, RandomTablesAgreeWithRib) {
 
 }  // namespace
 }  // namespace devip::proto
+namespace devip::proto {
+namespace {
+TEST_F(FibTest, InterfaceRoutesWithSourceVariant_4_2_2) {
+    Route i1 = v4route(0xc6120200, 24, 0xc6120200, 1, Rv4 | Rifc);
+    Route i2 = i1;
+    i2.src = Ipaddr::v4(0xc6120201);
+    i2.smask = prefix_mask(128);
+    rib.add(i2);
+    rib.add(i1);
+    NhRt nh{};
+    fib.commit();
+    uint64_t v = FibLookup{fib.rt()}.lookup1(0xc6120202);
+    ASSERT_TRUE(FibLookup{fib.rt()}.resolve(v, 0xc6120102, nh)) << std::hex << v;
+    EXPECT_EQ(int(nh.kind), int(NhKind::OnLink));
+    EXPECT_EQ(nh.port, 1);
+}
+}  // namespace
+}  // namespace devip::proto

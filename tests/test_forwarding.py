@@ -1,0 +1,242 @@
+"""devip as a router between two Linux hosts (issue: routing and forwarding).
+
+hostA (198.18.1.2/24) -- dtap0 -- devip ether0 198.18.1.1 | ether1 198.18.2.1 -- dtap1 --
+hostB (198.18.2.2/24). Each tap's Linux side is moved into its own namespace so Linux
+cannot route between them itself.
+"""
+import os
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+from conftest import Devip, linux_mac, parse_stats, wait_for
+
+ROUTER_CONF = """\
+/net/ipifc/clone bind ether /net/ether0
+/net/ipifc/0/ctl add 198.18.1.1 255.255.255.0
+/net/ipifc/clone bind ether /net/ether1
+/net/ipifc/1/ctl add 198.18.2.1 255.255.255.0
+/net/ipifc/0/ctl iprouting 1
+"""
+
+
+class Router:
+    def __init__(self, workers=1):
+        opts = ["--workers", str(workers)] if workers > 1 else []
+        self.d = Devip(ports=2, config=ROUTER_CONF, linux_addrs={}, opts=opts)
+        self.hosts = []
+
+    def start(self):
+        self.d.start()
+        for i, (name, addr, gw) in enumerate([("A", "198.18.1.2/24", "198.18.1.1"),
+                                              ("B", "198.18.2.2/24", "198.18.2.1")]):
+            ns = self.d.ns + name
+            subprocess.run(["ip", "netns", "add", ns], check=True)
+            self.hosts.append(ns)
+            self.d.ns_run("ip link set dtap%d netns %s" % (i, ns))
+            self.run(name, "ip link set lo up; ip link set dtap%d address %s; "
+                           "ip addr add %s dev dtap%d; ip link set dtap%d up; "
+                           "ip route add default via %s" % (i, linux_mac(i), addr, i, i, gw))
+        return self
+
+    def ns(self, host):
+        return self.d.ns + host
+
+    def run(self, host, cmd, check=True, timeout=60):
+        r = subprocess.run(["ip", "netns", "exec", self.ns(host), "sh", "-c", cmd],
+                           capture_output=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError("host%s: %s: exit %d\n%s%s" % (
+                host, cmd, r.returncode, r.stdout.decode(errors="replace"),
+                r.stderr.decode(errors="replace")))
+        return r
+
+    def popen(self, host, argv, **kw):
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns(host)] + argv, **kw)
+        self.d.children.append(p)
+        return p
+
+    def close(self):
+        self.d.close()
+        for ns in self.hosts:
+            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def router():
+    r = Router().start()
+    yield r
+    r.close()
+
+
+def ipstats(r):
+    return parse_stats(r.d.cat("/net/ipifc/stats"))
+
+
+def test_ping_across_loses_nothing(router):
+    out = router.run("A", "ping -c 200 -i 0.01 -W 2 198.18.2.2").stdout.decode()
+    assert " 0% packet loss" in out, out
+    assert "ttl=63" in out  # one hop: devip decremented the TTL
+    st = ipstats(router)
+    assert st["Forwarding"] == 1
+    assert st["ForwDatagrams"] >= 400  # both directions
+
+
+def test_fast_path_forwards(router):
+    router.run("A", "ping -c 50 -i 0.01 198.18.2.2")
+    stats = router.d.cat("/net/ether0/stats")
+    w = [l for l in stats.splitlines() if l.startswith("worker0:")][0]
+    # after the first packets resolve the neighbours, the worker forwards without punting:
+    punted = int(stats.split("punted: ")[1].split()[0])
+    assert punted < 50, stats
+
+
+def test_traceroute_shows_devip_hop(router):
+    out = router.run("A", "traceroute -n -q 1 -w 2 198.18.2.2", timeout=90).stdout.decode()
+    hops = [l.split() for l in out.splitlines()[1:]]
+    assert hops[0][1] == "198.18.1.1", out  # time exceeded from devip's address toward A
+    assert hops[1][1] == "198.18.2.2", out
+
+
+def test_iperf3_tcp_across(router):
+    router.run("B", "iperf3 -s -1 -D -B 198.18.2.2")
+    time.sleep(0.5)
+    r = router.run("A", "iperf3 -c 198.18.2.2 -t 10 -J", timeout=60)
+    import json
+    j = json.loads(r.stdout)
+    assert "error" not in j, j.get("error")
+    assert j["end"]["sum_received"]["bytes"] > 0
+    assert router.d.alive()
+
+
+RECV = textwrap.dedent("""
+    import socket, sys
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("198.18.2.2", 9000))
+    s.settimeout(5)
+    d, a = s.recvfrom(65536)
+    print(len(d), d == bytes(i % 251 for i in range(len(d))))
+""")
+
+SEND = textwrap.dedent("""
+    import socket, sys
+    df = sys.argv[1] == "df"
+    n = int(sys.argv[2])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    IP_MTU_DISCOVER, IP_PMTUDISC_DONT, IP_PMTUDISC_DO, IP_MTU = 10, 0, 2, 14
+    s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if df else IP_PMTUDISC_DONT)
+    s.connect(("198.18.2.2", 9000))
+    try:
+        s.send(bytes(i % 251 for i in range(n)))
+    except OSError as e:
+        print("send", e.errno)
+    import time; time.sleep(1)
+    try:
+        s.send(bytes(n))
+    except OSError as e:
+        print("send", e.errno)
+    print("mtu", s.getsockopt(socket.IPPROTO_IP, IP_MTU))
+""")
+
+
+def test_large_datagram_fragmented_and_reassembled(router):
+    router.d.ipctl("write", "/net/ipifc/1/ctl", "mtu 1014")  # 1000-byte packets toward B
+    cap = router.popen("B", ["tshark", "-i", "dtap1", "-l", "-T", "fields", "-e", "ip.len",
+                             "-e", "ip.flags.mf", "-e", "ip.frag_offset", "-f", "udp or ip[6:2] & 0x1fff != 0"])
+    time.sleep(2)
+    rx = router.popen("B", ["/usr/bin/python3", "-c", RECV])
+    time.sleep(0.5)
+    router.run("A", "/usr/bin/python3 -c '%s' nodf 3000" % SEND.replace("'", "'\"'\"'"))
+    out, err = rx.communicate(timeout=10)
+    assert out.decode().split() == ["3000", "True"], (out, err)
+    time.sleep(1)
+    cap.terminate()
+    lines = [l.split("\t") for l in cap.communicate(timeout=10)[0].decode().splitlines() if l]
+    assert lines, "tshark saw nothing"
+    assert all(int(l[0]) <= 1000 for l in lines), lines  # devip cut them to the egress MTU
+    assert len(lines) >= 4
+    assert ipstats(router)["FragCreates"] >= 4
+
+
+def test_dont_fragment_gets_frag_needed_and_pmtu_adapts(router):
+    router.d.ipctl("write", "/net/ipifc/1/ctl", "mtu 1014")
+    r = router.run("A", "/usr/bin/python3 -c '%s' df 1400" % SEND.replace("'", "'\"'\"'"))
+    out = r.stdout.decode()
+    assert "mtu 1000" in out, out  # Linux learned the next-hop MTU from devip's ICMP
+    icmp = parse_stats(router.d.cat("/net/icmp/stats"))
+    assert icmp["Unreachable"][1] >= 1
+    assert ipstats(router)["FragFails"] >= 1
+
+
+def test_two_workers_forward(tmp_path):
+    r = Router(workers=2).start()
+    try:
+        out = r.run("A", "ping -c 100 -i 0.01 198.18.2.2").stdout.decode()
+        assert " 0% packet loss" in out, out
+        r.run("B", "iperf3 -s -1 -D -B 198.18.2.2")
+        time.sleep(0.5)
+        r.run("A", "iperf3 -c 198.18.2.2 -t 3 -P 4", timeout=60)
+        stats = r.d.cat("/net/ether0/stats")
+        assert "workers: 2" in stats
+        assert "worker1:" in stats
+        r.d.stop()
+    finally:
+        r.close()
+
+
+FLOW = textwrap.dedent("""
+    import socket, sys, time
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    n = int(sys.argv[1])
+    for i in range(n):
+        s.sendto(b"seq %08d" % i + bytes(50), ("198.18.3.7", 9001))
+        if i % 20 == 19: time.sleep(0.001)
+""")
+
+
+def test_route_churn_under_load(router):
+    """While hostA sends to 198.18.3.7 (routed via hostB), 60k route changes land:
+    the flow's route flips between present and absent, and unrelated prefixes come and go.
+    Nothing may reach hostA for 198.18.3.0/24 (a misroute), what reaches hostB must be
+    intact, devipd stays up and the mempool returns to idle."""
+    d = router.d
+    router.run("B", "ip addr add 198.18.3.7/32 dev lo")
+    idle = d.mbufs_in_use()
+    d.ipctl("write", "/net/iproute", "add 198.18.3.0 /24 198.18.2.2")
+    sinkB = router.popen("B", ["tshark", "-i", "dtap1", "-l", "-T", "fields", "-e", "ip.dst",
+                               "-e", "data.data", "-f", "udp port 9001"])
+    sinkA = router.popen("A", ["tshark", "-i", "dtap0", "-l", "-T", "fields", "-e", "ip.dst",
+                               "-f", "inbound and udp port 9001"])
+    time.sleep(2)
+    lines = []
+    for i in range(10000):
+        lines.append("del 198.18.3.0 /24 198.18.2.2")
+        lines.append("add 10.%d.%d.0 /24 198.18.2.2" % (i // 250, i % 250))
+        lines.append("add 198.18.3.0 /24 198.18.2.2")
+        lines.append("add 198.18.3.%d /32 198.18.2.2" % (i % 250))
+        lines.append("del 198.18.3.%d /32 198.18.2.2" % (i % 250))
+        lines.append("del 10.%d.%d.0 /24 198.18.2.2" % (i // 250, i % 250))
+    flow = router.popen("A", ["/usr/bin/python3", "-c", FLOW, "20000"])
+    t0 = time.monotonic()
+    d.ipctl("write", "-p", "/net/iproute", input="\n".join(lines) + "\n", timeout=300)
+    dt = time.monotonic() - t0
+    flow.wait(120)
+    print("route changes: %d in %.2f s (%.0f/s)" % (len(lines), dt, len(lines) / dt))
+    time.sleep(2)
+    sinkB.terminate()
+    sinkA.terminate()
+    got_b = [l.split("\t") for l in sinkB.communicate(timeout=10)[0].decode().splitlines() if l]
+    got_a = sinkA.communicate(timeout=10)[0].decode().split()
+    assert got_a == [], "misrouted to hostA: %d packets" % len(got_a)
+    assert got_b, "nothing reached hostB"
+    assert all(l[0] == "198.18.3.7" and l[1].startswith("736571") for l in got_b)
+    assert d.alive()
+    routes = d.cat("/net/iproute")
+    assert "198.18.3.0      /120 198.18.2.2" in routes
+    assert "10.0.0.0 " not in routes
+    assert wait_for(lambda: d.mbufs_in_use() == idle, 10), (d.mbufs_in_use(), idle)
+    d.stop()
