@@ -183,6 +183,7 @@ proto::Err Server::listen(const std::string& path) {
 
 void Server::poll(int timeout_ms) {
     if (ep_ < 0) return;
+    if (accept_paused_) accept_all();  // once per round, not once per wakeup
     epoll_event ev[kMaxEvents];
     int n = epoll_wait(ep_, ev, kMaxEvents, timeout_ms);
     for (int i = 0; i < n; i++) on_event(ev[i].data.u64, ev[i].events);
@@ -207,13 +208,24 @@ void Server::on_event(uint64_t id, uint32_t events) {
     update_events(c);
 }
 
+// Accepts every pending connection. Out of descriptors, the listener would stay readable
+// and epoll_wait would return at once forever; so it leaves epoll, and poll() retries it
+// once per round until a descriptor is free.
 void Server::accept_all() {
+    if (lfd_ < 0) return;
     for (;;) {
         int fd = accept4(lfd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            return;  // EAGAIN, or out of descriptors: try again next round
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED)) continue;
+        bool full = fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                               errno == ENOMEM);
+        if (full != accept_paused_) {
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.u64 = kListenId;
+            epoll_ctl(ep_, full ? EPOLL_CTL_DEL : EPOLL_CTL_ADD, lfd_, &ev);
+            accept_paused_ = full;
         }
+        if (fd < 0) return;
         auto c = std::make_unique<Conn>();
         c->id = next_id_++;
         c->fd = fd;
@@ -322,7 +334,8 @@ void Server::shutdown() {
     }
     reap();
     if (lfd_ >= 0) {
-        epoll_ctl(ep_, EPOLL_CTL_DEL, lfd_, nullptr);
+        if (!accept_paused_) epoll_ctl(ep_, EPOLL_CTL_DEL, lfd_, nullptr);
+        accept_paused_ = false;
         close(lfd_);
         unlink(path_.c_str());
         lfd_ = -1;

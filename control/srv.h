@@ -80,6 +80,7 @@ private:
     Fsys& fs_;                                               // the file tree we serve
     int ep_ = -1;                                            // epoll instance
     int lfd_ = -1;                                           // listening socket, -1 if none
+    bool accept_paused_ = false;  // out of descriptors: listener out of epoll, retried per poll
     std::string path_;                                       // its path, unlinked at shutdown
     uint64_t next_id_ = 1;                                   // connection ids (0: listener)
     std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;  // live connections by id

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -893,6 +894,34 @@ TEST_F(Srv, MessagesSplitAcrossWrites) {
     Fcall r;
     ASSERT_TRUE(c.recv(r));
     EXPECT_EQ(r.type, Ftype::Rversion);
+}
+
+TEST_F(Srv, OutOfDescriptorsDoesNotSpin) {
+    int cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(cfd, 0);
+    rlimit old{};
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    rlimit low = old;
+    low.rlim_cur = 256;
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    std::vector<int> hog;
+    for (int fd; (fd = dup(0)) >= 0;) hog.push_back(fd);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path_.c_str());
+    ASSERT_EQ(connect(cfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    srv_.poll(0);  // accept fails: no descriptor
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 3; i++) srv_.poll(20);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(50));  // waited
+    EXPECT_EQ(srv_.clients(), 0u);
+    for (int fd : hog) close(fd);
+    setrlimit(RLIMIT_NOFILE, &old);
+    srv_.poll(0);
+    EXPECT_EQ(srv_.clients(), 1u);  // accepted once a descriptor was free
+    close(cfd);
+    auto c = session();  // the listener is back in epoll; the closed one is gone
+    EXPECT_EQ(srv_.clients(), 1u);
 }
 
 // --- the socket itself ---
