@@ -97,6 +97,57 @@ bool apply_config(ctl::Tree& tree, const char* file) {
     return true;
 }
 
+// Runs devipd on an initialised EAL until a signal; returns the exit status. Everything it
+// creates (the dataplane, the stacks and their FIBs in EAL memory) is destroyed on return,
+// before EAL is cleaned up.
+int serve(const std::string& sock, const char* config, uint32_t fib_routes) {
+    dp::Dataplane dplane;
+    if (proto::Err e = dplane.init()) {
+        fprintf(stderr, "devipd: %s\n", e.text);
+        return 1;
+    }
+    DpNetio io(dplane);
+    proto::Net net(&io);
+    if (fib_routes) net.fib_routes = fib_routes;
+    net.now_ms = now_ms();
+    net.rng ^= uint64_t(getpid()) << 20 ^ net.now_ms;
+    net.stack(0);
+    ctl::Tree tree(net);
+    dplane.start();
+
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 0;
+    ctl::Server srv(tree);
+    if (config && !apply_config(tree, config)) {
+        rc = 1;
+        g_stop = 1;
+    } else if (proto::Err e = srv.listen(sock)) {
+        fprintf(stderr, "devipd: %s: %s\n", sock.c_str(), e.text);
+        rc = 1;
+        g_stop = 1;
+    } else {
+        printf("devipd: %zu port(s), %d worker(s), serving /net on %s\n", dplane.ports().size(),
+               dplane.workers(), sock.c_str());
+        fflush(stdout);
+    }
+    while (!g_stop) {
+        srv.poll(1);
+        net.now_ms = now_ms();
+        dplane.drain([&](uint16_t port, std::span<const uint8_t> f) { net.input(port, f); });
+        net.tick(net.now_ms);
+        dplane.reclaim();
+        srv.retry_parked();
+    }
+    srv.shutdown();
+    dplane.stop();
+    return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -149,51 +200,7 @@ int main(int argc, char** argv) {
         fprintf(stderr, "devipd: %s\n", e.text);
         return 1;
     }
-    dp::Dataplane dplane;
-    if (proto::Err e = dplane.init()) {
-        fprintf(stderr, "devipd: %s\n", e.text);
-        rte_eal_cleanup();
-        return 1;
-    }
-    DpNetio io(dplane);
-    proto::Net net(&io);
-    if (fib_routes) net.fib_routes = fib_routes;
-    net.now_ms = now_ms();
-    net.rng ^= uint64_t(getpid()) << 20 ^ net.now_ms;
-    net.stack(0);
-    ctl::Tree tree(net);
-    dplane.start();
-
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-
-    int rc = 0;
-    ctl::Server srv(tree);
-    if (config && !apply_config(tree, config)) {
-        rc = 1;
-        g_stop = 1;
-    } else if (proto::Err e = srv.listen(sock)) {
-        fprintf(stderr, "devipd: %s: %s\n", sock.c_str(), e.text);
-        rc = 1;
-        g_stop = 1;
-    } else {
-        printf("devipd: %zu port(s), %d worker(s), serving /net on %s\n", dplane.ports().size(),
-               dplane.workers(), sock.c_str());
-        fflush(stdout);
-    }
-    while (!g_stop) {
-        srv.poll(1);
-        net.now_ms = now_ms();
-        dplane.drain([&](uint16_t port, std::span<const uint8_t> f) { net.input(port, f); });
-        net.tick(net.now_ms);
-        dplane.reclaim();
-        srv.retry_parked();
-    }
-    srv.shutdown();
-    dplane.stop();
+    int rc = serve(sock, config, fib_routes);  // owns everything that lives in EAL memory
     rte_eal_cleanup();
     return rc;
 }
