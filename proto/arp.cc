@@ -106,7 +106,8 @@ void Stack::arp_enter(const Ipaddr& ip, int x, const Ether& mac, bool create) {
     if (!e->hold.empty()) {
         std::string held = std::move(e->hold);
         e->hold.clear();
-        if (Ipifc* f = ipifc->ifc(x)) ether_tx(*f, mac, kEthIp4, held);
+        uint16_t type = (uint8_t(held[0]) >> 4) == 6 ? kEthIp6 : kEthIp4;
+        if (Ipifc* f = ipifc->ifc(x)) ether_tx(*f, mac, type, held);
     }
 }
 
@@ -190,6 +191,7 @@ void Stack::arp_text(std::string& out) const {
         Ipifc* f = ipifc->ifc(e.ifc);
         if (!f || !f->bound() || f->ifcid != e.ifcid) continue;
         Ipaddr me = ifc_addr_toward(e.ifc, e.ip);
+        if (!e.ip.is_v4() && !nd_ifcaddr(e, me)) continue;
         if (me.is_noaddr()) continue;
         t.pad(medium_info(f->medium)->name, 6, true, 6);
         t.put(" ");
@@ -236,6 +238,8 @@ Err Stack::arp_write(std::string_view text) {
         if (x < 0) return Enointerface;
         Ipifc* f = ipifc->ifc(x);
         if (f->port >= 0 && ip->is_v4()) arp_send_request(*f, *ip, *ip);
+        for (auto& l : f->lifc)  // v6: an unsolicited advertisement (or DAD when tentative)
+            if (!ip->is_v4() && l.local == *ip) nd_register(*f, l);
         return ok;
     }
     if (a[0] == "add") {

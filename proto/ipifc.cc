@@ -144,21 +144,53 @@ std::vector<std::pair<Ipaddr, uint16_t>> self_addrs(const Iplifc& l) {
     return v;
 }
 
+// The routes for the all-nodes groups of a v6 address, valid only from that address:
+// ff02::/16, and ff01::/16 for ::1 (§4.2.2 step 3).
+void add_mcast_routes(Stack& s, Ipifc& f, const Iplifc& l, bool add) {
+    auto one = [&](const Ipaddr& group) {
+        Route r = mkroute(group, prefix_mask(16), l.local, Ipaddr::ones(), group, Rmulti, f.x);
+        if (add)
+            s.rib.add(r);
+        else
+            s.rib.remove(r);
+    };
+    if (l.local == kV6loopback) one(kAllnodesN);
+    one(kAllnodesL);
+}
+
 }  // namespace
 
 // ---- add / remove (§4.2.2) --------------------------------------------------------------
 
 Err Ipifcproto::add_lifc(Ipifc& f, const Ipaddr& ip, const Ipaddr& mask, const Ipaddr& rem,
-                         uint16_t flags, bool tentative) {
+                         uint16_t flags, bool tentative, const Iplifc* lp) {
     uint16_t type = Rifc | flags;
     if (ip != kV6loopback && mask == Ipaddr::ones()) type |= Rptpt;
     if (ip.is_v4() || ip.is_noaddr()) {
         type |= Rv4;
         tentative = false;
     }
+    Stack& s = stack;
     for (auto& l : f.lifc)
         if (l.local == ip) {  // already ours: only the tentative flag changes (quirk 12)
-            l.tentative = tentative;
+            if (lp) {  // add6 also refreshes the lifetimes and may turn on-link on
+                if (!l.onlink && lp->onlink) {
+                    l.onlink = true;
+                    s.rib.add(mkroute(l.remote, l.mask, ip, Ipaddr::ones(), l.remote,
+                                      l.type & ~Rtrans, f.x));
+                    if (!linklocal6(ip))
+                        s.rib.add(mkroute(l.remote, l.mask, IPnoaddr, IPnoaddr, l.remote,
+                                          l.type, f.x));
+                }
+                l.autoflag = lp->autoflag;
+                l.validlt = lp->validlt;
+                l.preflt = lp->preflt;
+                l.origint = lp->origint;
+            }
+            if (l.tentative != tentative) {  // `add` after `try`: announce it (§4.2.2)
+                l.tentative = tentative;
+                s.nd_register(f, l);
+            }
             return ok;
         }
     Iplifc l;
@@ -169,16 +201,25 @@ Err Ipifcproto::add_lifc(Ipifc& f, const Ipaddr& ip, const Ipaddr& mask, const I
     l.type = type;
     l.tentative = tentative;
     l.origint = stack.net.now_ms / 1000;
+    if (lp) {
+        l.onlink = lp->onlink;
+        l.autoflag = lp->autoflag;
+        l.validlt = lp->validlt;
+        l.preflt = lp->preflt;
+        l.origint = lp->origint;
+    }
     f.lifc.push_back(l);
-    Stack& s = stack;
     if (l.onlink) {
         s.rib.add(mkroute(rem, mask, ip, Ipaddr::ones(), rem, type & ~Rtrans, f.x));
         if (!linklocal6(ip)) s.rib.add(mkroute(rem, mask, IPnoaddr, IPnoaddr, rem, type, f.x));
     }
     for (auto& [a, t] : self_addrs(l)) addself(s, f, l, a, t | (t == Runi ? type & Rproxy : 0));
+    if (!(type & (Rv4 | Rptpt))) add_mcast_routes(s, f, l, true);
     f.ifcid++;
-    // register the address on the medium: gratuitous ARP request for v4 on Ethernet
+    // register the address on the medium: gratuitous ARP request for v4 on Ethernet, an
+    // unsolicited neighbour advertisement or DAD for v6
     if ((type & Rv4) && !ip.is_unspecified() && f.port >= 0) s.arp_send_request(f, ip, ip);
+    if (!(type & Rv4)) s.nd_register(f, f.lifc.back());
     s.ifc_changed();
     return ok;
 }
@@ -203,6 +244,7 @@ Err Ipifcproto::remove_lifc(Ipifc& f, size_t i) {
         if (!linklocal6(l.local))
             s.rib.remove(mkroute(l.remote, l.mask, IPnoaddr, IPnoaddr, l.remote, l.type, f.x));
     }
+    if (!(l.type & (Rv4 | Rptpt))) add_mcast_routes(s, f, l, false);
     f.lifc.erase(f.lifc.begin() + long(i));
     f.ifcid++;
     s.ifc_changed();
@@ -433,16 +475,13 @@ Err ctl_add6(Ipifcproto& p, Ipifc& f, const CtlArgs& a) {
         if (!ll) return Eunbound;
         for (int i = 8; i < 16; i++) ip.b[i] = ll->local.b[i];
     }
-    if (Err e = p.add_lifc(f, ip, prefix_mask(int(plen)), ip & prefix_mask(int(plen)), 0, false))
-        return e;
-    for (auto& l : f.lifc)
-        if (l.local == ip) {
-            l.validlt = valid;
-            l.preflt = pref;
-            l.onlink = a.size() > 3 ? ctl_strtol(a[3]) != 0 : true;
-            l.autoflag = a.size() > 4 ? ctl_strtol(a[4]) != 0 : true;
-        }
-    return ok;
+    Iplifc lp;  // what the add carries besides the address
+    lp.validlt = valid;
+    lp.preflt = pref;
+    lp.onlink = a.size() > 3 ? ctl_strtol(a[3]) != 0 : true;
+    lp.autoflag = a.size() > 4 ? ctl_strtol(a[4]) != 0 : true;
+    lp.origint = p.stack.net.now_ms / 1000;
+    return p.add_lifc(f, ip, prefix_mask(int(plen)), ip & prefix_mask(int(plen)), 0, false, &lp);
 }
 
 Err ctl_remove6(Ipifcproto& p, Ipifc& f, const CtlArgs& a) {

@@ -85,8 +85,9 @@ public:
     Err bind_medium(Ipifc& f, const CtlArgs& a);
     Err unbind(Ipifc& f);
     Err add(Ipifc& f, const CtlArgs& a, bool tentative);
+    // v6 (add6) passes lp for onlink, autoflag and the lifetimes; else the defaults apply.
     Err add_lifc(Ipifc& f, const Ipaddr& ip, const Ipaddr& mask, const Ipaddr& rem,
-                 uint16_t flags, bool tentative);
+                 uint16_t flags, bool tentative, const Iplifc* lp = nullptr);
     Err remove(Ipifc& f, const CtlArgs& a);
     Err remove_lifc(Ipifc& f, size_t i);
     bool iprouting_set = false;

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "proto/icmp.h"
+#include "proto/icmp6.h"
 #include "proto/ipaux.h"
 #include "proto/udp.h"
 #include "proto/wire.h"
@@ -74,12 +75,15 @@ Stack::Stack(Net& n_, int n) : net(n_), n(n) {
     auto u = std::make_unique<Udp>(*this);
     auto f = std::make_unique<Ipifcproto>(*this);
     auto i = std::make_unique<Icmp>(*this);
+    auto i6 = std::make_unique<Icmp6>(*this);
     udp = u.get();
     ipifc = f.get();
     icmp = i.get();
+    icmp6 = i6.get();
     protos.push_back(std::move(u));
     protos.push_back(std::move(f));
     protos.push_back(std::move(i));
+    protos.push_back(std::move(i6));
     rib.on_change = [this](const Route& r, bool present) { fib_route(r, present); };
 }
 
@@ -187,8 +191,9 @@ Ipaddr Stack::ifc_addr_toward(int x, const Ipaddr& a) const {
     return best ? best->local : IPnoaddr;
 }
 
-// §4.3.4, v4 part (v6 source selection arrives with the IPv6 stack).
+// §4.3.4, v4 part; v6 in ip6.cc.
 Ipaddr Stack::findlocalip(const Ipaddr& dst) const {
+    if (!dst.is_v4()) return findlocalip6(dst);
     std::vector<const Route*> rs;
     rib.matches(dst, rs);
     Ipaddr best = IPnoaddr;
@@ -230,14 +235,17 @@ void Stack::ether_input(Ipifc& f, std::span<const uint8_t> frame) {
     } else if (type == kEthIp4) {
         if (f.lifc.empty()) return;  // no addresses: dropped
         ip_input(f, frame.subspan(kEthHdr));
+    } else if (type == kEthIp6) {
+        if (f.lifc.empty()) return;
+        ip6_input(f, frame.subspan(kEthHdr));
     }
-    // IPv6 arrives with the IPv6 stack; other types are not ours
+    // other types are not ours
 }
 
 void Stack::ip_input(Ipifc& f, std::span<const uint8_t> pkt) {
+    if (!pkt.empty() && (pkt[0] >> 4) == 6) return ip6_input(f, pkt);
     ipstat[InReceives]++;
     if (pkt.empty() || (pkt[0] >> 4) != 4) {
-        if (!pkt.empty() && (pkt[0] >> 4) == 6) return;  // IPv6: not yet
         ipstat[InHdrErrors]++;
         return;
     }
@@ -408,6 +416,7 @@ void Stack::medium_output(Ipifc& f, const Ipaddr& nh, std::string pkt) {
         return;
     case Medium::Ether:
     case Medium::Gbe: {
+        if (!pkt.empty() && (pkt[0] >> 4) == 6) return nd_output(f, nh, std::move(pkt));
         uint16_t t = ipforme(nh);
         if (t & Runi && self.find(nh)) {  // to ourselves: loop back without the wire
             ip_input(f, {reinterpret_cast<const uint8_t*>(pkt.data()), pkt.size()});
@@ -449,19 +458,24 @@ void Stack::ether_tx(Ipifc& f, const Ether& dst, uint16_t type, std::string_view
 
 // ---- ICMP errors (§4.4.2) ---------------------------------------------------------------
 
-void Stack::icmp_error(int x, std::span<const uint8_t> pkt, uint8_t type, uint8_t code,
-                       uint16_t mtu) {
-    if (pkt.size() < size_t(kIp4Hdr)) return;
-    // rate limit (a token bucket: kIcmpRate a second, bursts of kIcmpBurst)
+// Rate limit (a token bucket: kIcmpRate a second, bursts of kIcmpBurst).
+bool Stack::icmp_allow() {
     uint64_t now = net.now_ms;
     icmp_tokens = std::min<double>(kIcmpBurst, icmp_tokens + double(now - icmp_last) *
                                                                kIcmpRate / 1000.0);
     icmp_last = now;
     if (icmp_tokens < 1) {
         icmp_limited++;
-        return;
+        return false;
     }
     icmp_tokens -= 1;
+    return true;
+}
+
+void Stack::icmp_error(int x, std::span<const uint8_t> pkt, uint8_t type, uint8_t code,
+                       uint16_t mtu) {
+    if (pkt.size() < size_t(kIp4Hdr)) return;
+    if (!icmp_allow()) return;
     Ipaddr src = Ipaddr::v4(get32(pkt.data() + 12)), dst = Ipaddr::v4(get32(pkt.data() + 16));
     if (src.is_multicast() || dst.is_multicast()) return;
     if (ipforme(src) & (Rbcast | Rmulti)) return;
@@ -505,6 +519,10 @@ void Stack::ipstats_text(Text& t) const {
 
 void Stack::tick(uint64_t now) {
     for (auto& e : arp) {
+        if (e.state != ArpEnt::Empty && !e.ip.is_v4()) {  // neighbour discovery's own timers
+            nd_tick(e, now);
+            continue;
+        }
         if (e.state == ArpEnt::Ok && e.fast && now - e.ctime >= kArpAgeMs) {
             // aged (§4.14.1): the next packet comes to us and re-resolves
             Ipifc* f = ipifc->ifc(e.ifc);

@@ -24,6 +24,7 @@ namespace devip::proto {
 class Net;
 class Udp;
 class Icmp;
+class Icmp6;
 
 // ipselftab (§2.9): every address this stack answers for.
 struct SelfLink {
@@ -87,6 +88,7 @@ public:
     Ipifcproto* ipifc = nullptr;
     Udp* udp = nullptr;
     Icmp* icmp = nullptr;
+    Icmp6* icmp6 = nullptr;
     Rib rib;                           // routes (§2.7)
     Selftab self;                      // local addresses (§2.9)
     std::array<ArpEnt, 256> arp;       // neighbour cache, in slot order
@@ -97,6 +99,7 @@ public:
     uint32_t ndbvers = 0;              // bumped on every ndb change
     uint32_t ndbmtime = 0;             // seconds, last ndb change
     uint16_t ipid = 0;                 // v4 ID counter
+    uint32_t ip6id = 0;                // v6 fragment identification counter
     std::unique_ptr<Fib4> fib4;        // what workers forward with; null without workers
     Reass4 reass4;                     // v4 fragments waiting for their datagram
     static constexpr double kIcmpRate = 1000, kIcmpBurst = 200;  // ICMP errors a second, burst
@@ -133,6 +136,38 @@ public:
     // ICMP error about pkt (an IPv4 packet received on ifc): §4.4.2 rules, rate-limited.
     void icmp_error(int ifc, std::span<const uint8_t> pkt, uint8_t type, uint8_t code,
                     uint16_t mtu = 0);
+    bool icmp_allow();                 // the ICMP error token bucket, v4 and v6
+
+    // IPv6 (ip6.cc): §4.4 input and output, §4.3.4 source selection, §4.4.2 errors.
+    void ip6_input(Ipifc& f, std::span<const uint8_t> pkt);
+    // pkt: a whole IPv6 packet whose next header, source and destination are set. Fills
+    // version, traffic class (unless forwarding), payload length and hop limit, routes it and
+    // fragments local packets that do not fit. gating: the arrival interface of a forwarded
+    // packet, -1 for our own. Returns false when there is no route.
+    bool ip6_output(std::string pkt, uint8_t hop, uint8_t tos, int gating = -1);
+    bool ip6_send(const Ipaddr& src, const Ipaddr& dst, uint8_t proto, uint8_t hop,
+                  uint8_t tos, std::span<const uint8_t> payload);
+    // ICMPv6 error about pkt (an IPv6 packet received on ifc, or ours): §4.4.2 rules.
+    void icmp6_error(int ifc, std::span<const uint8_t> pkt, uint8_t type, uint8_t code,
+                     uint32_t arg = 0);
+    // 9front's ipv6local: the address on ifc to use toward remote (v4 or v6), restricted to
+    // those sharing prefixlen leading bits with local when prefixlen > 0; false when ifc has
+    // none of at least remote's scope.
+    bool ipv6local(int ifc, Ipaddr& local, int prefixlen, const Ipaddr& remote) const;
+    Ipaddr findlocalip6(const Ipaddr& dst) const;
+
+    // Neighbour discovery over Ethernet (nd.cc): §4.14, §4.2.2 step 4.
+    void nd_output(Ipifc& f, const Ipaddr& nh, std::string pkt);  // resolve, hold, send
+    void nd_register(Ipifc& f, const Iplifc& l);   // unsolicited NA, or DAD when tentative
+    void nd_send_ns(Ipifc& f, const Ipaddr& src, const Ipaddr& target);
+    void nd_send_na(Ipifc& f, const Ipaddr& src, const Ipaddr& dst, const Ipaddr& target,
+                    uint8_t flags);
+    // 9front's arpenter for v6: false when the route to ip from ia does not leave by ifc.
+    bool nd_enter(const Ipaddr& ip, int ifc, const Ether& mac, const Ipaddr& ia, bool refresh);
+    // 9front's arpforme for v6: Runi, Rproxy or 0.
+    int nd_forme(const Ipifc& f, const Ipaddr& target, const Ipaddr& src) const;
+    void nd_tick(ArpEnt& e, uint64_t now);         // retransmit solicitations, give up
+    bool nd_ifcaddr(const ArpEnt& e, Ipaddr& ia) const;  // /net/arp's last column
 
     // ARP (§4.14, §3.13)
     void arp_input(Ipifc& f, std::span<const uint8_t> frame);

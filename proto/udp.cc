@@ -1,9 +1,11 @@
-// UDP conversations (RFC 768), v4. Behaviour: ip3.md §3.5 (ctl), §4.7 (data modes, headers
+// UDP conversations (RFC 768), v4 and v6. Behaviour: ip3.md §3.5 (ctl), §4.7 (data modes, headers
 // layout), §4.5 (demultiplexing), §2.10 (stats). Cold face and input both run on the control
 // thread in this edition: every datagram for a conversation ends in a 9P read there anyway.
 #include "proto/udp.h"
 
 #include "proto/icmp.h"
+#include "proto/icmp6.h"
+#include "proto/ip6.h"
 #include "proto/stack.h"
 #include "proto/wire.h"
 
@@ -15,6 +17,7 @@ constexpr size_t kUdpQmax = 512 * 1024;
 constexpr int kUdpHdr = 8;
 
 uint16_t udp_csum(const Ipaddr& src, const Ipaddr& dst, const uint8_t* udp, size_t n) {
+    if (!src.is_v4()) return ip6_csum(src, dst, kProtoUdp, udp, n);
     uint32_t s = csum_add(src.b.data() + 12, 4);
     s = csum_add(dst.b.data() + 12, 4, s);
     s += kProtoUdp + uint32_t(n);
@@ -53,6 +56,14 @@ Conv* demux(Proto& p, const Ipaddr& ra, uint16_t rp, const Ipaddr& la, uint16_t 
 }
 
 }  // namespace
+
+// The address on f closest to a, for replies to broadcasts and the headers' ifcaddr: v6 by
+// source selection's per-interface rule (9front ipv6local), v4 by the longest common prefix.
+Ipaddr Udp::ifc_addr(const Ipifc& f, const Ipaddr& a) const {
+    Ipaddr me;
+    if (a.is_v4()) return stack.ifc_addr_toward(f.x, a);
+    return stack.ipv6local(f.x, me, 0, a) ? me : IPnoaddr;
+}
 
 std::unique_ptr<Conv> Udp::make_conv(int x) {
     return std::make_unique<Conv>(*this, x, kUdpQmax, true);
@@ -111,11 +122,13 @@ Err Udp::write_data(Conv& c, std::span<const uint8_t> data) {
     } else if (laddr.is_noaddr()) {
         laddr = stack.findlocalip(raddr);
     }
-    if (!raddr.is_v4() || !(laddr.is_v4() || laddr.is_noaddr())) return ok;  // v6: not yet
+    // v4 when the source is v4 or unset (headers), or by the conversation's version
+    bool v6 = c.headers ? !(laddr.is_v4() || laddr.is_noaddr()) : c.ipversion == Version::V6;
+    if (v6 == raddr.is_v4()) return ok;  // mixed families: nowhere to send it
     if (laddr.is_noaddr()) laddr = stack.findlocalip(raddr);
     std::string u(kUdpHdr, '\0');
     u.append(data.begin(), data.end());
-    if (u.size() > 65535 - kIp4Hdr) return ok;  // IP output would drop it
+    if (u.size() > 65535 - size_t(v6 ? kIp6Hdr : kIp4Hdr)) return ok;  // IP output would drop it
     auto* b = reinterpret_cast<uint8_t*>(u.data());
     put16(b, c.lport);
     put16(b + 2, rport);
@@ -125,7 +138,10 @@ Err Udp::write_data(Conv& c, std::span<const uint8_t> data) {
     st.out_datagrams++;
     stack.log.print(Logudpmsg, "udp: %s!%d -> %s!%d len %zu\n", fmt_ip(laddr).c_str(), c.lport,
                     fmt_ip(raddr).c_str(), rport, data.size());
-    stack.ip4_send(laddr, raddr, kProtoUdp, c.ttl, c.tos, {b, u.size()});
+    if (v6)
+        stack.ip6_send(laddr, raddr, kProtoUdp, c.ttl, c.tos, {b, u.size()});
+    else
+        stack.ip4_send(laddr, raddr, kProtoUdp, c.ttl, c.tos, {b, u.size()});
     return ok;  // a datagram with no route is dropped; the write still succeeds
 }
 
@@ -135,8 +151,10 @@ void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
     const uint8_t* u = pkt.data() + hlen;
     size_t ulen = get16(u + 4);
     if (ulen < size_t(kUdpHdr) || ulen > pkt.size() - hlen) return;  // shorter than its length
-    Ipaddr src = Ipaddr::v4(get32(pkt.data() + 12)), dst = Ipaddr::v4(get32(pkt.data() + 16));
-    if (get16(u + 6) != 0 && udp_csum(src, dst, u, ulen) != 0) {  // zero: unchecked (v4)
+    bool v6 = (pkt[0] >> 4) == 6;
+    Ipaddr src = v6 ? ip6_src(pkt.data()) : Ipaddr::v4(get32(pkt.data() + 12));
+    Ipaddr dst = v6 ? ip6_dst(pkt.data()) : Ipaddr::v4(get32(pkt.data() + 16));
+    if ((v6 || get16(u + 6) != 0) && udp_csum(src, dst, u, ulen) != 0) {  // v4 zero: unchecked
         st.in_errors++;
         stack.log.print(Logudp, "udp: checksum error from %s\n", fmt_ip(src).c_str());
         return;
@@ -148,7 +166,10 @@ void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
         st.no_ports++;
         stack.log.print(Logudp, "udp: no conv %s!%d -> %s!%d\n", fmt_ip(src).c_str(), sport,
                         fmt_ip(dst).c_str(), dport);
-        stack.icmp_error(f.x, pkt, Unreachable, 3);
+        if (v6)
+            stack.icmp6_error(f.x, pkt, Icmp6Unreachable, kIcmp6PortUnreach);
+        else
+            stack.icmp_error(f.x, pkt, Unreachable, 3);
         return;
     }
     if (c->raddr.is_noaddr() && !c->headers) {  // a new caller on an announced conv
@@ -161,8 +182,8 @@ void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
         nc->rport = sport;
         nc->lport = c->lport ? c->lport : dport;
         uint16_t t = stack.ipforme(dst);
-        nc->laddr = (t & Runi) && stack.self.find(dst) ? dst : stack.ifc_addr_toward(f.x, src);
-        nc->ipversion = Version::V4;
+        nc->laddr = (t & Runi) && stack.self.find(dst) ? dst : ifc_addr(f, src);
+        nc->ipversion = v6 ? Version::V6 : Version::V4;
         c->incall.push_back(nc->x);
         c = nc;
     }
@@ -172,7 +193,7 @@ void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
         auto* h = reinterpret_cast<uint8_t*>(b.data());
         std::memcpy(h, src.b.data(), 16);
         std::memcpy(h + 16, dst.b.data(), 16);
-        Ipaddr ifcaddr = stack.ifc_addr_toward(f.x, src);
+        Ipaddr ifcaddr = ifc_addr(f, src);
         if (ifcaddr.is_noaddr() && !f.lifc.empty()) ifcaddr = f.lifc.front().local;
         std::memcpy(h + 32, ifcaddr.b.data(), 16);
         put16(h + 48, sport);
@@ -184,9 +205,11 @@ void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
 
 void Udp::advise(std::span<const uint8_t> emb, Err why) {
     if (emb.size() < size_t(kIp4Hdr) + 4) return;
-    size_t hl = (emb[0] & 0xf) * 4u;
+    bool v6 = (emb[0] >> 4) == 6;
+    size_t hl = v6 ? size_t(kIp6Hdr) : (emb[0] & 0xf) * 4u;
     if (emb.size() < hl + 4) return;
-    Ipaddr src = Ipaddr::v4(get32(emb.data() + 12)), dst = Ipaddr::v4(get32(emb.data() + 16));
+    Ipaddr src = v6 ? ip6_src(emb.data()) : Ipaddr::v4(get32(emb.data() + 12));
+    Ipaddr dst = v6 ? ip6_dst(emb.data()) : Ipaddr::v4(get32(emb.data() + 16));
     uint16_t sport = get16(emb.data() + hl), dport = get16(emb.data() + hl + 2);
     for (auto& c : convs) {
         if (c->state != ConvState::Connected || c->ignoreadvice) continue;

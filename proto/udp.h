@@ -1,5 +1,5 @@
 // UDP (RFC 768) conversations. Behaviour: ip3.md §3.5 (ctl), §4.7 (modes, headers layout),
-// §2.10 (stats). v4 in this edition; v6 arrives with the IPv6 stack.
+// §2.10 (stats), v4 and v6.
 #pragma once
 #include "proto/conv.h"
 
@@ -26,11 +26,14 @@ public:
     void state(const Conv& c, Text& t) const override;
     void stats(Text& t) const override;
 
-    // pkt: a validated IPv4 packet (hlen header bytes) addressed to us, arrived on f.
+    // pkt: a validated IPv4 or IPv6 packet (hlen header bytes) addressed to us, arrived on f.
     void input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen);
     // An ICMP error about a datagram we sent (emb: the embedded IP header + 8 bytes).
     void advise(std::span<const uint8_t> emb, Err why);
     UdpStats st;
+
+private:
+    Ipaddr ifc_addr(const Ipifc& f, const Ipaddr& a) const;
 };
 
 }  // namespace devip::proto
