@@ -3,6 +3,7 @@
 // is read. Worker code includes only this header of proto's tables (STYLE 10.8).
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstdint>
 
 #include "proto/ip.h"
@@ -50,12 +51,15 @@ struct PortRt {
     uint16_t mtu;                           // largest IP packet out of this port
     Ether mac;                              // the port's MAC: unicast frames must carry it
     uint32_t local[kMaxFastLocal];          // unicast v4 addresses, network byte order
+    uint32_t bcast[kMaxFastLocal];          // our v4 broadcast addresses here, network order
+    uint8_t nbcast;                         // entries used in bcast[]
 };
 
 // The whole published table: immutable once published.
 struct FastTable {
     std::array<PortRt, kMaxPorts> port{};   // indexed by DPDK port id
     std::array<FibRt*, kMaxStacks> fib{};   // each stack's FIB (stable; null: slow path only)
+    std::array<std::atomic<uint32_t>*, kMaxStacks> ipid{};  // each stack's v4 ID counter
     uint64_t gen = 0;                       // bumped on every publish
 };
 

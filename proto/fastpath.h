@@ -20,9 +20,16 @@ inline bool fast_is_local(const PortRt& p, uint32_t dst_be) {
     return false;
 }
 
-// ICMP echo request turned into the reply in place (§4.8.1: TTL 255, TOS 0).
-inline bool fast_echo(uint8_t* ip, size_t hlen, size_t tlen, FastStats& s) {
+// ICMP echo request turned into the reply in place (§4.8.1: TTL 255, TOS 0, an ID from the
+// stack's counter, DF clear); not to sources that are multicast or our broadcast addresses.
+inline bool fast_echo(uint8_t* ip, size_t hlen, size_t tlen, const PortRt& p,
+                      std::atomic<uint32_t>* ipid, FastStats& s) {
     if (ip[9] != kProtoIcmp || (get16(ip + 6) & 0x3fff) || hlen != size_t(kIp4Hdr)) return false;
+    if ((ip[12] & 0xf0) == 0xe0 || !ipid) return false;
+    uint32_t src;
+    std::memcpy(&src, ip + 12, 4);
+    for (unsigned i = 0; i < p.nbcast; i++)
+        if (p.bcast[i] == src) return false;
     uint8_t* icmp = ip + hlen;
     size_t ilen = tlen - hlen;
     if (ilen < 8 || icmp[0] != 8 || icmp[1] != 0 || csum(icmp, ilen) != 0) return false;
@@ -35,6 +42,8 @@ inline bool fast_echo(uint8_t* ip, size_t hlen, size_t tlen, FastStats& s) {
     std::memcpy(ip + 16, tmp, 4);
     ip[1] = 0;
     ip[8] = 255;
+    put16(ip + 4, uint16_t(ipid->fetch_add(1, std::memory_order_relaxed)));
+    put16(ip + 6, 0);
     put16(ip + 10, 0);
     put16(ip + 10, csum(ip, hlen));
     s.ip[InReceives]++;
@@ -79,7 +88,7 @@ inline FastNext fast_ingress(uint8_t* frame, size_t len, uint16_t inport, const 
     uint32_t dst;
     std::memcpy(&dst, ip + 16, 4);
     if (fast_is_local(p, dst)) {
-        if (!fast_echo(ip, ck->hlen, ck->tlen, s)) return FastNext::Punt;
+        if (!fast_echo(ip, ck->hlen, ck->tlen, p, t.ipid[p.stack], s)) return FastNext::Punt;
         uint8_t tmp[6];
         std::memcpy(tmp, frame, 6);
         std::memcpy(frame, frame + 6, 6);

@@ -215,7 +215,6 @@ Err Ipifcproto::add_lifc(Ipifc& f, const Ipaddr& ip, const Ipaddr& mask, const I
     }
     for (auto& [a, t] : self_addrs(l)) addself(s, f, l, a, t | (t == Runi ? type & Rproxy : 0));
     if (!(type & (Rv4 | Rptpt))) add_mcast_routes(s, f, l, true);
-    f.ifcid++;
     // register the address on the medium: gratuitous ARP request for v4 on Ethernet, an
     // unsolicited neighbour advertisement or DAD for v6
     if ((type & Rv4) && !ip.is_unspecified() && f.port >= 0) s.arp_send_request(f, ip, ip);
@@ -246,7 +245,6 @@ Err Ipifcproto::remove_lifc(Ipifc& f, size_t i) {
     }
     if (!(l.type & (Rv4 | Rptpt))) add_mcast_routes(s, f, l, false);
     f.lifc.erase(f.lifc.begin() + long(i));
-    f.ifcid++;
     s.ifc_changed();
     return ok;
 }

@@ -295,7 +295,8 @@ void Stack::ip_input(Ipifc& f, std::span<const uint8_t> pkt) {
         return;
     }
     std::string whole;
-    if (get16(pkt.data() + 6) & 0x3fff) {  // a fragment for us: reassemble first
+    if ((get16(pkt.data() + 6) & 0x3fff) || reass4.queues()) {  // fragments, or a packet that
+        // may cancel a queue with its key (§4.4.1)
         auto r = reass4.input(pkt, net.now_ms, ipstat);
         if (!r) return;
         whole = std::move(*r);
@@ -357,7 +358,7 @@ bool Stack::ip4_output(std::string p, int from_ifc) {
     }
     b[0] = 0x45;
     put16(b + 2, uint16_t(p.size()));
-    put16(b + 4, ipid++);
+    put16(b + 4, uint16_t(ipid.fetch_add(1, std::memory_order_relaxed)));
     put16(b + 6, 0);  // DF never set on local packets
     put16(b + 10, 0);
     put16(b + 10, csum(b, kIp4Hdr));
@@ -588,10 +589,19 @@ void Net::publish() {
         r.bound = 1;
         r.stack = uint8_t(o.s->n);
         r.mac = f->mac;
+        o.s->self.each([&](const SelfEntry& e) {  // our broadcast addresses on this interface
+            if (!(e.type & Rbcast) || !e.a.is_v4() || r.nbcast >= kMaxFastLocal) return;
+            for (auto& k : e.link)
+                if (k.ifc == f->x) {
+                    std::memcpy(&r.bcast[r.nbcast++], e.a.b.data() + 12, 4);
+                    return;
+                }
+        });
         r.forwarding = o.s->ipifc->iprouting;
         r.reflect = f->reflect;
         r.mtu = uint16_t(f->maxtu - medium_info(f->medium)->hsize);
         t.fib[o.s->n] = o.s->fib4 ? o.s->fib4->rt() : nullptr;
+        t.ipid[o.s->n] = &o.s->ipid;
         for (auto& l : f->lifc) {
             if (!(l.type & Rv4) || l.local.is_unspecified() || r.nlocal >= kMaxFastLocal)
                 continue;

@@ -3,6 +3,7 @@
 // Everything here runs on the control thread; workers see only proto/fast.h.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -98,7 +99,7 @@ public:
     std::string ndb;                   // /net/ndb contents
     uint32_t ndbvers = 0;              // bumped on every ndb change
     uint32_t ndbmtime = 0;             // seconds, last ndb change
-    uint16_t ipid = 0;                 // v4 ID counter
+    std::atomic<uint32_t> ipid{0};     // v4 ID counter (low 16 bits), shared with workers' echo replies
     uint32_t ip6id = 0;                // v6 fragment identification counter
     std::unique_ptr<Fib4> fib4;        // what workers forward with; null without workers
     Reass4 reass4;                     // v4 fragments waiting for their datagram

@@ -122,8 +122,6 @@ def test_low_ttl_echo_to_us_answered(mhost, wire, ttl):
     assert replies(wire.recv(until=lambda f: replies(f, p[ICMP].id), timeout=15), p[ICMP].id)
 
 
-@pytest.mark.xfail(strict=True, reason="devipd answers echo requests whose source is one of its "
-                   "broadcast or multicast addresses (§4.8.1)")
 @pytest.mark.parametrize("src", ["198.18.0.255", "255.255.255.255", "198.18.0.0", "224.0.0.1"])
 def test_echo_from_our_broadcast_or_multicast_source_not_answered(mhost, wire, src):
     # §4.8.1: echo replies only to sources that are not our broadcast or multicast addresses.
@@ -227,8 +225,6 @@ def _check_cancelled(d, wire, first, rest, ident):
     assert not [r for r in replies(got, ident) if r[ICMP].seq == 1]
 
 
-@pytest.mark.xfail(strict=True, reason="only fragments reach reassembly (stack.cc ip_input), so an "
-                   "unfragmented packet never cancels a queue with its key (§4.4.1)")
 def test_unfragmented_udp_cancels_reassembly_in_progress(mhost, wire):
     # Same (source, destination, id) without fragment bits: the queue fails (§4.4.1);
     # the protocol is not part of the key.
@@ -238,8 +234,9 @@ def test_unfragmented_udp_cancels_reassembly_in_progress(mhost, wire):
     _check_cancelled(mhost, wire, first, rest, ident)
 
 
-@pytest.mark.xfail(strict=True, reason="only fragments reach reassembly, and echo requests are "
-                   "answered in the worker: an unfragmented echo never cancels a queue (§4.4.1)")
+@pytest.mark.xfail(strict=True, reason="echo requests are answered in the worker, which does not "
+                   "see the control thread's reassembly queues: an unfragmented echo never cancels "
+                   "a queue (§4.4.1)")
 def test_unfragmented_echo_cancels_reassembly_in_progress(mhost, wire):
     ident = next(_ids)
     first, rest = _cancel_frames(mhost, ICMP(type=8, id=ident, seq=2) / Raw(b"whole"),

@@ -164,16 +164,12 @@ def test_echo_replies_to_linux_ping(capture):
         assert (p["ip.src"], p["ip.dst"]) == (DEVIP_IP, LINUX_IP)
 
 
-@pytest.mark.xfail(strict=True, reason="echo replies are the request turned round in place: "
-                   "they keep the request's DF bit (§4.4: DF never set on local packets)")
 def test_echo_replies_never_set_df(capture):
     reps = [p for p in ip_from_us(capture, "1") if first(p["icmp.type"]) == "0"]
     assert reps and all(p["ip.flags.df"] == "0" for p in reps), \
         [(p["ip.id"], p["ip.flags.df"]) for p in reps]
 
 
-@pytest.mark.xfail(strict=True, reason="echo replies copy the request's IP ID instead of taking "
-                   "the per-stack counter (§4.4)")
 def test_echo_replies_take_ip_id_from_stack_counter(capture):
     req_ids = {p["ip.id"] for p in capture["pkts"]
                if p["eth.src"] == LINUX_MAC and p["icmp.type"] == "8"}
