@@ -8,6 +8,7 @@ pkgs=(
     libgtest-dev libgmock-dev libbenchmark-dev
     clang libclang-rt-14-dev
     iproute2 iputils-ping socat python3-scapy python3-pytest tshark procps util-linux
+    iperf3 traceroute
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -18,6 +19,7 @@ if ((${#missing[@]})); then
     echo "setup: installing ${missing[*]}"
     # tshark asks whether non-root users may capture; answer no without a prompt
     echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+    echo 'iperf3 iperf3/start_daemon boolean false' | debconf-set-selections
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
