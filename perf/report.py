@@ -37,8 +37,23 @@ def parse(sc):
     return ("huge" if huge else "nohuge"), fam, int(k), app, bool(big)
 
 
+def paired(a, b, key="out_pps"):
+    """a/b per repetition (runs of one repetition ran back to back): [ratios]"""
+    bv = {r["rep"]: r[key] for r in b.runs if "error" not in r and r.get(key)}
+    return [r[key] / bv[r["rep"]] for r in a.runs
+            if "error" not in r and key in r and r["rep"] in bv]
+
+
+def rcell(v, fmt="%.2f"):
+    if not v:
+        return "-"
+    s = fmt % statistics.median(v)
+    return s + (" [" + fmt % min(v) + "–" + fmt % max(v) + "]" if len(v) > 1 else "")
+
+
 class Stat:
     def __init__(self, runs, key="out_pps", scale=1e-6):
+        self.runs = runs
         ok = [r for r in runs if "error" not in r and key in r]
         self.v = [r[key] * scale for r in ok]
         self.n, self.failed = len(ok), sum(1 for r in runs if "error" in r)
@@ -91,10 +106,10 @@ def main():
                 l3, dv = get(mem, fam, k, "l3fwd"), get(mem, fam, k, "devipd")
                 if not l3 and not dv:
                     continue
-                ratio = dv.med / l3.med if l3 and dv and l3.med > 0 else float("nan")
+                pr = paired(dv, l3) if l3 and dv else []
+                ratio = statistics.median(pr) if pr else float("nan")
                 lines.append("| %s | IPv%s 64 B | %d | %s | %s | %s |" % (
-                    memname[mem], fam[1], k, l3.cell(), dv.cell(),
-                    "%.2f" % ratio if ratio == ratio else "-"))
+                    memname[mem], fam[1], k, l3.cell(), dv.cell(), rcell(pr)))
                 rows.append((mem, fam, k, l3, dv, ratio))
                 plot.append(("%s\nIPv%s %d core%s" % ("" if mem == "nohuge" else "huge ", fam[1], k,
                                                       "s" if k > 1 else ""), l3, dv))
@@ -107,10 +122,11 @@ def main():
             one, m = get(mem, "v4", k, "devipd"), get(mem, "v4", k, "devipd", True)
             ld = get(mem, "v4", k, "devipd", True, "load_s", 1)
             lds = get(mem, "v4", k, "devipd", True, "load_seq_s", 1)
-            loss = 1 - m.med / one.med if one and m and one.med > 0 else float("nan")
+            pl = [1 - x for x in paired(m, one)] if one and m else []
+            loss = statistics.median(pl) if pl else float("nan")
             lines2.append("| %s | %d | %s | %s | %s | %s | %s |" % (
                 memname[mem], k, one.cell(), m.cell(),
-                "%.1f %%" % (100 * loss) if loss == loss else "-", ld.cell(), lds.cell()))
+                rcell([100 * x for x in pl], "%.1f %%") if pl else "-", ld.cell(), lds.cell()))
             big.append((mem, k, one, m, loss, ld, lds))
 
     def verdict(ok):
@@ -154,7 +170,9 @@ def main():
           "and what the numbers mean: [docs/perf.md](../docs/perf.md)).", "",
           "* when: %s; %s" % (time.strftime("%Y-%m-%d %H:%M %Z"), a.meta),
           "* machine: %s, %d CPUs, %s" % (cpu, os.cpu_count(), platform.release()),
-          "* command: `%s` (%d interleaved repetitions; median [min–max])" % (a.command, nrep),
+          "* command: `%s` (%d interleaved repetitions; median [min–max]; ratios and "
+          "losses are taken per repetition, between runs made back to back, then their "
+          "median)" % (a.command, nrep),
           "* traffic: 1024 distinct 64-byte frames (60 B + FCS) replayed by `net_pcap` "
           "`infinite_rx` on port 0; forwarded to `net_null` (drop) on port 1; rate = packets "
           "sent on port 1 per second, read from DPDK telemetry",
@@ -214,8 +232,9 @@ def plot_png(out, groups, big, rt):
             err = [[st.med - min(st.v)], [max(st.v) - st.med]]
             ax.bar(x, st.med, w, color=color, yerr=err, capsize=3,
                    label=name if i == 0 else None)
-        if l3 and dv and l3.med > 0:
-            ax.text(i, max(l3.med, dv.med) * 1.04, "%.2f×" % (dv.med / l3.med)
+        pr = paired(dv, l3) if l3 and dv else []
+        if pr:
+            ax.text(i, max(l3.med, dv.med) * 1.04, "%.2f×" % statistics.median(pr)
                     if dv.med > 0.01 else "devipd:\nnot forwarded", ha="center", fontsize=8)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([g[0] for g in groups], fontsize=8)

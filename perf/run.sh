@@ -25,6 +25,8 @@
 #   -N  nice value of the measured programs (default -15: both sides keep their CPU
 #       against background load; 0 to turn off)
 #   -P  publish: copy RESULTS.md and results.png into perf/ of the repository
+# Environment: PERF_NOTE (a word on devipd's state for RESULTS.md), DEVIP_VERSION,
+# MAX_OTHER (see below).
 #
 # Input: port 0 = net_pcap infinite rx of 1024 64-byte frames (IPv4 or IPv6; one rx
 # queue, i.e. one rx_pcap, per forwarding core), port 1 = net_null drop sink.
@@ -360,7 +362,7 @@ done
 cleanup
 
 $PY "$P/report.py" "$OUT" --routes "$ROUTES" \
-    --meta "devip $VERSION ($SUBJECT)" \
+    --meta "devip $VERSION${PERF_NOTE:+ ($PERF_NOTE)}" \
     --command "perf/run.sh $*" || exit 1
 if [ "$PUBLISH" = 1 ]; then
     cp "$OUT/RESULTS.md" "$P/RESULTS.md"
