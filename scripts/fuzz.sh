@@ -7,7 +7,9 @@ secs=${1:-${FUZZ_SECONDS:-60}}
 dir=build-fuzz
 [ -f "$dir/build.ninja" ] || CC=clang CXX=clang++ meson setup "$dir" -Dfuzz=true -Dtests=false \
     -Dbuildtype=debugoptimized >/dev/null
-ninja -C "$dir" >/dev/null
+if ! ninja -C "$dir" >"$dir/build.log" 2>&1; then
+    echo "fuzz: build failed:"; grep -E "error|FAILED" "$dir/build.log" | head -20; exit 1
+fi
 fail=0
 for h in fcall_fuzz ctl_fuzz ip_input_fuzz stack_ctl_fuzz; do
     corpus=unittests/fuzz/corpus/$h

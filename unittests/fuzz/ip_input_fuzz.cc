@@ -48,7 +48,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     proto::FastStats st{};
     size_t n = 0;
     uint16_t op = 0;
-    uint16_t op = 0;
     proto::FastNext next = proto::fast_classify(frame.data(), frame.size(), 0, w.io.table, st,
                                                 proto::NoFib{}, &n, &op);
     if (next == proto::FastNext::Punt) w.net.input(0, {data, size});
