@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -173,10 +174,14 @@ class Wire:
         def is_marker(f):
             return len(f) >= 42 and f[12:14] == b"\x08\x06" and f[20:22] == b"\x00\x02" and \
                 f[38:42] == spa
-        self.send([req])
-        got = self.recv(until=lambda g: any(is_marker(f) for f in g), timeout=timeout)
-        assert any(is_marker(f) for f in got), "devip did not answer the ARP marker"
-        return [f for f in got if not is_marker(f)]
+        got = []
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:  # resent each second: a loaded devip may drop one
+            self.send([req])
+            got += self.recv(until=lambda g: any(is_marker(f) for f in g), timeout=1.0)
+            if any(is_marker(f) for f in got):
+                return [f for f in got if not is_marker(f)]
+        raise AssertionError("devip did not answer the ARP marker in %d s" % timeout)
 
     def exchange(self, frames, linger=0.2, pace=64):
         """Sends frames, syncs, and returns every frame devip sent back (waiting `linger`
@@ -404,7 +409,15 @@ def _host():
     try:
         d.start()
         # Linux learns devip's MAC and devip learns Linux's before tests look at tables.
-        d.ns_run("ping -c 1 -W 2 %s" % DEVIP_IP)
+        # Retried: once in a while on this shared machine the first ping right after start
+        # goes unanswered (not reproduced in isolation); a warning keeps it visible.
+        for attempt in range(3):
+            if d.ns_run("ping -c 1 -W 2 %s" % DEVIP_IP, check=False).returncode == 0:
+                break
+            warnings.warn("devipd did not answer Linux's first ping after start (try %d)"
+                          % (attempt + 1))
+        else:
+            raise AssertionError("devipd never answered Linux's ping:\n" + d.log())
     except BaseException:
         d.close()
         raise

@@ -31,20 +31,28 @@ def test_malformed_burst_survived_and_counted(host):
     icmp1 = host.stats("/net/icmp/stats")
     host.assert_serving()
 
-    dropped = (port_stat(host, "in missed"), port_stat(host, "punt drops")) != missed0
-    where = "seed %d, counts %s%s" % (SEED, dict(counts),
-                                      "; devipd dropped frames under load" if dropped else "")
+    # Frames devipd itself dropped under load (rx ring or slow-path ring full, which a busy
+    # shared machine can cause) cannot be counted anywhere else: they are the only slack.
+    slack = sum(b - a for a, b in zip(missed0, (port_stat(host, "in missed"),
+                                                 port_stat(host, "punt drops"))))
+    where = "seed %d, %d frames dropped by devipd under load, counts %s" % (SEED, slack,
+                                                                          dict(counts))
     hdr_bad = sum(counts[k] for k in ("ip_badsum", "ip_badver", "ip_ihl_small", "ip_ihl_big",
                                       "ip_len_big", "ip_len_small"))
-    assert ip1["InHdrErrors"] - ip0["InHdrErrors"] >= hdr_bad, where
-    assert udp1["InErrors"] - udp0["InErrors"] >= counts["udp_badsum"], where
-    assert icmp1["CsumErrs"] - icmp0["CsumErrs"] >= counts["icmp_badsum"], where
-    assert icmp1["HlenErrs"] - icmp0["HlenErrs"] >= counts["icmp_short"], where
-    assert udp1["NoPorts"] - udp0["NoPorts"] >= counts["udp_closed"], where
+
+    def grew(st0, st1, key, want):
+        assert st1[key] - st0[key] >= want - slack, "%s grew %d, want %d; %s" % (
+            key, st1[key] - st0[key], want, where)
+    grew(ip0, ip1, "InHdrErrors", hdr_bad)
+    grew(udp0, udp1, "InErrors", counts["udp_badsum"])
+    grew(icmp0, icmp1, "CsumErrs", counts["icmp_badsum"])
+    grew(icmp0, icmp1, "HlenErrs", counts["icmp_short"])
+    grew(udp0, udp1, "NoPorts", counts["udp_closed"])
     nfrag_sets = counts["frag_complete"] + counts["frag_overlap"] + counts["frag_lone"]
-    assert ip1["ReasmReqds"] - ip0["ReasmReqds"] >= nfrag_sets, where
-    assert ip1["ReasmOKs"] - ip0["ReasmOKs"] >= counts["frag_complete"], where
-    assert ip1["ReasmFails"] - ip0["ReasmFails"] >= counts["frag_too_big"], where
+    grew(ip0, ip1, "ReasmReqds", nfrag_sets)
+    grew(ip0, ip1, "ReasmOKs", counts["frag_complete"])
+    grew(ip0, ip1, "ReasmFails", counts["frag_too_big"])
+    assert slack <= len(frames) // 10, where  # most of the burst was handled
 
     # still a working host: Linux pings it, it pings Linux, UDP still flows
     r = host.ns_run("ping -q -c 20 -i 0.02 -W 2 %s" % DEVIP_IP, check=False)
