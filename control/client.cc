@@ -185,6 +185,11 @@ uint16_t Client::alloc_tag() {
 CErr Client::send(const Fcall& t) {
     std::vector<uint8_t> out;
     encode(t, out);
+    return send_bytes(out);
+}
+
+// Writes whole encoded messages; one writer at a time.
+CErr Client::send_bytes(const std::vector<uint8_t>& out) {
     std::lock_guard lk(send_mu_);
     size_t off = 0;
     while (off < out.size()) {
@@ -225,15 +230,7 @@ CErr Client::start_many(std::span<Fcall> ts) {
             encode(t, out);
         }
     }
-    std::lock_guard lk(send_mu_);
-    size_t off = 0;
-    while (off < out.size()) {
-        ssize_t n = ::send(fd_, out.data() + off, out.size() - off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return fail(kHungup);
-        off += size_t(n);
-    }
-    return {};
+    return send_bytes(out);
 }
 
 bool Client::ready(uint16_t tag, Clock::time_point until) {

@@ -134,6 +134,7 @@ private:
     };
 
     CErr send(const Fcall& t);
+    CErr send_bytes(const std::vector<uint8_t>& out);
     CErr tclunk(uint32_t fid);  // Tclunk without giving the number back
     void reader();
     void complete(uint16_t tag, std::vector<uint8_t> buf);  // with mu_ held
