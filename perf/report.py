@@ -95,7 +95,7 @@ def main():
 
     def get(mem, fam, k, app, big=False, key="out_pps", scale=1e-6):
         e = by.get((mem, fam, k, app, big))
-        return Stat(e[1], key, scale) if e else Stat([])
+        return Stat(e[1], key, scale) if e else Stat([], key, scale)
 
     lines, rows, plot = [], [], []
     lines.append("| memory | traffic | cores | l3fwd Mpps | devipd Mpps | devipd / l3fwd |")
@@ -104,7 +104,7 @@ def main():
         for k in sorted({key[2] for key in by if key[0] == mem}):
             for fam in ("v4", "v6"):
                 l3, dv = get(mem, fam, k, "l3fwd"), get(mem, fam, k, "devipd")
-                if not l3 and not dv:
+                if not l3.runs and not dv.runs:
                     continue
                 pr = paired(dv, l3) if l3 and dv else []
                 ratio = statistics.median(pr) if pr else float("nan")

@@ -56,6 +56,12 @@ while getopts "n:d:w:m:M:W:R:L:s:b:o:N:Ph" o; do
 done
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (DPDK vdevs, telemetry, hugepages)" >&2; exit 1; }
 case $MEMMODE in nohuge | huge | both) ;; *) echo "run.sh: -m nohuge|huge|both" >&2; exit 2 ;; esac
+# Our hugetlbfs mount must stay ours: DPDK programs started meanwhile by others (devipd
+# picks hugepages whenever a hugetlbfs is mounted) would take the pages. So with -m
+# huge|both the whole run goes into a private mount namespace.
+if [ "$MEMMODE" != nohuge ] && [ -z "${PERF_PRIVATE_MNT:-}" ]; then
+    PERF_PRIVATE_MNT=1 exec unshare --mount --propagation private bash "$0" "$@"
+fi
 mkdir -p "$OUT/runs"
 OUT=$(readlink -f "$OUT")
 PY=/usr/bin/python3  # Debian's, for python3-matplotlib
@@ -343,7 +349,7 @@ both) LIST=("${LIST[@]}" "${LIST[@]/%/_huge}") ;;
 esac
 if [ "$MEMMODE" != nohuge ]; then
     HUGE_ON=1  # "off" gives back only what "on" added, so it is safe even if "on" fails
-    "$P/hugepages.sh" on "$OUT/huge" $(((MEMMB + 1) / 2 + 64)) >>"$LOG" 2>&1 ||
+    "$P/hugepages.sh" on "$OUT/huge" $(((MEMMB + 1) / 2 + 256)) >>"$LOG" 2>&1 ||
         { echo "run.sh: cannot reserve hugepages (see $LOG)" >&2; exit 1; }
 fi
 
