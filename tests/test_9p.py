@@ -263,9 +263,17 @@ def test_ipctl_announce_killed_mid_listen(d):
 def test_many_connections_leave_no_descriptors_behind(d):
     def nfds():
         return len(os.listdir("/proc/%d/fd" % d.proc.pid))
-    c0 = connect(d).session()
-    c0.close()
-    base = nfds()
+    def settled():
+        # the count once the server has caught up with earlier clients going away
+        last = nfds()
+        for _ in range(50):
+            time.sleep(0.1)
+            n = nfds()
+            if n == last:
+                return n
+            last = n
+        return last
+    base = settled()
     conns = []
     for i in range(300):
         c = connect(d)
@@ -275,11 +283,11 @@ def test_many_connections_leave_no_descriptors_behind(d):
         if i % 3 == 1:
             c.send_raw(b"\x05\x00")  # half a size field
         conns.append(c)
-    assert wait_for(lambda: nfds() >= base + 300, 5), "fds: %d at start, %d with 300 clients" % (
+    assert wait_for(lambda: nfds() >= base + 300, 15), "fds: %d at start, %d with 300 clients" % (
         base, nfds())
     for c in conns:
         c.close()
-    assert wait_for(lambda: nfds() == base, 5), "fds: %d before, %d after" % (base, nfds())
+    assert wait_for(lambda: nfds() <= base, 15), "fds: %d before, %d after" % (base, nfds())
 
 
 def test_client_not_reading_replies_does_not_stall_others(d):
