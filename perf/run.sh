@@ -72,8 +72,10 @@ log() { echo "[$(date +%T)] $*" | tee -a "$LOG" >&2; }
 PIDS=()
 HUGE_ON=0
 cleanup() {
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done  # newest first
     PIDS=()
+    rm -rf /var/run/dpdk/dvp_*_$$ "$OUT"/dvp_*_$$.sock
     if [ "$HUGE_ON" = 1 ]; then "$P/hugepages.sh" off "$OUT/huge" >>"$LOG" 2>&1; HUGE_ON=0; fi
 }
 stop_pid() {
@@ -266,7 +268,7 @@ devipd_setup() {  # scenario logfile
 }
 
 run_one() {  # scenario rep -> 0 ok, 1 failed, 2 disturbed
-    local sc=$1 rep=$2 prefix="dvp_${1}_$$" cmd lf json load="" rc
+    local sc=$1 rep=$2 prefix="dvp_${1}_$$" cmd lf json load=""
     lf=$OUT/runs/$sc.$rep.log
     json=$OUT/runs/$sc.$rep.json
     cmd=$(cmdline "$sc" "$prefix")
@@ -279,12 +281,22 @@ run_one() {  # scenario rep -> 0 ok, 1 failed, 2 disturbed
     APP=$!
     PIDS+=("$APP")
     if [[ $sc == devipd_* ]]; then
-        load=$(devipd_setup "$sc" "$lf") || { log "  devipd setup failed (see $lf)"; stop_pid "$APP"; forget "$APP"; return 1; }
+        load=$(devipd_setup "$sc" "$lf") || {
+            log "  devipd setup failed (see $lf)"
+            stop_pid "$APP"
+            forget "$APP"
+            rm -rf "/var/run/dpdk/$prefix" "$SOCK"
+            return 1
+        }
         [[ $sc == *_1m* ]] && log "  $ROUTES routes loaded in $load s (ipctl write -p, ipctl write)"
     fi
+    # in the background so that a signal to this script is handled at once
     taskset -c 0 $PY "$P/rate.py" "$prefix" --pid "$APP" --warmup "$WARM" --duration "$DUR" \
-        --timeout 90 >"$json.tmp"
-    rc=$?
+        --timeout 90 >"$json.tmp" &
+    local sampler=$!
+    PIDS+=("$sampler")
+    wait "$sampler"
+    forget "$sampler"
     if [[ $sc == devipd_* ]] && kill -0 "$APP" 2>/dev/null; then
         { echo "--- /net/ether1/stats"; IPC cat /net/ether1/stats; echo "--- /net/ipifc/stats";
           IPC cat /net/ipifc/stats; } >>"$lf" 2>&1
