@@ -18,7 +18,7 @@ for h in fcall_fuzz ctl_fuzz ip_input_fuzz stack_ctl_fuzz; do
     [ -d "$corpus" ] && cp -n "$corpus"/* "$work"/ 2>/dev/null || true
     if "$dir/unittests/fuzz/$h" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=0 -artifact_prefix="$dir/$h-" "$work" >"$dir/$h.log" 2>&1; then
-        echo "fuzz: $h: ok, $(grep -Eo '^#[0-9]+ +DONE +cov: [0-9]+' "$dir/$h.log" | tail -1 | tr -s ' ')"
+        echo "fuzz: $h: ok, $(grep -Eo 'Done [0-9]+ runs' "$dir/$h.log" | tail -1)"
     else
         echo "fuzz: $h: FAILED (crash artifact in $dir/$h-*)"; tail -40 "$dir/$h.log"; fail=1
     fi
