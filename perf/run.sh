@@ -26,7 +26,8 @@
 #       against background load; 0 to turn off)
 #   -P  publish: copy RESULTS.md and results.png into perf/ of the repository
 # Environment: PERF_NOTE (a word on devipd's state for RESULTS.md), DEVIP_VERSION,
-# MAX_OTHER (see below).
+# MAX_OTHER (a run during which other processes used more CPUs than this, default 1.0,
+# is redone once).
 #
 # Input: port 0 = net_pcap infinite rx of 1024 64-byte frames (IPv4 or IPv6; one rx
 # queue, i.e. one rx_pcap, per forwarding core), port 1 = net_null drop sink.
