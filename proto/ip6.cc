@@ -248,15 +248,7 @@ void Stack::icmp6_error(int x, std::span<const uint8_t> pkt, uint8_t type, uint8
                   fmt_ip(src).c_str());
     Ipifc* f = ipifc->ifc(x);
     if (f && (ipforme(src) & Runi) && self.find(src)) {  // about our own packet: straight in
-        std::string p(kIp6Hdr, '\0');
-        auto* h = reinterpret_cast<uint8_t*>(p.data());
-        h[0] = 0x60;
-        put16(h + kIp6Plen, uint16_t(m.size()));
-        h[kIp6Next] = kProtoIcmp6;
-        h[kIp6Hop] = 255;
-        std::memcpy(h + kIp6Src, ia.b.data(), 16);
-        std::memcpy(h + kIp6Dst, src.b.data(), 16);
-        p += m;
+        std::string p = ip6_packet(ia, src, kProtoIcmp6, 255, m);
         icmp6->input(*f, bytes(p));
         return;
     }

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <string>
+#include <string_view>
 
 #include "proto/ip.h"
 #include "proto/wire.h"
@@ -83,6 +85,22 @@ inline uint32_t ip6_pseudo_sum(const Ipaddr& src, const Ipaddr& dst, uint8_t pro
 inline uint16_t ip6_csum(const Ipaddr& src, const Ipaddr& dst, uint8_t proto,
                          const uint8_t* p, size_t n) {
     return csum(p, n, ip6_pseudo_sum(src, dst, proto, uint32_t(n)));
+}
+
+// A whole IPv6 packet: the fixed header (version 6, payload length, next header, hop limit,
+// addresses) in front of payload. For packets that skip ip6_output (ND, looped-back errors).
+inline std::string ip6_packet(const Ipaddr& src, const Ipaddr& dst, uint8_t next, uint8_t hop,
+                              std::string_view payload) {
+    std::string p(kIp6Hdr, '\0');
+    auto* h = reinterpret_cast<uint8_t*>(p.data());
+    h[0] = 0x60;
+    put16(h + kIp6Plen, uint16_t(payload.size()));
+    h[kIp6Next] = next;
+    h[kIp6Hop] = hop;
+    std::memcpy(h + kIp6Src, src.b.data(), 16);
+    std::memcpy(h + kIp6Dst, dst.b.data(), 16);
+    p += payload;
+    return p;
 }
 
 // 9front's unfraglen (ipv6.c): the length of the unfragmentable part (fixed header plus

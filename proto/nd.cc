@@ -20,15 +20,7 @@ constexpr uint8_t kOptSrcLla = 1, kOptTargetLla = 2;  // RFC 4861 §4.6.1
 void nd_xmit(Stack& s, Ipifc& f, const Ipaddr& src, const Ipaddr& dst, std::string m) {
     auto* b = reinterpret_cast<uint8_t*>(m.data());
     put16(b + 2, ip6_csum(src, dst, kProtoIcmp6, b, m.size()));
-    std::string p(kIp6Hdr, '\0');
-    auto* h = reinterpret_cast<uint8_t*>(p.data());
-    h[0] = 0x60;
-    put16(h + kIp6Plen, uint16_t(m.size()));
-    h[kIp6Next] = kProtoIcmp6;
-    h[kIp6Hop] = 255;
-    std::memcpy(h + kIp6Src, src.b.data(), 16);
-    std::memcpy(h + kIp6Dst, dst.b.data(), 16);
-    p += m;
+    std::string p = ip6_packet(src, dst, kProtoIcmp6, 255, m);
     s.ipstat[OutRequests]++;
     s.nd_output(f, dst, std::move(p));
 }
