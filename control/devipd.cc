@@ -37,8 +37,11 @@ const char kUsage[] =
     "  --socket PATH   9P socket (default /run/devip/net.sock; env DEVIP_SOCKET)\n"
     "  --config FILE   apply FILE at start: one \"PATH MESSAGE\" write per line, '#' comments\n"
     "  --workers N     worker lcores when no EAL lcore option is given (default 1)\n"
-    "  --fib-routes N  IPv4 routes the forwarding table holds (default 65536; made when\n"
-    "                  iprouting is first turned on: about 100 MB, plus ~300 bytes a route)\n"
+    "  --fib-routes N  IPv4 routes the forwarding table is sized for (default 65536): it\n"
+    "                  takes N/16 groups of 1 KB for routes longer than /24 (at least 4096)\n"
+    "  --fib6-routes N IPv6 routes the forwarding table is sized for (default 16384): 4N\n"
+    "                  groups of 1 KB (at least 16384); both tables are made when iprouting\n"
+    "                  is first turned on and use memory only as routes fill them\n"
     "  --help          this text\n";
 
 // The stack's view of the packet machinery.
@@ -100,7 +103,8 @@ bool apply_config(ctl::Tree& tree, const char* file) {
 // Runs devipd on an initialised EAL until a signal; returns the exit status. Everything it
 // creates (the dataplane, the stacks and their FIBs in EAL memory) is destroyed on return,
 // before EAL is cleaned up.
-int serve(const std::string& sock, const char* config, uint32_t fib_routes) {
+int serve(const std::string& sock, const char* config, uint32_t fib_routes,
+          uint32_t fib6_routes) {
     dp::Dataplane dplane;
     if (proto::Err e = dplane.init()) {
         fprintf(stderr, "devipd: %s\n", e.text);
@@ -109,6 +113,7 @@ int serve(const std::string& sock, const char* config, uint32_t fib_routes) {
     DpNetio io(dplane);
     proto::Net net(&io);
     if (fib_routes) net.fib_routes = fib_routes;
+    if (fib6_routes) net.fib6_routes = fib6_routes;
     net.now_ms = now_ms();
     net.rng ^= uint64_t(getpid()) << 20 ^ net.now_ms;
     net.stack(0);
@@ -161,7 +166,7 @@ int main(int argc, char** argv) {
     std::string sock = getenv("DEVIP_SOCKET") ? getenv("DEVIP_SOCKET") : "/run/devip/net.sock";
     const char* config = nullptr;
     int workers = 0;
-    uint32_t fib_routes = 0;
+    uint32_t fib_routes = 0, fib6_routes = 0;
     for (int i = used; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--socket" && i + 1 < argc) {
@@ -172,6 +177,8 @@ int main(int argc, char** argv) {
             workers = atoi(argv[++i]);
         } else if (a == "--fib-routes" && i + 1 < argc) {
             fib_routes = uint32_t(strtoul(argv[++i], nullptr, 0));
+        } else if (a == "--fib6-routes" && i + 1 < argc) {
+            fib6_routes = uint32_t(strtoul(argv[++i], nullptr, 0));
         } else {
             fprintf(stderr, "devipd: unknown option %s\n%s", a.c_str(), kUsage);
             return 2;
@@ -190,17 +197,11 @@ int main(int argc, char** argv) {
                 break;
             }
 
-    if (fib_routes > (1u << 16))  // a big FIB lives in EAL memory: grow our default -m with it
-        for (size_t i = 0; i + 1 < eal.size(); i++)
-            if (eal[i] == "-m" && eal[i + 1] == "1024") {
-                unsigned route_mb = fib_routes / 1024;  // about 1 KB a route, both copies
-                eal[i + 1] = std::to_string(1024 + route_mb);
-            }
     if (proto::Err e = dp::eal_init(eal)) {
         fprintf(stderr, "devipd: %s\n", e.text);
         return 1;
     }
-    int rc = serve(sock, config, fib_routes);  // owns everything that lives in EAL memory
+    int rc = serve(sock, config, fib_routes, fib6_routes);  // owns everything that lives in EAL memory
     rte_eal_cleanup();
     return rc;
 }

@@ -252,9 +252,11 @@ std::string Dataplane::port_stats(uint16_t port) const {
     std::string out = buf;
     const proto::FastTable& t = *table_.load(std::memory_order_acquire);
     const proto::PortRt& pr = t.port[port];
-    const proto::FibRt* fib = t.fib[pr.stack];
-    snprintf(buf, sizeof buf, "fast path: bound %d forwarding %d fib %s\n", pr.bound,
-             pr.forwarding, !fib ? "none" : fib->odd.load() ? "bypassed" : "on");
+    auto state = [](const auto* fib) {
+        return !fib ? "none" : fib->odd.load() ? "bypassed" : "on";
+    };
+    snprintf(buf, sizeof buf, "fast path: bound %d forwarding %d fib %s fib6 %s\n", pr.bound,
+             pr.forwarding, state(t.fib[pr.stack]), state(t.fib6[pr.stack]));
     out += buf;
     out += "forwarding punts:";
     for (int r = 0; r < proto::kPuntWhy; r++) {

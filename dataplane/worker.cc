@@ -56,19 +56,30 @@ int Dataplane::worker_main(unsigned w) {
             if (n == 0) continue;
             ws.rx += n;
             const PortRt& pr = t.port[pf.id];
-            FibLookup fib{t.fib[pr.stack]};
-            const bool routed = fib.usable();
+            const FibView4 fib{t.fib[pr.stack]};
+            const FibView6 fib6{t.fib6[pr.stack]};
+            const bool routed = fib.usable(), routed6 = fib6.usable();
             FastStats& st = ws.s[pr.stack];
-            uint16_t ndrop = 0, npunt = 0, nfwd = 0;
-            uint16_t fwd[kBurst];       // packets that want a route lookup
+            uint16_t ndrop = 0, npunt = 0, nfwd = 0, nfwd6 = 0;
+            uint16_t fwd[kBurst];       // IPv4 packets that want a route lookup
             uint32_t dst[kBurst];       // their destinations, host order
-            uint64_t val[kBurst];       // the lookup results
+            uint32_t val[kBurst];       // the lookup results
+            uint16_t fwd6[kBurst];      // IPv6 packets that want a route lookup
             Ip4Check ck[kBurst];
             auto to_tx = [&](rte_mbuf* m, size_t len, uint16_t out) {
                 if (len < m->data_len) rte_pktmbuf_trim(m, uint16_t(m->data_len - len));
                 TxBuf& b = txb[out];
                 b.m[b.n++] = m;
                 if (b.n == kBurst) flush(b, out, q, ws);
+            };
+            auto finish = [&](rte_mbuf* m, FastNext next, size_t len, uint16_t out) {
+                switch (next) {
+                case FastNext::Fwd:
+                case FastNext::Fwd6:
+                case FastNext::Tx: to_tx(m, len, out); break;
+                case FastNext::Drop: drop[ndrop++] = m; break;
+                case FastNext::Punt: punt[npunt++] = m; break;
+                }
             };
             for (int i = 0; i < kPrefetch && i < n; i++)
                 rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
@@ -78,38 +89,43 @@ int Dataplane::worker_main(unsigned w) {
                 rte_mbuf* m = rx[i];
                 size_t len = 0;
                 uint16_t out = pf.id;
+                uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
                 FastNext next = rte_pktmbuf_is_contiguous(m)
-                                    ? fast_ingress(rte_pktmbuf_mtod(m, uint8_t*), m->data_len,
-                                                   pf.id, t, st, &ck[i], &len, &out)
+                                    ? fast_ingress(frame, m->data_len, pf.id, t, st, &ck[i],
+                                                   &len, &out)
                                     : (pr.bound ? FastNext::Punt : FastNext::Drop);
-                switch (next) {
-                case FastNext::Tx: to_tx(m, len, out); break;
-                case FastNext::Fwd:
-                    if (!routed) {
-                        punt[npunt++] = m;
-                        break;
-                    }
+                if (next == FastNext::Fwd && routed) {
                     fwd[nfwd] = i;
-                    dst[nfwd++] = get32(rte_pktmbuf_mtod(m, uint8_t*) + kEthHdr + 16);
-                    break;
-                case FastNext::Punt: punt[npunt++] = m; break;
-                case FastNext::Drop: drop[ndrop++] = m; break;
+                    dst[nfwd++] = get32(frame + kEthHdr + 16);
+                } else if (next == FastNext::Fwd6 && routed6) {
+                    fwd6[nfwd6++] = i;
+                    rte_prefetch0(fib6.f->lpm->tbl24 + (get32(frame + kEthHdr + 24) >> 8));
+                } else {
+                    finish(m, next == FastNext::Fwd || next == FastNext::Fwd6 ? FastNext::Punt
+                                                                              : next,
+                           len, out);
                 }
             }
             // 2: one bulk lookup; 3: finish each forwarded packet
             if (nfwd) {
-                fib.lookup(dst, val, nfwd);
+                fib.lookup4(dst, val, nfwd);
                 for (uint16_t k = 0; k < nfwd; k++) {
                     rte_mbuf* m = rx[fwd[k]];
                     size_t len = 0;
                     uint16_t out = pf.id;
-                    switch (fast_forward(rte_pktmbuf_mtod(m, uint8_t*), ck[fwd[k]], pf.id, t, st,
-                                         fib, val[k], &len, &out)) {
-                    case FastNext::Fwd: to_tx(m, len, out); break;
-                    case FastNext::Drop: drop[ndrop++] = m; break;
-                    default: punt[npunt++] = m; break;
-                    }
+                    FastNext next = fast_forward(rte_pktmbuf_mtod(m, uint8_t*), ck[fwd[k]], pf.id,
+                                                 t, st, fib, val[k], &len, &out);
+                    finish(m, next, len, out);
                 }
+            }
+            for (uint16_t k = 0; k < nfwd6; k++) {
+                rte_mbuf* m = rx[fwd6[k]];
+                uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+                size_t len = 0;
+                uint16_t out = pf.id;
+                FastNext next = fast6_forward(frame, ck[fwd6[k]], pf.id, t, st, fib6,
+                                              fib6.lookup(frame + kEthHdr + 24), &len, &out);
+                finish(m, next, len, out);
             }
             if (npunt) {
                 unsigned done = rte_ring_enqueue_burst(punt_[w], reinterpret_cast<void**>(punt),

@@ -56,13 +56,27 @@ ArpEnt* Stack::arp_find(const Ipaddr& ip, int x) {
 }
 
 void Stack::arp_drop(ArpEnt& e) {
-    if (e.fast && fib4 && e.ip.is_v4()) {
-        Ipifc* f = ipifc->ifc(e.ifc);
-        uint32_t ip;
-        std::memcpy(&ip, e.ip.b.data() + 12, 4);
-        if (f && f->port >= 0) fib4->neigh_del(uint16_t(f->port), ip);
-    }
+    if (e.fast) neigh_fast(e, false);
     e = ArpEnt{};
+}
+
+void Stack::neigh_fast(ArpEnt& e, bool on) {
+    Ipifc* f = ipifc->ifc(e.ifc);
+    e.fast = false;
+    if (!fib4 || !f || f->port < 0) return;
+    uint16_t port = uint16_t(f->port);
+    if (e.ip.is_v4()) {
+        if (on)
+            fib4->neigh_set(port, fib_addr<4>(e.ip), e.mac);
+        else
+            fib4->neigh_del(port, fib_addr<4>(e.ip));
+    } else {
+        if (on)
+            fib6->neigh_set(port, fib_addr<16>(e.ip), e.mac);
+        else
+            fib6->neigh_del(port, fib_addr<16>(e.ip));
+    }
+    e.fast = on;
 }
 
 // A fresh entry: an empty slot first, else the least recently used (§4.14.1).
@@ -94,15 +108,7 @@ void Stack::arp_enter(const Ipaddr& ip, int x, const Ether& mac, bool create) {
     e->state = ArpEnt::Ok;
     e->ctime = net.now_ms;
     e->rxmit = 0;
-    if (fib4 && ip.is_v4()) {  // the workers may now forward to it
-        Ipifc* f = ipifc->ifc(x);
-        uint32_t ip4;
-        std::memcpy(&ip4, ip.b.data() + 12, 4);
-        if (f && f->port >= 0) {
-            fib4->neigh_set(uint16_t(f->port), ip4, mac);
-            e->fast = true;
-        }
-    }
+    neigh_fast(*e, true);  // the workers may now forward to it
     if (!e->hold.empty()) {
         std::string held = std::move(e->hold);
         e->hold.clear();

@@ -10,6 +10,7 @@
 
 namespace devip::proto {
 
+template <int N>
 struct FibRt;
 
 inline constexpr int kMaxPorts = 32;
@@ -58,7 +59,8 @@ struct PortRt {
 // The whole published table: immutable once published.
 struct FastTable {
     std::array<PortRt, kMaxPorts> port{};   // indexed by DPDK port id
-    std::array<FibRt*, kMaxStacks> fib{};   // each stack's FIB (stable; null: slow path only)
+    std::array<FibRt<4>*, kMaxStacks> fib{};    // each stack's IPv4 FIB (stable; null: slow path)
+    std::array<FibRt<16>*, kMaxStacks> fib6{};  // and its IPv6 FIB
     std::array<std::atomic<uint32_t>*, kMaxStacks> ipid{};  // each stack's v4 ID counter
     uint64_t gen = 0;                       // bumped on every publish
 };

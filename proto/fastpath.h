@@ -1,18 +1,28 @@
-// The worker's per-packet decision for one Ethernet frame (STYLE 10.4): answer an ICMP echo
-// to one of our unicast addresses in place, punt the rest of our traffic to the control
-// thread, drop what is not ours. Pure: no DPDK calls, so unit tests and the packet-input
-// fuzzer drive exactly what the worker runs.
+// The worker's per-packet decisions for one Ethernet frame (STYLE 10.4): answer an ICMP echo
+// to one of our unicast addresses in place, forward IPv4 and IPv6 (RFC 1812, RFC 8200), punt
+// everything unusual to the control thread, drop what is not ours. Pure: no DPDK calls, so
+// unit tests and the packet-input fuzzer drive exactly what the worker runs.
 #pragma once
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
 #include "proto/fast.h"
 #include "proto/fib.h"
+#include "proto/ip6.h"
 #include "proto/wire.h"
 
 namespace devip::proto {
 
-enum class FastNext : uint8_t { Drop, Punt, Tx, Fwd };
+static_assert(std::endian::native == std::endian::little, "l2 words are stored little-endian");
+
+enum class FastNext : uint8_t {
+    Drop,  // counted, freed
+    Punt,  // to the control thread
+    Tx,    // rewritten in place: send (*newlen bytes on *outport)
+    Fwd,   // an IPv4 forwarding candidate: look the route up, then fast_forward
+    Fwd6,  // an IPv6 forwarding candidate: look the route up, then fast6_forward
+};
 
 inline bool fast_is_local(const PortRt& p, uint32_t dst_be) {
     for (unsigned i = 0; i < p.nlocal; i++)
@@ -56,18 +66,38 @@ inline bool fast_echo(uint8_t* ip, size_t hlen, size_t tlen, const PortRt& p,
 }
 
 // A FIB that knows nothing: every forwarding decision goes to the control thread.
-struct NoFib {
+template <int N>
+struct NoFibT {
     bool usable() const { return false; }
-    uint64_t lookup1(uint32_t) const { return kFibMiss; }
-    bool resolve(uint64_t, uint32_t, NhRt&) const { return false; }
-    bool neigh(uint16_t, uint32_t, Ether&) const { return false; }
+    uint32_t lookup(const uint8_t*) const { return 0; }
+    const NhRt<N>* resolve(uint32_t, const uint8_t*) const { return nullptr; }
+    uint64_t neigh(uint16_t, const uint8_t*) const { return 0; }
+    static uint64_t gate_l2(const NhRt<N>& h) { return h.l2; }
 };
+using NoFib = NoFibT<4>;
 
-// Everything up to the route lookup, for one frame received on inport (STYLE 10.4). Returns
-// Drop, Punt, Tx (an echo answered in place: *newlen, *outport set) or Fwd, meaning "wants
-// forwarding": *ck holds its IPv4 header facts and the caller looks the route up (in bulk)
-// and finishes with fast_forward. Counts what it consumes; punted packets are counted by
-// the control thread.
+// IPv6 packets a router may forward without looking further (RFC 8200 §4, RFC 4291 §2.5.6):
+// not to or from link-local, multicast, unspecified or loopback addresses, no hop-by-hop
+// options, no extension header the control thread's input would walk.
+inline bool fast6_plain(const uint8_t* ip) {
+    const uint8_t* src = ip + 8;
+    const uint8_t* dst = ip + 24;
+    auto special = [](const uint8_t* a) {
+        if (a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)) return true;
+        uint64_t hi, lo;
+        std::memcpy(&hi, a, 8);
+        std::memcpy(&lo, a + 8, 8);
+        return hi == 0 && (lo == 0 || lo == uint64_t(1) << 56);  // :: and ::1
+    };
+    uint8_t nxt = ip[6];
+    return !special(src) && !special(dst) && nxt != 0 && nxt != 43 && nxt != 44 && nxt != 60;
+}
+
+// Everything up to the route lookup, for one frame received on inport. Returns Drop, Punt, Tx
+// (an echo answered in place: *newlen, *outport set), Fwd or Fwd6 ("wants forwarding": *ck
+// holds the header facts and the caller looks the route up, in bulk, and finishes with
+// fast_forward or fast6_forward). Counts what it consumes; punted packets are counted by the
+// control thread.
 inline FastNext fast_ingress(uint8_t* frame, size_t len, uint16_t inport, const FastTable& t,
                              FastStats& s, Ip4Check* ck, size_t* newlen, uint16_t* outport) {
     const PortRt& p = t.port[inport];
@@ -76,9 +106,21 @@ inline FastNext fast_ingress(uint8_t* frame, size_t len, uint16_t inport, const 
     if (!(frame[0] & 1) && std::memcmp(frame, p.mac.b.data(), 6) != 0)
         return FastNext::Drop;  // unicast for another station (promiscuous port)
     uint16_t type = get16(frame + 12);
-    if (type == kEthArp || type == kEthIp6) return FastNext::Punt;
-    if (type != kEthIp4) return FastNext::Drop;
     uint8_t* ip = frame + kEthHdr;
+    if (type == kEthIp6) {
+        if (!p.forwarding || (frame[0] & 1) || len < size_t(kEthHdr + kIp6Hdr))
+            return FastNext::Punt;
+        size_t tlen = kIp6Hdr + size_t(get16(ip + 4));
+        // a bad version or length, jumbograms and odd addresses: the control thread's input
+        // counts them and does what 9front does
+        if ((ip[0] >> 4) != 6 || tlen == size_t(kIp6Hdr) || tlen > len - kEthHdr ||
+            !fast6_plain(ip))
+            return FastNext::Punt;
+        *ck = Ip4Check{true, uint16_t(kIp6Hdr), uint16_t(tlen)};
+        return FastNext::Fwd6;
+    }
+    if (type == kEthArp) return FastNext::Punt;
+    if (type != kEthIp4) return FastNext::Drop;
     *ck = ip4_check(ip, len - kEthHdr, true);
     if (!ck->ok) {
         s.ip[InReceives]++;
@@ -101,62 +143,110 @@ inline FastNext fast_ingress(uint8_t* frame, size_t len, uint16_t inport, const 
     return FastNext::Fwd;
 }
 
-// Forwarding (RFC 1812 §5.2.4–§5.3.1) once the route value is known: second stage, TTL, MTU,
-// reflect, neighbour, rewrite. Anything unusual (no route, local routes, TTL expiry, too big,
-// unresolved neighbour) is punted untouched: the control thread then does exactly what
-// 9front does, ICMP errors included.
+// The part of forwarding both families share once the route value is known: next hop, output
+// port, MTU, reflect, the neighbour's MAC. Returns the next hop's l2 word, or 0 with *why set
+// (a punt reason, or kPuntWhy for "drop: would leave by its arrival port").
+template <int N, class Fib>
+inline uint64_t fast_next_hop(const uint8_t* src, const uint8_t* dst, uint8_t ttl, size_t tlen,
+                              uint16_t inport, const FastTable& t, const Fib& fib,
+                              uint32_t value, uint16_t* outport, int* why) {
+    const NhRt<N>* nh = fib.resolve(value, src);
+    if (!nh) return *why = PuntNoRoute, 0;
+    if (nh->kind == NhKind::Local) return *why = PuntLocal, 0;
+    if (nh->kind != NhKind::Gate && nh->kind != NhKind::OnLink) return *why = PuntOther, 0;
+    if (ttl <= 1) return *why = PuntTtl, 0;  // time exceeded comes from the control thread
+    const PortRt& o = t.port[nh->port];
+    if (!o.bound) return *why = PuntOther, 0;
+    if (tlen > o.mtu) return *why = PuntMtu, 0;
+    if (nh->port == inport && !t.port[inport].reflect) return *why = kPuntWhy, 0;
+    uint64_t l2 = nh->kind == NhKind::Gate ? Fib::gate_l2(*nh) : fib.neigh(nh->port, dst);
+    if (!(l2 & kL2Ok)) return *why = PuntNeigh, 0;
+    *outport = nh->port;
+    return l2;
+}
+
+inline void fast_rewrite_l2(uint8_t* frame, uint64_t l2, const Ether& src) {
+    std::memcpy(frame, &l2, 6);  // bytes 0..5 of the little-endian word are the MAC
+    std::memcpy(frame + 6, src.b.data(), 6);
+}
+
+// IPv4 forwarding (RFC 1812 §5.2.4–§5.3.1) once the route value is known. Anything unusual
+// (no route, local routes, TTL expiry, too big, unresolved neighbour) is punted untouched:
+// the control thread then does exactly what 9front does, ICMP errors included.
 template <class Fib>
 inline FastNext fast_forward(uint8_t* frame, const Ip4Check& ck, uint16_t inport,
-                             const FastTable& t, FastStats& s, const Fib& fib, uint64_t value,
+                             const FastTable& t, FastStats& s, const Fib& fib, uint32_t value,
                              size_t* newlen, uint16_t* outport) {
     uint8_t* ip = frame + kEthHdr;
-    NhRt nh;
-    auto punt = [&](PuntWhy why) {
+    int why = 0;
+    uint64_t l2 = fast_next_hop<4>(ip + 12, ip + 16, ip[8], ck.tlen, inport, t, fib, value,
+                                   outport, &why);
+    if (!l2) {
+        if (why == kPuntWhy) {
+            s.ip[InReceives]++;
+            s.ip[OutDiscards]++;
+            return FastNext::Drop;
+        }
         s.punt[why]++;
         return FastNext::Punt;
-    };
-    if (!fib.resolve(value, get32(ip + 12), nh)) return punt(PuntNoRoute);
-    if (nh.kind == NhKind::Local) return punt(PuntLocal);
-    if (nh.kind != NhKind::Gate && nh.kind != NhKind::OnLink) return punt(PuntOther);
-    if (ip[8] <= 1) return punt(PuntTtl);  // time exceeded comes from the control thread
-    const PortRt& o = t.port[nh.port];
-    if (!o.bound) return punt(PuntOther);
-    if (ck.tlen > o.mtu) return punt(PuntMtu);
-    if (nh.port == inport && !t.port[inport].reflect) {
-        s.ip[InReceives]++;
-        s.ip[OutDiscards]++;
-        return FastNext::Drop;
     }
-    uint32_t nhip;
-    if (nh.kind == NhKind::Gate)
-        nhip = nh.gate;
-    else
-        std::memcpy(&nhip, ip + 16, 4);
-    Ether mac;
-    if (!fib.neigh(nh.port, nhip, mac)) return punt(PuntNeigh);
     ip[8]--;  // RFC 1624: the TTL byte fell by one, the checksum rises by 0x0100
     uint32_t c = uint32_t(get16(ip + 10)) + 0x0100;
     put16(ip + 10, uint16_t(c + (c >> 16)));
-    std::memcpy(frame, mac.b.data(), 6);
-    std::memcpy(frame + 6, o.mac.b.data(), 6);
+    fast_rewrite_l2(frame, l2, t.port[*outport].mac);
     *newlen = kEthHdr + ck.tlen;
-    *outport = nh.port;
     s.ip[InReceives]++;
     s.ip[ForwDatagrams]++;
     s.ip[OutRequests]++;
     return FastNext::Fwd;
 }
 
-// One frame, start to end (tests, the fuzzer): ingress, a single lookup, forward.
+// IPv6 forwarding (RFC 8200 §3: the hop limit falls by one; no header checksum).
 template <class Fib>
+inline FastNext fast6_forward(uint8_t* frame, const Ip4Check& ck, uint16_t inport,
+                              const FastTable& t, FastStats& s, const Fib& fib, uint32_t value,
+                              size_t* newlen, uint16_t* outport) {
+    uint8_t* ip = frame + kEthHdr;
+    int why = 0;
+    uint64_t l2 = fast_next_hop<16>(ip + 8, ip + 24, ip[7], ck.tlen, inport, t, fib, value,
+                                    outport, &why);
+    if (!l2) {
+        if (why == kPuntWhy) {
+            s.ip[InReceives]++;
+            s.ip[OutDiscards]++;
+            return FastNext::Drop;
+        }
+        s.punt[why]++;
+        return FastNext::Punt;
+    }
+    ip[7]--;
+    fast_rewrite_l2(frame, l2, t.port[*outport].mac);
+    *newlen = kEthHdr + ck.tlen;
+    s.ip[InReceives]++;
+    s.ip[ForwDatagrams]++;
+    s.ip[OutRequests]++;
+    return FastNext::Fwd6;
+}
+
+// One frame, start to end (tests, the fuzzer): ingress, a single lookup, forward. Returns
+// Fwd or Fwd6 for a forwarded frame.
+template <class Fib4, class Fib6 = NoFibT<16>>
 inline FastNext fast_classify(uint8_t* frame, size_t len, uint16_t inport, const FastTable& t,
-                              FastStats& s, const Fib& fib, size_t* newlen, uint16_t* outport) {
+                              FastStats& s, const Fib4& fib, size_t* newlen, uint16_t* outport,
+                              const Fib6& fib6 = Fib6{}) {
     Ip4Check ck{};
     FastNext n = fast_ingress(frame, len, inport, t, s, &ck, newlen, outport);
-    if (n != FastNext::Fwd) return n;
-    if (!fib.usable()) return FastNext::Punt;
-    return fast_forward(frame, ck, inport, t, s, fib, fib.lookup1(get32(frame + kEthHdr + 16)),
-                        newlen, outport);
+    uint8_t* ip = frame + kEthHdr;
+    if (n == FastNext::Fwd) {
+        if (!fib.usable()) return FastNext::Punt;
+        return fast_forward(frame, ck, inport, t, s, fib, fib.lookup(ip + 16), newlen, outport);
+    }
+    if (n == FastNext::Fwd6) {
+        if (!fib6.usable()) return FastNext::Punt;
+        return fast6_forward(frame, ck, inport, t, s, fib6, fib6.lookup(ip + 24), newlen,
+                             outport);
+    }
+    return n;
 }
 
 }  // namespace devip::proto

@@ -1,12 +1,6 @@
-// The IPv4 FIB: double-buffered rte_fib updates, next hops, the source-specific second
-// stage and the neighbour hash. Control thread only; workers read FibRt (fib_lookup.h).
+// The workers' forwarding tables, control side: routes into the LPM and the source table,
+// next hops, neighbours. Workers read FibRt (fib_lookup.h).
 #include "proto/fib.h"
-
-#include <rte_errno.h>
-#include <rte_fib.h>
-#include <rte_hash.h>
-#include <rte_jhash.h>
-#include <rte_malloc.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -15,195 +9,209 @@ namespace devip::proto {
 
 namespace {
 
-uint64_t pkey(uint32_t dst, int len) { return uint64_t(dst) << 8 | uint64_t(len); }
-
-uint64_t pack_mac(const Ether& m) {
-    uint64_t v = 1ull << 48;
-    for (int i = 0; i < 6; i++) v |= uint64_t(m.b[size_t(i)]) << (8 * i);
-    return v;
+template <int N>
+int family_len(const Route& r) {  // the destination prefix length in the family, -1 if odd
+    int len = mask_len(r.mask);
+    if (len < 0) return -1;
+    return N == 4 ? (len < 96 ? -1 : len - 96) : len;
 }
 
 }  // namespace
 
-Fib4::~Fib4() {
-    for (auto* f : copy_)
-        if (f) rte_fib_free(f);
-    if (rt_.neigh) rte_hash_free(rt_.neigh);
-    rte_free(rt_.nh);
+template <int N>
+Fib<N>::~Fib() {
     delete rt_.srctab.load();
+    delete rt_.neigh.load();
 }
 
-Err Fib4::init(int stack, uint32_t routes, rte_rcu_qsbr* qsbr, Retire retire) {
+template <int N>
+Err Fib<N>::init(uint32_t routes, LpmGrace grace, Retire retire) {
     retire_ = std::move(retire);
-    char name[64];
-    for (int i = 0; i < 2; i++) {
-        snprintf(name, sizeof name, "devip_fib4_%d_%d", stack, i);
-        rte_fib_conf cfg{};
-        cfg.type = RTE_FIB_DIR24_8;
-        cfg.default_nh = kFibMiss;
-        cfg.max_routes = int(std::max<uint32_t>(routes, 1024));
-        cfg.dir24_8.nh_sz = RTE_FIB_DIR24_8_2B;
-        cfg.dir24_8.num_tbl8 = 32767;  // the most 2-byte next hops allow
-        copy_[i] = rte_fib_create(name, SOCKET_ID_ANY, &cfg);
-        if (!copy_[i]) return err_text("fib: rte_fib_create: %s", rte_strerror(rte_errno));
-    }
-    rt_.fib.store(copy_[active_], std::memory_order_release);
-    rt_.nh = static_cast<NhRt*>(rte_zmalloc("devip_nh", sizeof(NhRt) * kMaxNh, 64));
-    if (!rt_.nh) return Err{"fib: no memory for next hops"};
-    snprintf(name, sizeof name, "devip_neigh_%d", stack);
-    rte_hash_parameters hp{};
-    hp.name = name;
-    hp.entries = 65536;
-    hp.key_len = sizeof(NeighKey);
-    hp.hash_func = rte_jhash;
-    hp.socket_id = SOCKET_ID_ANY;
-    hp.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
-    rt_.neigh = rte_hash_create(&hp);
-    if (!rt_.neigh) return err_text("fib: rte_hash_create: %s", rte_strerror(rte_errno));
-    if (qsbr) {
-        rte_hash_rcu_config rc{};
-        rc.v = qsbr;
-        rc.mode = RTE_HASH_QSBR_MODE_DQ;
-        if (rte_hash_rcu_qsbr_add(rt_.neigh, &rc) != 0) return Err{"fib: hash rcu"};
-    }
-    rt_.srctab.store(new SrcTab{}, std::memory_order_release);
-    prefix_.reserve(routes);
+    // groups: v4 needs one per /24 holding longer routes (a few per thousand routes in
+    // real tables); v6 routes are mostly longer than /24 and need several each
+    uint32_t groups = N == 4 ? std::max<uint32_t>(routes / 16, 4096)
+                             : std::max<uint32_t>(routes * 4, 16384);
+    if (Err e = lpm_.init(groups, std::move(grace), routes)) return e;
+    nh_.reset(new NhRt<N>[kMaxNh]());
+    nh_[kNhPunt].kind = NhKind::Punt;
+    rt_.lpm = lpm_.rt();
+    rt_.nh = nh_.get();
+    rt_.srctab.store(new SrcTab<N>{}, std::memory_order_release);
+    rt_.neigh.store(new NeighRt<N>{}, std::memory_order_release);
     return ok;
 }
 
-uint32_t Fib4::nh_index(const NhKey& k) {
+template <int N>
+uint32_t Fib<N>::nh_index(const NhKey& k) {
     auto it = nhidx_.find(k);
     if (it != nhidx_.end()) return it->second;
-    if (nnh_ >= kMaxNh) return kNoNh;  // table full: such routes are punted
+    if (nnh_ >= kMaxNh) return kNhPunt;  // table full: such routes are punted
     uint32_t i = nnh_++;
-    rt_.nh[i] = NhRt{k.kind, 0, k.port, k.gate};
+    NhRt<N>& h = nh_[i];
+    h.kind = k.kind;
+    h.port = k.port;
+    h.gate = k.gate;
+    auto n = neigh_.find({k.port, k.gate});
+    h.l2 = k.kind == NhKind::Gate && n != neigh_.end() ? n->second : 0;
     std::atomic_thread_fence(std::memory_order_release);  // written before any entry names it
     nhidx_.emplace(k, i);
     return i;
 }
 
-void Fib4::route(const Route& r, bool present, NhKind kind, uint16_t port) {
-    if (!r.v4()) return;
-    int len = mask_len(r.mask);
-    if (len < 96) {  // a non-contiguous mask cannot live in a FIB: punt all forwarding
-        odd_ += present ? 1 : uint32_t(-1);
-        rt_.odd.store(odd_ + (full_ ? 1 : 0), std::memory_order_release);
-        return;
-    }
-    len -= 96;
-    uint32_t dst = r.dst.v4host();
-    uint64_t key = pkey(dst, len);
-    Prefix& p = prefix_[key];
-    uint32_t nh = kNoNh;
-    if (present) {
-        uint32_t gate = 0;
-        if (kind == NhKind::Gate) std::memcpy(&gate, r.gate.b.data() + 12, 4);
-        bool out = kind == NhKind::Gate || kind == NhKind::OnLink;
-        nh = nh_index(NhKey{kind, out ? port : uint16_t(0), gate});
-        if (nh == kNoNh) nh = kFibPunt;  // next hops full: present, but the control's job
-    }
-    if (!r.source_specific()) {
-        p.any = present ? nh : kNoNh;
-    } else {
-        uint32_t src = r.src.v4host(), mask = r.smask.v4host();
-        std::erase_if(p.src, [&](const Src& s) { return s.src == src && s.mask == mask; });
-        if (present) p.src.push_back({src, mask, nh});
-        std::sort(p.src.begin(), p.src.end(),
-                  [](const Src& a, const Src& b) { return a.mask > b.mask; });
-    }
-    install(dst, len, p);
-    if (p.any == kNoNh && p.src.empty()) prefix_.erase(key);
+template <int N>
+void Fib<N>::set_odd() {
+    rt_.odd.store(odd_ + (unfit_.empty() ? 0 : 1), std::memory_order_release);
 }
 
-void Fib4::install(uint32_t dst, int len, const Prefix& p) {
-    uint64_t key = pkey(dst, len);
-    auto sd = srcdest_.find(key);
-    if (p.src.empty()) {
-        if (sd != srcdest_.end()) {  // freed once no copy refers to it (commit)
-            dest_unref_.push_back(sd->second);
-            srcdest_.erase(sd);
-            publish_srctab();
-        }
-        queue(dst, len, p.any == kNoNh ? kFibMiss : p.any);
+template <int N>
+void Fib<N>::install(const Addr& dst, int len, uint32_t value) {
+    if (lpm_.add(dst, len, value)) {
+        if (unfit_.erase({dst, len})) set_odd();
         return;
     }
-    if (sd == srcdest_.end()) {
-        uint32_t idx;
-        if (!free_dest_.empty()) {
-            idx = free_dest_.back();
-            free_dest_.pop_back();
-        } else if (ndest_ < kMaxDest) {
-            idx = ndest_++;
-        } else {  // out of source entries: let the control thread route this prefix
-            queue(dst, len, kFibPunt);
+    // no group left: until it fits, the control thread routes everything (correct, slow)
+    if (unfit_.empty()) fprintf(stderr, "devipd: fib: table full; forwarding on the slow path\n");
+    unfit_[{dst, len}] = value;
+    set_odd();
+}
+
+template <int N>
+void Fib<N>::uninstall(const Addr& dst, int len) {
+    lpm_.del(dst, len);
+    if (unfit_.erase({dst, len})) set_odd();
+}
+
+template <int N>
+void Fib<N>::route(const Route& r, bool present, NhKind kind, uint16_t port) {
+    if (r.v4() != (N == 4)) return;
+    int len = family_len<N>(r);
+    if (len < 0) {  // a non-contiguous mask cannot live in an LPM: punt all forwarding
+        odd_ += present ? 1 : uint32_t(-1);
+        set_odd();
+        return;
+    }
+    Addr dst = fib_addr<N>(r.dst);
+    uint32_t nh = 0;
+    if (present) {
+        bool out = kind == NhKind::Gate || kind == NhKind::OnLink;
+        Addr gate = kind == NhKind::Gate ? fib_addr<N>(r.gate) : Addr{};
+        nh = nh_index(NhKey{kind, out ? port : uint16_t(0), gate});
+    }
+    auto it = srcpfx_.find({dst, len});
+    if (!r.source_specific()) {
+        if (it == srcpfx_.end()) {
+            if (present)
+                install(dst, len, nh);
+            else
+                uninstall(dst, len);
             return;
         }
-        sd = srcdest_.emplace(key, idx).first;
+        it->second.any = nh;
+    } else {
+        if (it == srcpfx_.end()) {
+            if (!present) return;
+            uint32_t idx;
+            if (!free_dest_.empty()) {
+                idx = free_dest_.back();
+                free_dest_.pop_back();
+            } else if (ndest_ < kMaxDest) {
+                idx = ndest_++;
+            } else {  // out of source entries: let the control thread route this prefix
+                install(dst, len, kNhPunt);
+                return;
+            }
+            SrcPrefix p;
+            auto u = unfit_.find({dst, len});
+            p.any = u != unfit_.end() ? u->second : lpm_.get(dst, len).value_or(0);
+            p.dest = idx;
+            it = srcpfx_.emplace(PKey{dst, len}, std::move(p)).first;
+        }
+        Addr src = fib_addr<N>(r.src), mask = fib_addr<N>(r.smask);
+        auto& v = it->second.src;
+        std::erase_if(v, [&](const Src& s) { return s.src == src && s.mask == mask; });
+        if (present) v.push_back({src, mask, nh});
+        std::stable_sort(v.begin(), v.end(), [](const Src& a, const Src& b) {
+            return a.mask > b.mask;  // byte-wise: a longer prefix mask compares greater
+        });
     }
-    publish_srctab();  // the table first, then the FIB entry that points into it
-    queue(dst, len, kFibSrcFlag | sd->second);
+    SrcPrefix& p = it->second;
+    if (!p.src.empty()) {
+        publish_srctab();  // the table first, then the entry that points into it
+        install(dst, len, kFibSrc | p.dest);
+        return;
+    }
+    // no source routes left: back to a plain entry, then the index is freed after a grace
+    uint32_t any = p.any, idx = p.dest;
+    srcpfx_.erase(it);
+    if (any)
+        install(dst, len, any);
+    else
+        uninstall(dst, len);
+    publish_srctab();
+    retire_([this, idx] { free_dest_.push_back(idx); });
 }
 
-void Fib4::publish_srctab() {
-    auto* t = new SrcTab;
-    t->dest.assign(ndest_, DestRt{kNoNh, 0, 0});
-    for (auto& [key, idx] : srcdest_) {
-        const Prefix& p = prefix_[key];
-        DestRt& d = t->dest[idx];
+template <int N>
+void Fib<N>::publish_srctab() {
+    auto* t = new SrcTab<N>;
+    t->dest.assign(ndest_, DestRt{0, 0, 0});
+    for (auto& [key, p] : srcpfx_) {
+        DestRt& d = t->dest[p.dest];
         d.any = p.any;
         d.first = uint32_t(t->src.size());
         d.count = uint32_t(p.src.size());
         for (auto& s : p.src) t->src.push_back({s.src, s.mask, s.nh});
     }
-    const SrcTab* old = rt_.srctab.exchange(t, std::memory_order_acq_rel);
+    const SrcTab<N>* old = rt_.srctab.exchange(t, std::memory_order_acq_rel);
     retire_([old] { delete old; });
 }
 
-// Applies ops to one copy. A failed add (out of tbl8 groups) would let packets fall to a
-// shorter prefix, so it marks the FIB unusable: everything then takes the slow path, which
-// routes correctly.
-void Fib4::apply(rte_fib* f, const std::vector<Op>& ops) {
-    for (const Op& o : ops) {
-        if (o.value == kFibMiss)
-            rte_fib_delete(f, o.dst, o.len);
-        else if (rte_fib_add(f, o.dst, o.len, o.value) != 0 && !full_)
-            full_ = true;
+template <int N>
+void Fib<N>::neigh_set(uint16_t port, const Addr& ip, const Ether& mac) {
+    uint64_t l2 = l2_word(mac);
+    auto [it, fresh] = neigh_.try_emplace({port, ip}, l2);
+    if (!fresh && it->second == l2) return;
+    it->second = l2;
+    neigh_dirty_ = true;
+    for (uint32_t i = 2; i < nnh_; i++)  // gateways at this address learn their MAC now
+        if (nh_[i].kind == NhKind::Gate && nh_[i].port == port && nh_[i].gate == ip)
+            __atomic_store_n(&nh_[i].l2, l2, __ATOMIC_RELEASE);
+}
+
+template <int N>
+void Fib<N>::neigh_del(uint16_t port, const Addr& ip) {
+    if (!neigh_.erase({port, ip})) return;
+    neigh_dirty_ = true;
+    for (uint32_t i = 2; i < nnh_; i++)
+        if (nh_[i].kind == NhKind::Gate && nh_[i].port == port && nh_[i].gate == ip)
+            __atomic_store_n(&nh_[i].l2, 0, __ATOMIC_RELEASE);
+}
+
+template <int N>
+void Fib<N>::publish_neigh() {
+    auto* t = new NeighRt<N>{};
+    uint32_t n = 0;
+    for (auto& [key, l2] : neigh_) {
+        if (++n == NeighRt<N>::kSlots) break;  // one slot stays empty (cannot happen: 256)
+        uint32_t i = NeighRt<N>::home(key.first, key.second.data());
+        while (t->slot[i].used) i = (i + 1) & (NeighRt<N>::kSlots - 1);
+        t->slot[i] = {key.second, key.first, 1, l2};
     }
-    if (full_) rt_.odd.store(odd_ + 1, std::memory_order_release);
+    const NeighRt<N>* old = rt_.neigh.exchange(t, std::memory_order_acq_rel);
+    retire_([old] { delete old; });
+    neigh_dirty_ = false;
 }
 
-void Fib4::commit() {
-    if (waiting_ || pending_.empty()) return;
-    // the batch in (length, address) order: shorter prefixes first, so a route's
-    // more-specifics usually come after it and DIR24_8 need not walk them
-    std::vector<Op> batch;
-    batch.reserve(pending_.size());
-    for (auto& [k, v] : pending_) batch.push_back({uint32_t(k), uint8_t(k >> 32), v});
-    pending_.clear();
-    int next = 1 - active_;
-    apply(copy_[next], batch);
-    rt_.fib.store(copy_[next], std::memory_order_release);
-    active_ = next;
-    lagging_ = std::move(batch);
-    waiting_ = true;
-    std::vector<uint32_t> unref = std::move(dest_unref_);
-    dest_unref_.clear();
-    retire_([this, unref = std::move(unref)] {  // no worker reads the old copy any more
-        apply(copy_[1 - active_], lagging_);
-        lagging_.clear();
-        waiting_ = false;
-        free_dest_.insert(free_dest_.end(), unref.begin(), unref.end());
-    });
+template <int N>
+void Fib<N>::commit() {
+    if (neigh_dirty_) publish_neigh();
+    lpm_.reclaim();
+    if (unfit_.empty()) return;
+    auto pending = unfit_;  // retry what did not fit
+    for (auto& [key, value] : pending) install(key.first, key.second, value);
 }
 
-void Fib4::neigh_set(uint16_t port, uint32_t ip_be, const Ether& mac) {
-    NeighKey k{ip_be, port, 0};
-    rte_hash_add_key_data(rt_.neigh, &k, reinterpret_cast<void*>(uintptr_t(pack_mac(mac))));
-}
-
-void Fib4::neigh_del(uint16_t port, uint32_t ip_be) {
-    NeighKey k{ip_be, port, 0};
-    rte_hash_del_key(rt_.neigh, &k);
-}
+template class Fib<4>;
+template class Fib<16>;
 
 }  // namespace devip::proto

@@ -1,38 +1,36 @@
-// The worker-side IPv4 forwarding table of one stack, built incrementally from the Rib by
-// the control thread: rte_fib (DIR24_8 over a tree RIB, so a million routes load in about a
-// second) from destination prefix to a next hop, a small published table for the few
-// source-specific prefixes (§4.3.2's second stage), and the neighbour hash (port, address)
-// → MAC that ARP fills. Workers only read.
+// The workers' forwarding tables of one stack and one address family, built incrementally by
+// the control thread from the Rib and the neighbour cache: a longest-prefix-match table
+// (proto/lpm.h) from destination prefix to next hop, a small published table for the few
+// prefixes with source-specific routes (§4.3.2's second stage), the next hops with their
+// gateways' MACs, and a table of on-link neighbours. Workers only read (fib_lookup.h).
 //
-// rte_fib has no RCU in DPDK 22.11: a tbl8 group freed by an update may be reused while a
-// worker is still reading it. So there are two copies. A batch of changes goes to the
-// inactive copy, the copies swap, and after a grace period the same batch goes to the other
-// copy; changes arriving meanwhile wait for the next batch (commit(), once per control loop).
+// Change under load (DESIGN "shared tables"): the LPM is changed in place with single-word
+// stores and retires its groups through QSBR; the source table and the neighbour table are
+// immutable once published and replaced whole; a next hop's MAC is one 64-bit word.
 #pragma once
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
-#include <unordered_map>
+#include <memory>
 #include <vector>
 
 #include "proto/err.h"
 #include "proto/ip.h"
 #include "proto/iproute.h"
-
-struct rte_fib;
-struct rte_hash;
-struct rte_rcu_qsbr;
+#include "proto/lpm.h"
 
 namespace devip::proto {
 
-// FIB values (2-byte DIR24_8 next hops, 15 bits usable).
-inline constexpr uint32_t kMaxNh = 1u << 14;       // distinct next hops per stack
-inline constexpr uint32_t kFibSrcFlag = 1u << 14;  // value names a source-table entry
-inline constexpr uint32_t kMaxDest = 1u << 14;     // source-specific prefixes
-inline constexpr uint32_t kFibMiss = 0x7fff;       // no route (rte_fib's default value)
-inline constexpr uint32_t kFibPunt = 0x7ffe;       // a route the fast path cannot use
-inline constexpr uint32_t kNoNh = kMaxNh;          // "no any-source route here": punt
+// LPM values: 0 no route; an index into the next hops; or kFibSrc | an index into the
+// source table's prefixes.
+inline constexpr uint32_t kFibSrc = 1u << 22;
+inline constexpr uint32_t kMaxNh = 1u << 16;    // next hops per stack and family
+inline constexpr uint32_t kMaxDest = 1u << 16;  // prefixes with source-specific routes
+inline constexpr uint32_t kNhPunt = 1;          // next hop 1: the control thread decides
+inline constexpr uint64_t kL2Ok = 1ull << 48;   // in an l2 word: the MAC below is valid
 
 enum class NhKind : uint8_t {
     Punt,    // the control thread decides (no fast-path medium, NAT, odd cases)
@@ -41,107 +39,158 @@ enum class NhKind : uint8_t {
     OnLink,  // forward to the destination itself (interface route)
 };
 
+// A MAC as an l2 word: byte i of the address in bits 8i..8i+7, kL2Ok above.
+inline uint64_t l2_word(const Ether& m) {
+    uint64_t v = kL2Ok;
+    for (int i = 0; i < 6; i++) v |= uint64_t(m.b[size_t(i)]) << (8 * i);
+    return v;
+}
+
+// One next hop as workers see it. N: address bytes (4 or 16).
+template <int N>
 struct NhRt {
-    NhKind kind;      // what to do
+    uint64_t l2;                  // Gate: kL2Ok | the gateway's MAC once resolved, else 0
+    NhKind kind;                  // what to do
     uint8_t pad;
-    uint16_t port;    // output port (Gate, OnLink)
-    uint32_t gate;    // gateway, network byte order (Gate)
+    uint16_t port;                // output port (Gate, OnLink)
+    std::array<uint8_t, N> gate;  // gateway, network order (Gate)
 };
 
-struct SrcRt {        // one source-specific route of a prefix
-    uint32_t src;     // source prefix, host order
-    uint32_t mask;    // source mask, host order
-    uint32_t nh;      // next hop index
+template <int N>
+struct SrcRt {                    // one source-specific route of a prefix
+    std::array<uint8_t, N> src;   // source prefix, network order
+    std::array<uint8_t, N> mask;  // source mask
+    uint32_t nh;                  // next hop index
 };
-struct DestRt {       // a prefix that has source-specific routes
-    uint32_t any;     // next hop of its any-source route, or kNoNh
-    uint32_t first;   // its source routes: src[first .. first+count), narrowest first
+struct DestRt {                   // a prefix that has source-specific routes
+    uint32_t any;                 // next hop of its any-source route, or 0: punt
+    uint32_t first;               // its source routes: src[first .. first+count), narrowest first
     uint32_t count;
 };
-struct SrcTab {       // immutable once published; replaced whole on change
+template <int N>
+struct SrcTab {                   // immutable once published; replaced whole on change
     std::vector<DestRt> dest;
-    std::vector<SrcRt> src;
+    std::vector<SrcRt<N>> src;
+};
+
+// On-link neighbours (port, address) → l2 word; immutable once published. A stack has at
+// most 256 neighbours (§4.14.1), so 1024 slots keep probes short.
+template <int N>
+struct NeighRt {
+    static constexpr uint32_t kSlots = 1024;
+    struct Slot {
+        std::array<uint8_t, N> ip;  // network order
+        uint16_t port;
+        uint16_t used;
+        uint64_t l2;                // kL2Ok | MAC
+    };
+    static uint32_t home(uint16_t port, const uint8_t* ip) {
+        uint32_t a;
+        std::memcpy(&a, ip + N - 4, 4);
+        return ((a ^ port) * 0x9e3779b1u) >> (32 - 10);
+    }
+    // kL2Ok | the MAC, or 0.
+    uint64_t find(uint16_t port, const uint8_t* ip) const {
+        for (uint32_t i = home(port, ip);; i = (i + 1) & (kSlots - 1)) {
+            const Slot& s = slot[i];
+            if (!s.used) return 0;
+            if (s.port == port && std::memcmp(s.ip.data(), ip, N) == 0) return s.l2;
+        }
+    }
+    Slot slot[kSlots];
 };
 
 // What workers read. Its address is stable for the stack's life.
+template <int N>
 struct FibRt {
-    std::atomic<rte_fib*> fib{nullptr};         // the active copy
-    NhRt* nh = nullptr;                         // kMaxNh next hops (written before use)
-    std::atomic<const SrcTab*> srctab{nullptr}; // source-specific prefixes
-    rte_hash* neigh = nullptr;                  // NeighKey → packed MAC (1 << 48 | mac)
-    std::atomic<uint32_t> odd{0};               // non-contiguous masks, or full: punt all
-};
-
-struct NeighKey {
-    uint32_t ip;      // network byte order
-    uint16_t port;
-    uint16_t pad;
+    const LpmRt* lpm = nullptr;                  // destination → value (stable)
+    const NhRt<N>* nh = nullptr;                 // kMaxNh next hops (stable)
+    std::atomic<const SrcTab<N>*> srctab{nullptr};
+    std::atomic<const NeighRt<N>*> neigh{nullptr};
+    std::atomic<uint32_t> odd{0};                // non-contiguous masks, or a route that did
+                                                 // not fit: the control thread routes all
 };
 
 // Defers a function until every worker has passed a quiescent state.
 using Retire = std::function<void(std::function<void()>)>;
 
-class Fib4 {
+template <int N>
+class Fib {
 public:
-    Fib4() = default;
-    ~Fib4();
-    Fib4(const Fib4&) = delete;
-    Fib4& operator=(const Fib4&) = delete;
-    // routes: capacity; qsbr may be null (no workers: nothing to wait for).
-    Err init(int stack, uint32_t routes, rte_rcu_qsbr* qsbr, Retire retire);
-    // A v4 route appeared (present) or is going away; kind/port resolved by the stack.
+    using Addr = std::array<uint8_t, N>;
+
+    Fib() = default;
+    ~Fib();
+    Fib(const Fib&) = delete;
+    Fib& operator=(const Fib&) = delete;
+    // routes: capacity hint (sizes the LPM's groups); grace/retire: the workers' QSBR.
+    Err init(uint32_t routes, LpmGrace grace, Retire retire);
+    // A route of this family appeared (present) or is going away; kind/port resolved by the
+    // stack. Takes effect at once.
     void route(const Route& r, bool present, NhKind kind, uint16_t port);
-    // Applies the changes queued since the last batch (see the header comment).
+    // The neighbour cache learned or dropped a MAC (published at the next commit()).
+    void neigh_set(uint16_t port, const Addr& ip, const Ether& mac);
+    void neigh_del(uint16_t port, const Addr& ip);
+    // Once per control loop: publishes the neighbour table if it changed, returns groups whose
+    // grace period is over, retries routes that did not fit.
     void commit();
-    bool settled() const { return pending_.empty() && !waiting_; }
-    void queue(uint32_t dst, int len, uint32_t value) {
-        pending_[uint64_t(len) << 32 | dst] = value;
-    }
-    void neigh_set(uint16_t port, uint32_t ip_be, const Ether& mac);
-    void neigh_del(uint16_t port, uint32_t ip_be);
-    FibRt* rt() { return &rt_; }
-    size_t prefixes() const { return prefix_.size(); }
+    FibRt<N>* rt() { return &rt_; }
+    const Lpm<N>& lpm() const { return lpm_; }
+    size_t prefixes() const { return lpm_.size() + unfit_.size(); }
+    bool full() const { return !unfit_.empty(); }
+
 private:
     struct NhKey {
         NhKind kind;
         uint16_t port;
-        uint32_t gate;
+        Addr gate;
         auto operator<=>(const NhKey&) const = default;
     };
     struct Src {
-        uint32_t src, mask, nh;
+        Addr src, mask;
+        uint32_t nh;
     };
-    struct Prefix {                 // every route of one destination prefix
-        uint32_t any = kNoNh;       // the any-source route's next hop
-        std::vector<Src> src;       // source-specific routes
+    struct SrcPrefix {              // a prefix with source-specific routes
+        uint32_t any = 0;           // its any-source route's next hop, 0 if none
+        std::vector<Src> src;       // narrowest source first
+        uint32_t dest = 0;          // index in the published source table
     };
-    struct Op {                     // one change to both copies
-        uint32_t dst;               // host order
-        uint8_t len;
-        uint32_t value;             // kFibMiss: delete
-    };
-    uint32_t nh_index(const NhKey& k);
-    void install(uint32_t dst, int len, const Prefix& p);
-    void publish_srctab();
-    void apply(rte_fib* f, const std::vector<Op>& ops);
+    using PKey = std::pair<Addr, int>;  // prefix, length
+    using NKey = std::pair<uint16_t, Addr>;  // port, neighbour
 
-    FibRt rt_;
+    uint32_t nh_index(const NhKey& k);
+    void install(const Addr& dst, int len, uint32_t value);
+    void uninstall(const Addr& dst, int len);
+    void publish_srctab();
+    void publish_neigh();
+    void set_odd();
+
+    FibRt<N> rt_;
+    Lpm<N> lpm_;
     Retire retire_;
-    rte_fib* copy_[2] = {nullptr, nullptr};      // the two copies; rt_.fib is one of them
-    int active_ = 0;                             // index of the active copy
-    std::map<uint64_t, uint32_t> pending_;       // (len << 32 | dst) → value, not yet in
-                                                 // either copy: one change per prefix
-    std::vector<Op> lagging_;                    // in the active copy, not yet in the other
-    bool waiting_ = false;                       // lagging_ waits for a grace period
-    std::vector<uint32_t> dest_unref_;           // dest indexes dropped by pending_ ops
-    std::map<NhKey, uint32_t> nhidx_;            // next hop → index in rt_.nh
-    uint32_t nnh_ = 0;                           // next hops used
-    std::unordered_map<uint64_t, Prefix> prefix_;  // (dst << 8 | len) → its routes
-    std::map<uint64_t, uint32_t> srcdest_;       // prefixes with source routes → dest index
-    std::vector<uint32_t> free_dest_;            // dest indexes no copy refers to
-    uint32_t ndest_ = 0;                         // dest indexes ever handed out
+    std::unique_ptr<NhRt<N>[]> nh_;              // rt_.nh
+    std::map<NhKey, uint32_t> nhidx_;            // next hop → index
+    uint32_t nnh_ = 2;                           // next hops used (0: none, 1: punt)
+    std::map<PKey, SrcPrefix> srcpfx_;           // prefixes with source-specific routes
+    std::vector<uint32_t> free_dest_;            // source-table indexes free for reuse
+    uint32_t ndest_ = 0;                         // source-table indexes handed out
+    std::map<NKey, uint64_t> neigh_;             // on-link neighbours → l2 word
+    bool neigh_dirty_ = false;                   // neigh_ changed since the last publish
+    std::map<PKey, uint32_t> unfit_;             // routes the LPM had no room for
     uint32_t odd_ = 0;                           // non-contiguous routes present
-    bool full_ = false;                          // an add failed: the slow path routes all
 };
+
+using Fib4 = Fib<4>;
+using Fib6 = Fib<16>;
+extern template class Fib<4>;
+extern template class Fib<16>;
+
+// A v4-mapped or v6 Ipaddr as a family's address bytes.
+template <int N>
+std::array<uint8_t, N> fib_addr(const Ipaddr& a) {
+    std::array<uint8_t, N> r;
+    std::memcpy(r.data(), a.b.data() + 16 - N, N);
+    return r;
+}
 
 }  // namespace devip::proto

@@ -1,59 +1,67 @@
-// The worker's view of a FibRt, for proto/fastpath.h: bulk route lookups, the
-// source-specific second stage, neighbour lookups. Separate from fib.h because it includes
-// DPDK's lookup headers.
+// The worker's view of a stack's FIB (proto/fib.h) for proto/fastpath.h: route lookups, the
+// source-specific second stage, next hops and on-link neighbours. Loads only.
 #pragma once
-#include <rte_fib.h>
-#include <rte_hash.h>
+#include <cstring>
 
 #include "proto/fib.h"
 
 namespace devip::proto {
 
-struct FibLookup {
-    const FibRt* f;  // the stack's FIB; null: everything goes to the slow path
+template <int N>
+struct FibView {
+    const FibRt<N>* f;  // the stack's FIB of this family; null: everything goes to the slow path
 
     bool usable() const { return f && !f->odd.load(std::memory_order_relaxed); }
-    // dst host order, n at most 64.
-    void lookup(uint32_t* dst, uint64_t* val, unsigned n) const {
-        rte_fib_lookup_bulk(f->fib.load(std::memory_order_acquire), dst, val, int(n));
+    // IPv4 only: n destinations in host order (n at most 64).
+    void lookup4(const uint32_t* dst, uint32_t* val, unsigned n) const {
+        f->lpm->lookup4_bulk(dst, val, n);
     }
-    uint64_t lookup1(uint32_t dst) const {
-        uint64_t v = kFibMiss;
-        if (usable()) lookup(&dst, &v, 1);
-        return v;
+    // dst: the packet's destination bytes (network order).
+    uint32_t lookup(const uint8_t* dst) const {
+        if (!usable()) return 0;
+        if constexpr (N == 4) {
+            uint32_t d;
+            std::memcpy(&d, dst, 4);
+            return f->lpm->lookup4(__builtin_bswap32(d));
+        } else {
+            return f->lpm->lookup(dst);
+        }
     }
-    // A looked-up value to a next hop. False: the control thread decides (no route, a
+    // A looked-up value to its next hop; null: the control thread decides (no route, a
     // source-specific prefix whose sources do not match and that has no any-source route).
-    bool resolve(uint64_t value, uint32_t src, NhRt& out) const {
-        uint32_t v = uint32_t(value);
-        if (v == kFibMiss || v == kFibPunt) return false;
-        if (v & kFibSrcFlag) {
-            const SrcTab* t = f->srctab.load(std::memory_order_acquire);
-            uint32_t i = v & ~kFibSrcFlag;
-            if (i >= t->dest.size()) return false;
+    // src: the packet's source bytes.
+    const NhRt<N>* resolve(uint32_t v, const uint8_t* src) const {
+        if (__builtin_expect(v & kFibSrc, 0)) {
+            const SrcTab<N>* t = f->srctab.load(std::memory_order_acquire);
+            uint32_t i = v & ~kFibSrc;
+            if (i >= t->dest.size()) return nullptr;
             const DestRt& d = t->dest[i];
             v = d.any;
             for (uint32_t k = d.first; k < d.first + d.count; k++)
-                if ((src & t->src[k].mask) == t->src[k].src) {
+                if (src_match(t->src[k], src)) {
                     v = t->src[k].nh;
                     break;
                 }
         }
-        if (v >= kMaxNh) return false;
-        out = f->nh[v];
-        return true;
+        if (v < 2 || v >= kMaxNh) return nullptr;  // no route, or "punt"
+        return &f->nh[v];
     }
-    bool route(uint32_t dst, uint32_t src, NhRt& out) const {
-        return usable() && resolve(lookup1(dst), src, out);
+    // The on-link neighbour's l2 word (kL2Ok | MAC), or 0.
+    uint64_t neigh(uint16_t port, const uint8_t* ip) const {
+        return f->neigh.load(std::memory_order_acquire)->find(port, ip);
     }
-    bool neigh(uint16_t port, uint32_t ip_be, Ether& mac) const {
-        NeighKey k{ip_be, port, 0};
-        void* d;
-        if (rte_hash_lookup_data(f->neigh, &k, &d) < 0) return false;
-        uint64_t v = uint64_t(uintptr_t(d));
-        for (int i = 0; i < 6; i++) mac.b[size_t(i)] = uint8_t(v >> (8 * i));
+    // A next hop's gateway l2 word, or 0 while unresolved.
+    static uint64_t gate_l2(const NhRt<N>& h) { return __atomic_load_n(&h.l2, __ATOMIC_ACQUIRE); }
+
+private:
+    static bool src_match(const SrcRt<N>& r, const uint8_t* src) {
+        for (int i = 0; i < N; i++)
+            if ((src[i] & r.mask[size_t(i)]) != r.src[size_t(i)]) return false;
         return true;
     }
 };
+
+using FibView4 = FibView<4>;
+using FibView6 = FibView<16>;
 
 }  // namespace devip::proto

@@ -3,6 +3,8 @@
 // §2.9, §3.13, §4.2–§4.4, §4.14.
 #include "proto/stack.h"
 
+#include <rte_rcu_qsbr.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -91,26 +93,35 @@ Stack::Stack(Net& n_, int n) : net(n_), n(n) {
 // filled from the routing table and the neighbour cache as they are.
 void Stack::fib_enable() {
     if (fib4 || !net.io || !net.io->qsbr()) return;
-    fib4 = std::make_unique<Fib4>();
     Netio* io = net.io;
-    if (Err e = fib4->init(n, net.fib_routes, io->qsbr(),
-                           [io](std::function<void()> fn) { io->retire(std::move(fn)); })) {
+    rte_rcu_qsbr* q = io->qsbr();
+    LpmGrace grace;
+    grace.start = [q] { return rte_rcu_qsbr_start(q); };
+    grace.done = [q](uint64_t token, bool wait) { return rte_rcu_qsbr_check(q, token, wait) == 1; };
+    Retire retire = [io](std::function<void()> fn) { io->retire(std::move(fn)); };
+    auto f4 = std::make_unique<Fib4>();
+    auto f6 = std::make_unique<Fib6>();
+    Err e = f4->init(net.fib_routes, grace, retire);
+    if (!e) e = f6->init(net.fib6_routes, grace, retire);
+    if (e) {
         log.print(Logip, "%s\n", e.text);
         fprintf(stderr, "devipd: stack %d: %s; forwarding stays on the control thread\n", n,
                 e.text);
-        fib4.reset();
         return;
     }
+    fib4 = std::move(f4);
+    fib6 = std::move(f6);
     rib.for_each([this](const Route& r) { fib_route(r, true); });
-    for (auto& e : arp)
-        if (e.state == ArpEnt::Ok) arp_enter(e.ip, e.ifc, e.mac, false);
+    for (auto& a : arp)
+        if (a.state == ArpEnt::Ok) neigh_fast(a, true);
     fib4->commit();
+    fib6->commit();
 }
 
 // What a route tells the workers: local delivery, forwarding out of an Ethernet port, or
 // "ask the control thread" for everything the fast path does not do (pkt/loopback media, NAT).
 void Stack::fib_route(const Route& r, bool present) {
-    if (!fib4 || !r.v4()) return;
+    if (!fib4) return;
     NhKind kind = NhKind::Punt;
     uint16_t port = 0;
     if (r.type & (Runi | Rbcast | Rmulti)) {
@@ -122,7 +133,10 @@ void Stack::fib_route(const Route& r, bool present) {
             port = uint16_t(f->port);
         }
     }
-    fib4->route(r, present, kind, port);
+    if (r.v4())
+        fib4->route(r, present, kind, port);
+    else
+        fib6->route(r, present, kind, port);
 }
 
 Stack::~Stack() = default;
@@ -520,17 +534,11 @@ void Stack::ipstats_text(Text& t) const {
 
 void Stack::tick(uint64_t now) {
     for (auto& e : arp) {
+        if (e.state == ArpEnt::Ok && e.fast && now - e.ctime >= kArpAgeMs)
+            neigh_fast(e, false);  // aged (§4.14.1): the next packet comes to us, re-resolves
         if (e.state != ArpEnt::Empty && !e.ip.is_v4()) {  // neighbour discovery's own timers
             nd_tick(e, now);
             continue;
-        }
-        if (e.state == ArpEnt::Ok && e.fast && now - e.ctime >= kArpAgeMs) {
-            // aged (§4.14.1): the next packet comes to us and re-resolves
-            Ipifc* f = ipifc->ifc(e.ifc);
-            uint32_t ip;
-            std::memcpy(&ip, e.ip.b.data() + 12, 4);
-            if (fib4 && f && f->port >= 0) fib4->neigh_del(uint16_t(f->port), ip);
-            e.fast = false;
         }
         if (e.state != ArpEnt::Wait || now - e.rtime < kArpWaitMs) continue;
         // resolution failed: host unreachable for the packet that waited
@@ -600,7 +608,9 @@ void Net::publish() {
         r.forwarding = o.s->ipifc->iprouting;
         r.reflect = f->reflect;
         r.mtu = uint16_t(f->maxtu - medium_info(f->medium)->hsize);
+        if (o.s->has_null_addr()) r.forwarding = 0;  // accept-all (§4.2.2): all is local
         t.fib[o.s->n] = o.s->fib4 ? o.s->fib4->rt() : nullptr;
+        t.fib6[o.s->n] = o.s->fib6 ? o.s->fib6->rt() : nullptr;
         t.ipid[o.s->n] = &o.s->ipid;
         for (auto& l : f->lifc) {
             if (!(l.type & Rv4) || l.local.is_unspecified() || r.nlocal >= kMaxFastLocal)
@@ -619,6 +629,7 @@ void Net::tick(uint64_t now) {
         if (s) {
             s->tick(now);
             if (s->fib4) s->fib4->commit();
+            if (s->fib6) s->fib6->commit();
         }
 }
 

@@ -101,7 +101,8 @@ public:
     uint32_t ndbmtime = 0;             // seconds, last ndb change
     std::atomic<uint32_t> ipid{0};     // v4 ID counter (low 16 bits), shared with workers' echo replies
     uint32_t ip6id = 0;                // v6 fragment identification counter
-    std::unique_ptr<Fib4> fib4;        // what workers forward with; null without workers
+    std::unique_ptr<Fib4> fib4;        // what workers forward IPv4 with; null without workers
+    std::unique_ptr<Fib6> fib6;        // and IPv6
     Reass4 reass4;                     // v4 fragments waiting for their datagram
     static constexpr double kIcmpRate = 1000, kIcmpBurst = 200;  // ICMP errors a second, burst
     double icmp_tokens = kIcmpBurst;   // ICMP error token bucket
@@ -179,6 +180,7 @@ public:
     void arp_enter(const Ipaddr& ip, int ifc, const Ether& mac, bool create);
     void arp_flush_ifc(int ifc);
     void arp_drop(ArpEnt& e);          // frees a slot, withdrawing it from the fast path
+    void neigh_fast(ArpEnt& e, bool on);  // publish a resolved neighbour to the workers, or not
     void fib_route(const Route& r, bool present);  // Rib change → FIB
     void fib_enable();                 // make the FIB (iprouting turned on)
     void arp_text(std::string& out) const;
@@ -212,7 +214,8 @@ public:
     void tick(uint64_t now_ms);
     Netio* io;                               // may be null in unit tests (no ports)
     uint64_t now_ms = 0;                     // control-thread clock
-    uint32_t fib_routes = 1u << 16;          // FIB capacity per stack (--fib-routes)
+    uint32_t fib_routes = 1u << 16;          // IPv4 FIB size hint per stack (--fib-routes)
+    uint32_t fib6_routes = 1u << 14;         // IPv6 FIB size hint per stack (--fib6-routes)
     uint64_t rng = 0x9e3779b97f4a7c15ull;    // port choice, ping ids
     uint32_t random();
 private:

@@ -41,6 +41,24 @@ inline uint16_t csum(const uint8_t* p, size_t n, uint32_t sum = 0) {
     return uint16_t(~csum_fold(csum_add(p, n, sum)));
 }
 
+// Whether an IPv4 header of hlen bytes (a multiple of 4) sums to all ones: the one's
+// complement sum taken 32 bits at a time in host order (RFC 1071 §2: byte order and word
+// size do not change whether it is all ones).
+inline bool ip4_csum_ok(const uint8_t* p, size_t hlen) {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < hlen; i += 4) {
+        uint32_t w;
+        std::memcpy(&w, p + i, 4);
+        sum += w;
+    }
+    sum = (sum & 0xffffffff) + (sum >> 32);
+    sum = (sum & 0xffffffff) + (sum >> 32);
+    uint32_t s32 = uint32_t(sum);
+    s32 = (s32 & 0xffff) + (s32 >> 16);
+    s32 = (s32 & 0xffff) + (s32 >> 16);
+    return s32 == 0xffff;
+}
+
 // Result of the RFC 1812 §5.2.2 header checks (ip3.md §4.4 Input).
 struct Ip4Check {
     bool ok;        // false: count InHdrErrors and drop
@@ -53,7 +71,7 @@ inline Ip4Check ip4_check(const uint8_t* p, size_t len, bool verify_csum) {
     uint16_t hlen = uint16_t((p[0] & 0xf) * 4);
     uint16_t tlen = get16(p + 2);
     if (hlen < kIp4Hdr || hlen > len || tlen < hlen || tlen > len) return {false, 0, 0};
-    if (verify_csum && csum(p, hlen) != 0) return {false, 0, 0};
+    if (verify_csum && !ip4_csum_ok(p, hlen)) return {false, 0, 0};
     return {true, hlen, tlen};
 }
 
