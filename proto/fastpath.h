@@ -93,6 +93,44 @@ inline bool fast6_plain(const uint8_t* ip) {
     return !special(src) && !special(dst) && nxt != 0 && nxt != 43 && nxt != 44 && nxt != 60;
 }
 
+// The common IPv4 case in one go, for a port that forwards: a frame to our MAC, IPv4 without
+// options, lengths and checksum right (RFC 1812 §5.2.2). mac48: the port's MAC as a
+// little-endian word. True: *tlen bytes of IP that fast_ingress would call a forwarding
+// candidate unless they are for us (the caller learns that from the route: our addresses have
+// local routes, and then fast_ingress decides); false: fast_ingress decides.
+[[gnu::always_inline]] inline bool fast4_plain(const uint8_t* frame, size_t len, uint64_t mac48,
+                                               uint16_t* tlen) {
+    uint64_t d;
+    uint16_t type;
+    std::memcpy(&d, frame, 8);
+    std::memcpy(&type, frame + 12, 2);
+    const uint8_t* ip = frame + kEthHdr;
+    if (((d ^ mac48) << 16) || type != 0x0008 || len < size_t(kEthHdr + kIp4Hdr) || ip[0] != 0x45)
+        return false;
+    uint16_t t = get16(ip + 2);
+    if (t < kIp4Hdr || t > len - kEthHdr || !ip4_csum20_ok(ip)) return false;
+    *tlen = t;
+    return true;
+}
+
+// The IPv6 counterpart, for a port that forwards: a frame to our MAC with a plain IPv6 packet
+// (fast6_plain) of *tlen bytes that fits the frame, as fast_ingress would say.
+[[gnu::always_inline]] inline bool fast6_frame(const uint8_t* frame, size_t len, uint64_t mac48,
+                                               uint16_t* tlen) {
+    uint64_t d;
+    uint16_t type;
+    std::memcpy(&d, frame, 8);
+    std::memcpy(&type, frame + 12, 2);
+    const uint8_t* ip = frame + kEthHdr;
+    if (((d ^ mac48) << 16) || type != 0xdd86 || len < size_t(kEthHdr + kIp6Hdr) ||
+        (ip[0] >> 4) != 6)
+        return false;
+    size_t t = kIp6Hdr + size_t(get16(ip + 4));
+    if (t == size_t(kIp6Hdr) || t > len - kEthHdr || !fast6_plain(ip)) return false;
+    *tlen = uint16_t(t);
+    return true;
+}
+
 // Everything up to the route lookup, for one frame received on inport. Returns Drop, Punt, Tx
 // (an echo answered in place: *newlen, *outport set), Fwd or Fwd6 ("wants forwarding": *ck
 // holds the header facts and the caller looks the route up, in bulk, and finishes with
@@ -147,7 +185,7 @@ inline FastNext fast_ingress(uint8_t* frame, size_t len, uint16_t inport, const 
 // port, MTU, reflect, the neighbour's MAC. Returns the next hop's l2 word, or 0 with *why set
 // (a punt reason, or kPuntWhy for "drop: would leave by its arrival port").
 template <int N, class Fib>
-inline uint64_t fast_next_hop(const uint8_t* src, const uint8_t* dst, uint8_t ttl, size_t tlen,
+[[gnu::always_inline]] inline uint64_t fast_next_hop(const uint8_t* src, const uint8_t* dst, uint8_t ttl, size_t tlen,
                               uint16_t inport, const FastTable& t, const Fib& fib,
                               uint32_t value, uint16_t* outport, int* why) {
     const NhRt<N>* nh = fib.resolve(value, src);
@@ -165,7 +203,7 @@ inline uint64_t fast_next_hop(const uint8_t* src, const uint8_t* dst, uint8_t tt
     return l2;
 }
 
-inline void fast_rewrite_l2(uint8_t* frame, uint64_t l2, const Ether& src) {
+[[gnu::always_inline]] inline void fast_rewrite_l2(uint8_t* frame, uint64_t l2, const Ether& src) {
     std::memcpy(frame, &l2, 6);  // bytes 0..5 of the little-endian word are the MAC
     std::memcpy(frame + 6, src.b.data(), 6);
 }
@@ -174,7 +212,7 @@ inline void fast_rewrite_l2(uint8_t* frame, uint64_t l2, const Ether& src) {
 // (no route, local routes, TTL expiry, too big, unresolved neighbour) is punted untouched:
 // the control thread then does exactly what 9front does, ICMP errors included.
 template <class Fib>
-inline FastNext fast_forward(uint8_t* frame, const Ip4Check& ck, uint16_t inport,
+[[gnu::always_inline]] inline FastNext fast_forward(uint8_t* frame, const Ip4Check& ck, uint16_t inport,
                              const FastTable& t, FastStats& s, const Fib& fib, uint32_t value,
                              size_t* newlen, uint16_t* outport) {
     uint8_t* ip = frame + kEthHdr;
@@ -203,7 +241,7 @@ inline FastNext fast_forward(uint8_t* frame, const Ip4Check& ck, uint16_t inport
 
 // IPv6 forwarding (RFC 8200 §3: the hop limit falls by one; no header checksum).
 template <class Fib>
-inline FastNext fast6_forward(uint8_t* frame, const Ip4Check& ck, uint16_t inport,
+[[gnu::always_inline]] inline FastNext fast6_forward(uint8_t* frame, const Ip4Check& ck, uint16_t inport,
                               const FastTable& t, FastStats& s, const Fib& fib, uint32_t value,
                               size_t* newlen, uint16_t* outport) {
     uint8_t* ip = frame + kEthHdr;
