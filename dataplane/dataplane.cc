@@ -258,6 +258,14 @@ std::string Dataplane::port_stats(uint16_t port) const {
     snprintf(buf, sizeof buf, "fast path: bound %d forwarding %d fib %s fib6 %s\n", pr.bound,
              pr.forwarding, state(t.fib[pr.stack]), state(t.fib6[pr.stack]));
     out += buf;
+    auto occupancy = [&](const char* name, const auto* fib) {
+        if (!fib) return;
+        snprintf(buf, sizeof buf, "%s: %u prefixes, groups %u/%u\n", name, fib->prefixes.load(),
+                 fib->groups.load(), fib->groups_max);
+        out += buf;
+    };
+    occupancy("fib", t.fib[pr.stack]);
+    occupancy("fib6", t.fib6[pr.stack]);
     out += "forwarding punts:";
     for (int r = 0; r < proto::kPuntWhy; r++) {
         uint64_t v = 0;

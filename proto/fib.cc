@@ -35,6 +35,7 @@ Err Fib<N>::init(uint32_t routes, LpmGrace grace, Retire retire) {
     nh_.reset(new NhRt<N>[kMaxNh]());
     nh_[kNhPunt].kind = NhKind::Punt;
     rt_.lpm = lpm_.rt();
+    rt_.groups_max = lpm_.groups_max();
     rt_.nh = nh_.get();
     rt_.srctab.store(new SrcTab<N>{}, std::memory_order_release);
     rt_.neigh.store(new NeighRt<N>{}, std::memory_order_release);
@@ -206,6 +207,8 @@ template <int N>
 void Fib<N>::commit() {
     if (neigh_dirty_) publish_neigh();
     lpm_.reclaim();
+    rt_.prefixes.store(uint32_t(lpm_.size()), std::memory_order_relaxed);
+    rt_.groups.store(lpm_.groups_used(), std::memory_order_relaxed);
     if (unfit_.empty()) return;
     auto pending = unfit_;  // retry what did not fit
     for (auto& [key, value] : pending) install(key.first, key.second, value);

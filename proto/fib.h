@@ -109,6 +109,9 @@ struct FibRt {
     std::atomic<const NeighRt<N>*> neigh{nullptr};
     std::atomic<uint32_t> odd{0};                // non-contiguous masks, or a route that did
                                                  // not fit: the control thread routes all
+    std::atomic<uint32_t> prefixes{0};           // for the stats file: prefixes installed,
+    std::atomic<uint32_t> groups{0};             // LPM groups in use
+    uint32_t groups_max = 0;                     // and the most there can be
 };
 
 // Defers a function until every worker has passed a quiescent state.
