@@ -519,6 +519,7 @@ void Stack::ipstats_text(Text& t) const {
 }
 
 void Stack::tick(uint64_t now) {
+    ra6_tick(now);
     for (auto& e : arp) {
         if (e.state != ArpEnt::Empty && !e.ip.is_v4()) {  // neighbour discovery's own timers
             nd_tick(e, now);
