@@ -365,7 +365,8 @@ void Stack::ra6_autoconf(Ipifc& f, const RaPrefix& p) {
     if (old) {
         lp.validlt = slaac_valid_lifetime(remaining(old->validlt, old->origint, now_s), p.valid);
     } else {
-        if (p.valid == 0) return;
+        size_t n = std::count_if(f.lifc.begin(), f.lifc.end(), [](auto& l) { return l.fromra; });
+        if (p.valid == 0 || n >= kMaxAutoconf) return;
         lp.validlt = p.valid;
     }
     lp.preflt = std::min(p.preferred, lp.validlt);
@@ -406,7 +407,8 @@ void Stack::ra6_input(Ipifc& f, std::span<const uint8_t> pkt) {
     if (m.routerlt == 0) {
         if (it != routers6.end()) routers6.erase(it);
     } else if (it == routers6.end()) {
-        routers6.push_back({src, f.x, net.now_ms + uint64_t(m.routerlt) * 1000});
+        if (routers6.size() < kMaxDefRouters)
+            routers6.push_back({src, f.x, net.now_ms + uint64_t(m.routerlt) * 1000});
     } else {
         it->expires = net.now_ms + uint64_t(m.routerlt) * 1000;
     }
@@ -421,7 +423,7 @@ void Stack::ra6_input(Ipifc& f, std::span<const uint8_t> pkt) {
 // ---- timers -------------------------------------------------------------------------------
 
 void Stack::ra6_tick(uint64_t now) {
-    if (now >= ra6_last && now - ra6_last < 10) return;  // every 10 ms is plenty
+    if (ra6_last != kNever && now >= ra6_last && now - ra6_last < 10) return;  // 10 ms is plenty
     ra6_last = now;
     uint64_t now_s = now / 1000;
     for (auto& c : ipifc->convs) {

@@ -27,6 +27,10 @@ inline constexpr uint32_t kMaxRouterLifetime = 9000;                    // s
 inline constexpr uint32_t kMaxReachableTime = 3600000;                  // ms
 // RFC 4862 §5.5.3 e: the two hours a received valid lifetime cannot cut below.
 inline constexpr uint32_t kTwoHours = 7200;  // s
+// What a host takes from RAs at most, so that a flood of made-up routers and prefixes on the
+// link cannot grow its tables (Linux keeps 16 addresses per interface too).
+inline constexpr size_t kMaxAutoconf = 16;     // autoconfigured addresses per interface
+inline constexpr size_t kMaxDefRouters = 16;   // default routers per stack
 
 // Wire layout. The RA body after the ICMPv6 type/code/checksum: cur hop limit at 4, flags at
 // 5, router lifetime at 6, reachable time at 8, retrans timer at 12, options from 16. An RS

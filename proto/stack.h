@@ -107,7 +107,8 @@ public:
     std::vector<DefRouter6> routers6;  // default routers learned from RAs (ra6.cc)
     Route defroute6{};                 // the ::/0 route installed for routers6.front()
     bool defroute6_set = false;        // defroute6 is in the table
-    uint64_t ra6_last = 0;             // ms: last run of the RA timers
+    static constexpr uint64_t kNever = ~0ull;
+    uint64_t ra6_last = kNever;        // ms: last run of the RA timers
     static constexpr double kIcmpRate = 1000, kIcmpBurst = 200;  // ICMP errors a second, burst
     double icmp_tokens = kIcmpBurst;   // ICMP error token bucket
     uint64_t icmp_last = 0;            // ms: last refill

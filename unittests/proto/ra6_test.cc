@@ -692,6 +692,24 @@ TEST_F(Ra6Test, PrefixesThatCannotGiveAnAddressIgnored_RFC4862_5_5_3) {
     EXPECT_EQ(f.lifc.size(), 1u);
 }
 
+TEST_F(Ra6Test, FloodOfRoutersAndPrefixesBounded) {
+    Ipifc& f = host();
+    for (int i = 0; i < 100; i++) {
+        RaMsg m = offer();
+        Ipaddr pre = ip("2001:2:0:100::");
+        pre.b[6] = uint8_t(i);
+        m.prefixes[0].prefix = pre;
+        Ipaddr src = kRouterLL;
+        src.b[15] = uint8_t(10 + i);
+        ra_in(m, 255, src);
+    }
+    EXPECT_EQ(s.routers6.size(), kMaxDefRouters);
+    size_t n = 0;
+    for (auto& l : f.lifc) n += l.fromra;
+    EXPECT_EQ(n, kMaxAutoconf);
+    EXPECT_EQ(f.lifc.size(), kMaxAutoconf + 1);
+}
+
 TEST_F(Ra6Test, InvalidAdvertisementsCountedAndIgnored_RFC4861_6_1_2) {
     Ipifc& f = host();
     ra_in(offer(), 64);  // hop limit below 255
