@@ -8,6 +8,7 @@
 
 #include "proto/fastpath.h"
 #include "proto/icmp.h"
+#include "proto/ip6.h"
 #include "proto/stack.h"
 #include "proto/udp.h"
 #include "unittests/fake_netio.h"
@@ -50,6 +51,23 @@ struct World {
     }
 };
 
+// An ICMPv6 frame with its checksum made right, so that mutations reach neighbour discovery
+// and router advertisements instead of stopping at the checksum; false for anything else.
+bool fix_icmp6(std::vector<uint8_t>& f) {
+    constexpr size_t h = 14;
+    if (f.size() < h + proto::kIp6Hdr + 4 || proto::get16(f.data() + 12) != proto::kEthIp6)
+        return false;
+    uint8_t* ip = f.data() + h;
+    size_t len = proto::get16(ip + proto::kIp6Plen);
+    if (ip[proto::kIp6Next] != proto::kProtoIcmp6 || len < 4 || h + proto::kIp6Hdr + len > f.size())
+        return false;
+    uint8_t* m = ip + proto::kIp6Hdr;
+    proto::put16(m + 2, 0);
+    proto::put16(m + 2, proto::ip6_csum(proto::ip6_src(ip), proto::ip6_dst(ip),
+                                        proto::kProtoIcmp6, m, len));
+    return true;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -64,6 +82,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // the stack's own input also sees the raw frame (pkt-medium path, no worker checks)
     w.net.input(0, {data, size});
     w.net.input(1, {data, size});  // the advertising interface (solicitations, v6 routing)
+    if (fix_icmp6(frame)) {
+        w.net.input(0, frame);
+        w.net.input(1, frame);
+    }
     w.net.tick(w.net.now_ms += 500);
     if (w.io.sent.size() > 1000) w.io.sent.clear();
     for (auto& c : w.s.udp->convs) {  // drain queues so memory stays bounded
