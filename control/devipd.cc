@@ -148,6 +148,7 @@ int serve(const std::string& sock, const char* config, uint32_t fib_routes,
         dplane.reclaim();
         srv.retry_parked();
     }
+    net.stop_advertising();  // final router advertisements while the ports still send
     srv.shutdown();
     dplane.stop();
     return rc;

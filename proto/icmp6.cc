@@ -207,8 +207,12 @@ void Icmp6::input(Ipifc& f, std::span<const uint8_t> pkt) {
         error_in(f, pkt, err_text("packet too big for %u mtu at %s", get32(p + kIp6Hdr + 4),
                                   fmt_ip(src).c_str()));
         return;
-    case Icmp6RouterAdvert:
-    case Icmp6RouterSolicit:
+    case Icmp6RouterAdvert:  // learned from (recvra), and delivered by type as in 9front
+        stack.ra6_input(f, pkt);
+        deliver(f, pkt, type);
+        return;
+    case Icmp6RouterSolicit:  // answered on advertising interfaces, and delivered by type
+        stack.rs_input(f, pkt);
         deliver(f, pkt, type);
         return;
     case Icmp6NbrSolicit:

@@ -41,28 +41,6 @@ bool deprecated(const Iplifc& l, uint64_t now_s) {
     return l.preflt != ~0u && l.preflt < now_s - l.origint;
 }
 
-// Fragments for us (§4.4.1). v6 reassembly is not written yet. An atomic fragment (offset 0,
-// no M flag) only loses its fragment header, as in 9front's ip6reassemble. Any other fragment
-// would open or join a queue that can never complete: the first fragment counts as one queue
-// requested and one abandoned, and every fragment is dropped.
-std::optional<std::string> ip6_defrag(std::span<const uint8_t> pkt, const Unfrag& u,
-                                      uint64_t* st) {
-    const uint8_t* fh = pkt.data() + u.len;
-    uint16_t offm = get16(fh + 2);
-    if ((offm & ~6) != 0) {
-        if ((offm & ~7) == 0) {
-            st[ReasmReqds]++;
-            st[ReasmFails]++;
-        }
-        return std::nullopt;
-    }
-    std::string p(pkt.begin(), pkt.end());
-    p[size_t(u.prev_next)] = char(fh[0]);
-    p.erase(size_t(u.len), kIp6FragHdr);
-    put16(reinterpret_cast<uint8_t*>(p.data()) + kIp6Plen, uint16_t(p.size() - kIp6Hdr));
-    return p;
-}
-
 }  // namespace
 
 // ---- input ------------------------------------------------------------------------------
@@ -101,31 +79,20 @@ void Stack::ip6_input(Ipifc& f, std::span<const uint8_t> pkt) {
             icmp6_error(f.x, pkt, Icmp6TimeExceed, 0);
             return;
         }
-        if (ip6_unfraglen(pkt.data(), pkt.size()).len < kIp6Hdr) {
-            ipstat[InHdrErrors]++;
-            ipstat[InDiscards]++;
-            return;
-        }
+        // fragments are reassembled first when the interface out has `reassemble` (§3.3);
+        // the whole packet is then fragmented again if it does not fit there (ip6_output)
+        Ipifc* out = ipifc->ifc(r->ifc);
+        std::string whole;
+        if (!ip6_reassemble(pkt, whole, out && out->reassemble)) return;
         ipstat[ForwDatagrams]++;
-        ip6_output(std::string(pkt.begin(), pkt.end()), uint8_t(hop - 1), 0, f.x);
+        if (whole.empty()) whole.assign(pkt.begin(), pkt.end());
+        ip6_output(std::move(whole), uint8_t(hop - 1), 0, f.x);
         return;
     }
 
-    std::string whole;  // the packet without its atomic fragment header
-    Unfrag u = ip6_unfraglen(pkt.data(), pkt.size());
-    if (u.len >= kIp6Hdr && u.next == kFragment) {
-        auto r = ip6_defrag(pkt, u, ipstat);
-        if (!r) return;
-        whole = std::move(*r);
-        pkt = bytes(whole);
-        u = ip6_unfraglen(pkt.data(), pkt.size());
-        if (u.next == kFragment) u.len = -1;
-    }
-    if (u.len < kIp6Hdr) {
-        ipstat[InHdrErrors]++;
-        ipstat[InDiscards]++;
-        return;
-    }
+    std::string whole;  // the reassembled packet, or one without its atomic fragment header
+    if (!ip6_reassemble(pkt, whole, true)) return;
+    if (!whole.empty()) pkt = bytes(whole);
     // dispatched on the fixed header's next header (quirk 9): other extension headers stay
     uint8_t proto = pkt[kIp6Next];
     switch (proto) {
@@ -145,6 +112,27 @@ void Stack::ip6_input(Ipifc& f, std::span<const uint8_t> pkt) {
                       fmt_ip(ip6_src(pkt.data())).c_str());
         break;
     }
+}
+
+// 9front's procxtns: the headers in front of the fragmentable part are walked, and with
+// doreasm a fragment is reassembled (§4.4.1). False when the packet is consumed: a bad chain
+// (InHdrErrors, InDiscards) or a fragment waiting for the rest. whole gets the packet when
+// reassembly changed it, else stays empty.
+bool Stack::ip6_reassemble(std::span<const uint8_t> pkt, std::string& whole, bool doreasm) {
+    Unfrag u = ip6_unfraglen(pkt.data(), pkt.size());
+    if (u.len >= kIp6Hdr && u.next == kFragment && doreasm) {
+        auto r = reass6.input(pkt, size_t(u.len), size_t(u.prev_next), net.now_ms, ipstat);
+        if (!r) return false;
+        whole = std::move(*r);
+        u = ip6_unfraglen(reinterpret_cast<const uint8_t*>(whole.data()), whole.size());
+        if (u.next == kFragment) u.len = -1;
+    }
+    if (u.len < kIp6Hdr) {
+        ipstat[InHdrErrors]++;
+        ipstat[InDiscards]++;
+        return false;
+    }
+    return true;
 }
 
 // ---- output -----------------------------------------------------------------------------
@@ -184,7 +172,7 @@ bool Stack::ip6_output(std::string p, uint8_t hop, uint8_t tos, int gating) {
         b[1] = uint8_t(tos << 4);
     }
     b[kIp6Hop] = hop;
-    size_t room = size_t(f->maxtu - medium_info(f->medium)->hsize);
+    size_t room = ip6_mtu(*f);
     if (p.size() <= room) {
         put16(b + kIp6Plen, uint16_t(p.size() - kIp6Hdr));
         medium_output(*f, nh, std::move(p));

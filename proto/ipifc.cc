@@ -220,6 +220,7 @@ Err Ipifcproto::add_lifc(Ipifc& f, const Ipaddr& ip, const Ipaddr& mask, const I
     if ((type & Rv4) && !ip.is_unspecified() && f.port >= 0) s.arp_send_request(f, ip, ip);
     if (!(type & Rv4)) s.nd_register(f, f.lifc.back());
     s.ifc_changed();
+    if (!(type & Rv4)) s.ra6_update(f, true);  // a prefix or a link-local address came
     return ok;
 }
 
@@ -246,7 +247,37 @@ Err Ipifcproto::remove_lifc(Ipifc& f, size_t i) {
     if (!(l.type & (Rv4 | Rptpt))) add_mcast_routes(s, f, l, false);
     f.lifc.erase(f.lifc.begin() + long(i));
     s.ifc_changed();
+    if (!(l.type & Rv4)) s.ra6_update(f, true);
     return ok;
+}
+
+bool Ipifcproto::ifc_id(const Ipifc& f, Ipaddr& ip) const {
+    if (f.medium == Medium::Ether || f.medium == Medium::Gbe) {  // modified EUI-64
+        ip.b[8] = f.mac.b[0] ^ 0x02;
+        ip.b[9] = f.mac.b[1];
+        ip.b[10] = f.mac.b[2];
+        ip.b[11] = 0xff;
+        ip.b[12] = 0xfe;
+        ip.b[13] = f.mac.b[3];
+        ip.b[14] = f.mac.b[4];
+        ip.b[15] = f.mac.b[5];
+        return true;
+    }
+    const Iplifc* ll = nullptr;
+    for (auto& l : f.lifc)
+        if (l.local.is_linklocal6()) ll = &l;
+    if (!ll) return false;
+    for (int i = 8; i < 16; i++) ip.b[i] = ll->local.b[i];
+    return true;
+}
+
+void Ipifcproto::join6(Ipifc& f, const Ipaddr& local, const Ipaddr& group, bool join) {
+    Iplifc l;
+    l.local = local;
+    if (join)
+        addself(stack, f, l, group, Rmulti);
+    else
+        remself(stack, f, l, group);
 }
 
 Err Ipifcproto::add(Ipifc& f, const CtlArgs& a, bool tentative) {
@@ -322,6 +353,9 @@ Err Ipifcproto::bind_medium(Ipifc& f, const CtlArgs& a) {
     f.dev = a.size() > 2 ? a[2] : std::string(m->name) + std::to_string(f.x);
     f.maxtu = m->maxtu;
     f.ra = RaParams{};
+    f.rasched = RaSched{};
+    f.rssched = RsSched{};
+    f.ra_held = f.rs_started = false;
     f.reflect = f.reassemble = false;
     f.speed = 0;
     f.delay = 40;
@@ -338,6 +372,7 @@ Err Ipifcproto::bind_medium(Ipifc& f, const CtlArgs& a) {
 
 Err Ipifcproto::unbind(Ipifc& f) {
     if (!f.bound()) return Eunbound;
+    stack.ra6_unbind(f);  // the final RA goes out while the addresses are still there
     while (!f.lifc.empty()) remove_lifc(f, f.lifc.size() - 1);
     if (f.port >= 0) stack.net.owner[f.port] = {};
     const MediumInfo* m = medium_info(f.medium);
@@ -399,6 +434,8 @@ Err ctl_iprouting(Ipifcproto& p, Ipifc&, const CtlArgs& a) {
     p.iprouting_set = true;
     if (p.iprouting) p.stack.fib_enable();
     p.stack.ifc_changed();
+    for (auto& c : p.convs)  // advertising interfaces start or stop (ra6.cc)
+        if (auto& g = static_cast<Ipifc&>(*c); g.bound()) p.stack.ra6_update(g, false);
     return ok;
 }
 
@@ -415,7 +452,7 @@ Err ctl_reassemble(Ipifcproto&, Ipifc& f, const CtlArgs& a) {
     return ok;
 }
 
-Err ctl_ra6(Ipifcproto&, Ipifc& f, const CtlArgs& a) {
+Err ctl_ra6(Ipifcproto& p, Ipifc& f, const CtlArgs& a) {
     if (!f.bound()) return Eunbound;
     if ((a.size() - 1) % 2) return Ebadarg;
     RaParams r = f.ra;
@@ -442,6 +479,7 @@ Err ctl_ra6(Ipifcproto&, Ipifc& f, const CtlArgs& a) {
     }
     if (r.maxraint < r.minraint) return Ebadarg;
     f.ra = r;
+    p.stack.ra6_update(f, true);  // start or stop advertising or soliciting; new values
     return ok;
 }
 
@@ -457,22 +495,7 @@ Err ctl_add6(Ipifcproto& p, Ipifc& f, const CtlArgs& a) {
     uint32_t pref = a.size() > 6 ? uint32_t(ctl_strtoul(a[6])) : ~0u;
     if (valid < pref) return Ebadarg;
     Ipaddr ip = *pre & prefix_mask(int(plen));
-    if (f.medium == Medium::Ether || f.medium == Medium::Gbe) {  // modified EUI-64
-        ip.b[8] = f.mac.b[0] ^ 0x02;
-        ip.b[9] = f.mac.b[1];
-        ip.b[10] = f.mac.b[2];
-        ip.b[11] = 0xff;
-        ip.b[12] = 0xfe;
-        ip.b[13] = f.mac.b[3];
-        ip.b[14] = f.mac.b[4];
-        ip.b[15] = f.mac.b[5];
-    } else {
-        const Iplifc* ll = nullptr;
-        for (auto& l : f.lifc)
-            if (l.local.is_linklocal6()) ll = &l;
-        if (!ll) return Eunbound;
-        for (int i = 8; i < 16; i++) ip.b[i] = ll->local.b[i];
-    }
+    if (!p.ifc_id(f, ip)) return Eunbound;
     Iplifc lp;  // what the add carries besides the address
     lp.validlt = valid;
     lp.preflt = pref;

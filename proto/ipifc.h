@@ -7,6 +7,7 @@
 
 #include "proto/conv.h"
 #include "proto/iproute.h"
+#include "proto/ra6.h"
 
 namespace devip::proto {
 
@@ -36,6 +37,7 @@ struct Iplifc {
     uint32_t validlt = ~0u;  // seconds from origint; ~0 = infinite
     uint32_t preflt = ~0u;   // seconds from origint; ~0 = infinite
     uint64_t origint = 0;    // when added, in seconds
+    bool fromra = false;     // made from a router advertisement: removed when validlt ends
 };
 
 // Router-advertisement parameters (ra6), copied from the stack defaults at bind.
@@ -64,6 +66,11 @@ struct Ipifc : Conv {
     uint8_t ifcid = 0;              // bumped on bind/unbind/add/remove
     Queue snoopq;                   // copies of pkt-medium packets while snooped
     int snoopers = 0;               // open snoop fds
+    RaSched rasched;                // advertising interface: when its next RA is due (ra6.cc)
+    RsSched rssched;                // recvra: router solicitations still to send
+    Ipaddr ra_src;                  // link-local address the RAs go out from (ff02::2 joined)
+    bool ra_held = false;           // unbinding: no more RAs until the next bind
+    bool rs_started = false;        // recvra's solicitations started since recvra went on
     bool bound() const { return medium != Medium::None; }
 };
 
@@ -90,6 +97,12 @@ public:
                  uint16_t flags, bool tentative, const Iplifc* lp = nullptr);
     Err remove(Ipifc& f, const CtlArgs& a);
     Err remove_lifc(Ipifc& f, size_t i);
+    // The interface identifier of f (modified EUI-64, or the low 64 bits of its link-local
+    // address on media without a MAC) put into the low 64 bits of ip; false when it has none.
+    bool ifc_id(const Ipifc& f, Ipaddr& ip) const;
+    // Joins (or leaves) a v6 group on f as the logical address local does (self table entry,
+    // source-specific host route, medium filter): ff02::2 for advertising interfaces.
+    void join6(Ipifc& f, const Ipaddr& local, const Ipaddr& group, bool join);
     bool iprouting_set = false;
     bool iprouting = false;
 };

@@ -533,6 +533,7 @@ void Stack::ipstats_text(Text& t) const {
 }
 
 void Stack::tick(uint64_t now) {
+    ra6_tick(now);
     for (auto& e : arp) {
         if (e.state == ArpEnt::Ok && e.fast && now - e.ctime >= kArpAgeMs)
             neigh_fast(e, false);  // aged (§4.14.1): the next packet comes to us, re-resolves

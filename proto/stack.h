@@ -104,6 +104,12 @@ public:
     std::unique_ptr<Fib4> fib4;        // what workers forward IPv4 with; null without workers
     std::unique_ptr<Fib6> fib6;        // and IPv6
     Reass4 reass4;                     // v4 fragments waiting for their datagram
+    Reass6 reass6;                     // v6 fragments waiting for their datagram
+    std::vector<DefRouter6> routers6;  // default routers learned from RAs (ra6.cc)
+    Route defroute6{};                 // the ::/0 route installed for routers6.front()
+    bool defroute6_set = false;        // defroute6 is in the table
+    static constexpr uint64_t kNever = ~0ull;
+    uint64_t ra6_last = kNever;        // ms: last run of the RA timers
     static constexpr double kIcmpRate = 1000, kIcmpBurst = 200;  // ICMP errors a second, burst
     double icmp_tokens = kIcmpBurst;   // ICMP error token bucket
     uint64_t icmp_last = 0;            // ms: last refill
@@ -147,6 +153,8 @@ public:
     // fragments local packets that do not fit. gating: the arrival interface of a forwarded
     // packet, -1 for our own. Returns false when there is no route.
     bool ip6_output(std::string pkt, uint8_t hop, uint8_t tos, int gating = -1);
+    // The header walk of v6 input, reassembling fragments when doreasm (ip6.cc).
+    bool ip6_reassemble(std::span<const uint8_t> pkt, std::string& whole, bool doreasm);
     bool ip6_send(const Ipaddr& src, const Ipaddr& dst, uint8_t proto, uint8_t hop,
                   uint8_t tos, std::span<const uint8_t> payload);
     // ICMPv6 error about pkt (an IPv6 packet received on ifc, or ours): §4.4.2 rules.
@@ -170,6 +178,19 @@ public:
     int nd_forme(const Ipifc& f, const Ipaddr& target, const Ipaddr& src) const;
     void nd_tick(ArpEnt& e, uint64_t now);         // retransmit solicitations, give up
     bool nd_ifcaddr(const ArpEnt& e, Ipaddr& ia) const;  // /net/arp's last column
+
+    // Router advertisements (ra6.cc): RFC 4861 §6.2 as a router, §6.3 as a host.
+    void ra6_input(Ipifc& f, std::span<const uint8_t> pkt);  // a valid RA arrived on f
+    void rs_input(Ipifc& f, std::span<const uint8_t> pkt);   // a valid RS arrived on f
+    // f's ra6 values, addresses or the stack's iprouting changed: start or stop advertising
+    // (a final RA when it stops) and soliciting; changed: what is advertised may differ.
+    void ra6_update(Ipifc& f, bool changed);
+    void ra6_unbind(Ipifc& f);         // f goes away: final RA; forget routers learned on it
+    void ra6_send(Ipifc& f, bool final);  // one RA to ff02::1 from f's link-local address
+    void ra6_tick(uint64_t now);       // due RAs and RSs; lifetimes of routers and addresses
+    void ra6_autoconf(Ipifc& f, const RaPrefix& p);  // an address from an autonomous prefix
+    void defroute_sync();              // ::/0 (tag ra6) via the first router of routers6
+    size_t ip6_mtu(const Ipifc& f) const;  // IPv6 MTU of f: its maxtu, or a smaller linkmtu
 
     // ARP (§4.14, §3.13)
     void arp_input(Ipifc& f, std::span<const uint8_t> frame);
@@ -211,6 +232,7 @@ public:
     // A frame received on a port (punted by a worker).
     void input(uint16_t port, std::span<const uint8_t> frame);
     void publish();                          // rebuild the FastTable from every stack
+    void stop_advertising();                 // devipd stops: final RAs (RFC 4861 §6.2.5)
     void tick(uint64_t now_ms);
     Netio* io;                               // may be null in unit tests (no ports)
     uint64_t now_ms = 0;                     // control-thread clock

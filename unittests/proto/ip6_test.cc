@@ -697,25 +697,151 @@ TEST_F(Ip6Test, UnknownProtocolAndExtensionHeaders_4_4) {
     EXPECT_EQ(s.udp->st.in_datagrams, 0u);
 }
 
-TEST_F(Ip6Test, FragmentsCountedAndDropped_4_4_1) {
+// A fragment of the upper-layer bytes ul (from offset off, n bytes) in an IPv6 packet.
+std::vector<uint8_t> frag6(const Ipaddr& src, const Ipaddr& dst, const std::vector<uint8_t>& ul,
+                           size_t off, size_t n, bool more, uint32_t id, uint8_t next = kProtoUdp) {
+    std::vector<uint8_t> fh = {next, 0, 0, 0, 0, 0, 0, 0};
+    put16(fh.data() + 2, uint16_t(off | (more ? 1 : 0)));
+    put32(fh.data() + 4, id);
+    fh.insert(fh.end(), ul.begin() + long(off), ul.begin() + long(off + n));
+    return ip6(src, dst, kFragment, fh);
+}
+
+// The UDP header and data of a udp6 packet.
+std::vector<uint8_t> udp_part(const std::vector<uint8_t>& p) {
+    return {p.begin() + kIp6Hdr, p.end()};
+}
+
+TEST_F(Ip6Test, FragmentsReassembledForLocalDelivery_4_4_1) {
     host();
     Conv& l = **s.udp->clone("eve");
     ASSERT_EQ(ctl(l, "announce 2"), ok);
-    auto u = udp6(kPeer, kMe, 1, 2, "xyz");
-    std::vector<uint8_t> fh = {kProtoUdp, 0, 0, 1, 0, 0, 0, 9};  // offset 0, more
-    fh.insert(fh.end(), u.begin() + kIp6Hdr, u.end());
-    rx(ip6(kPeer, kMe, kFragment, fh));
-    EXPECT_EQ(s.ipstat[ReasmReqds], 1u);
-    EXPECT_EQ(s.ipstat[ReasmFails], 1u);
-    fh[3] = 0x10;  // a later piece, last
-    rx(ip6(kPeer, kMe, kFragment, fh));
+    std::string data(3000, '\0');
+    for (size_t i = 0; i < data.size(); i++) data[i] = char('a' + i % 26);
+    auto ul = udp_part(udp6(kPeer, kMe, 1, 2, data));
+    rx(frag6(kPeer, kMe, ul, 1448, 1448, true, 9));
+    rx(frag6(kPeer, kMe, ul, 2896, ul.size() - 2896, false, 9));
     EXPECT_EQ(s.ipstat[ReasmReqds], 1u);
     EXPECT_TRUE(l.incall.empty());
-    // an atomic fragment loses its header and is delivered
-    fh[3] = 0;
-    rx(ip6(kPeer, kMe, kFragment, fh));
+    rx(frag6(kPeer, kMe, ul, 0, 1448, true, 9));
+    EXPECT_EQ(s.ipstat[ReasmOKs], 1u);
+    EXPECT_EQ(s.ipstat[ReasmFails], 0u);
+    ASSERT_EQ(l.incall.size(), 1u);
+    EXPECT_EQ(read(*s.udp->conv(l.incall.front())), data);
+    EXPECT_EQ(s.udp->st.in_datagrams, 1u);
+}
+
+TEST_F(Ip6Test, AtomicFragmentDeliveredAndCancelsQueue_4_4_1) {
+    host();
+    Conv& l = **s.udp->clone("eve");
+    ASSERT_EQ(ctl(l, "announce 2"), ok);
+    auto ul = udp_part(udp6(kPeer, kMe, 1, 2, "xyz"));
+    rx(frag6(kPeer, kMe, ul, 0, 8, true, 9));  // a first piece: a queue for id 9
+    EXPECT_EQ(s.ipstat[ReasmReqds], 1u);
+    rx(frag6(kPeer, kMe, ul, 0, ul.size(), false, 9));  // offset 0, no M: atomic
+    EXPECT_EQ(s.ipstat[ReasmFails], 1u);  // it cancelled the queue with its key
     ASSERT_EQ(l.incall.size(), 1u);
     EXPECT_EQ(read(*s.udp->conv(l.incall.front())), "xyz");
+    EXPECT_EQ(s.reass6.queues(), 0u);
+}
+
+TEST_F(Ip6Test, FragmentChainErrorsCounted_4_4) {
+    host();
+    auto ul = udp_part(udp6(kPeer, kMe, 1, 2, "xyz"));
+    auto p = frag6(kPeer, kMe, ul, 0, ul.size(), false, 9, kFragment);  // fragment after fragment
+    rx(p);
+    auto q = ip6(kPeer, kMe, kFragment, {kProtoUdp, 0, 0});  // a fragment header cut short
+    rx(q);
+    EXPECT_EQ(s.ipstat[InHdrErrors], 2u);
+    EXPECT_EQ(s.ipstat[InDiscards], 2u);
+    EXPECT_EQ(s.ipstat[ReasmReqds], 0u);
+}
+
+TEST_F(Ip6Test, ForwardedFragmentsPassUntouchedWithoutReassemble_3_3) {
+    Ipifc& f = host();
+    Ipifc& g = ifc();
+    ASSERT_EQ(ctl(g, "bind ether /net/ether1"), ok);
+    ASSERT_EQ(ctl(g, "add 2001:2:0:2::1 /64"), ok);
+    ASSERT_EQ(ctl(f, "iprouting 1"), ok);
+    ASSERT_EQ(s.arp_write("add 2001:2:0:2::5 0a0b0c0d0e0f"), ok);
+    io.sent.clear();
+    Ipaddr b = ip("2001:2:0:2::5");
+    auto ul = udp_part(udp6(kPeer, b, 1, 2, std::string(1200, 'q')));
+    rx(frag6(kPeer, b, ul, 0, 600, true, 5));
+    rx(frag6(kPeer, b, ul, 600, ul.size() - 600, false, 5));
+    ASSERT_EQ(io.sent.size(), 2u);
+    for (auto& fr : io.sent) {
+        EXPECT_EQ(fr.port, 1);
+        EXPECT_EQ(Sent{fr.bytes}.ip()[kIp6Next], kFragment);
+        EXPECT_EQ(get32(Sent{fr.bytes}.l4() + 4), 5u);  // the sender's id
+    }
+    EXPECT_EQ(s.ipstat[ForwDatagrams], 2u);
+    EXPECT_EQ(s.ipstat[ReasmReqds], 0u);
+}
+
+TEST_F(Ip6Test, ReassembleOnTheWayOutThenFragmentToFit_3_3) {
+    Ipifc& f = host();
+    Ipifc& g = ifc();
+    ASSERT_EQ(ctl(g, "bind ether /net/ether1"), ok);
+    ASSERT_EQ(ctl(g, "add 2001:2:0:2::1 /64"), ok);
+    ASSERT_EQ(ctl(g, "reassemble"), ok);
+    ASSERT_EQ(ctl(f, "iprouting 1"), ok);
+    ASSERT_EQ(s.arp_write("add 2001:2:0:2::5 0a0b0c0d0e0f"), ok);
+    io.sent.clear();
+    Ipaddr b = ip("2001:2:0:2::5");
+    // fits the way out once whole: one packet without a fragment header
+    auto ul = udp_part(udp6(kPeer, b, 1, 2, std::string(1200, 'q')));
+    rx(frag6(kPeer, b, ul, 600, ul.size() - 600, false, 5));
+    EXPECT_TRUE(io.sent.empty());
+    rx(frag6(kPeer, b, ul, 0, 600, true, 5));
+    ASSERT_EQ(io.sent.size(), 1u);
+    Sent w{io.sent[0].bytes};
+    EXPECT_EQ(w.ip()[kIp6Next], kProtoUdp);
+    EXPECT_EQ(w.ip()[kIp6Hop], 63);
+    EXPECT_EQ(w.l4len(), ul.size());
+    EXPECT_TRUE(w.csum_ok());
+    EXPECT_EQ(s.ipstat[ReasmOKs], 1u);
+    EXPECT_EQ(s.ipstat[ForwDatagrams], 1u);
+    // too big for the way out once whole: fragmented again by us (reassemble allows it)
+    ASSERT_EQ(ctl(g, "mtu 1294"), ok);
+    io.sent.clear();
+    ul = udp_part(udp6(kPeer, b, 1, 2, std::string(2000, 'r')));
+    rx(frag6(kPeer, b, ul, 0, 1400, true, 6));
+    rx(frag6(kPeer, b, ul, 1400, ul.size() - 1400, false, 6));
+    ASSERT_EQ(io.sent.size(), 2u);
+    size_t total = 0;
+    for (auto& fr : io.sent) {
+        Sent x{fr.bytes};
+        EXPECT_LE(x.iplen(), 1280u);
+        EXPECT_EQ(x.ip()[kIp6Next], kFragment);
+        EXPECT_NE(get32(x.l4() + 4), 6u);  // our own id
+        total += x.l4len() - kIp6FragHdr;
+    }
+    EXPECT_EQ(total, ul.size());
+    EXPECT_EQ(s.ipstat[FragOKs], 1u);
+    EXPECT_EQ(s.ipstat[FragCreates], 2u);
+    EXPECT_EQ(s.icmp6->st.out[Icmp6TooBig], 0u);
+}
+
+TEST_F(Ip6Test, TooBigForwardedGetsPacketTooBig_4_4_2) {
+    Ipifc& f = host();
+    Ipifc& g = ifc();
+    ASSERT_EQ(ctl(g, "bind ether /net/ether1"), ok);
+    ASSERT_EQ(ctl(g, "add 2001:2:0:2::1 /64"), ok);
+    ASSERT_EQ(ctl(g, "mtu 1294"), ok);
+    ASSERT_EQ(ctl(f, "iprouting 1"), ok);
+    learn_peer();
+    auto p = udp6(kPeer, ip("2001:2:0:2::5"), 1, 2, std::string(1400, 'x'));
+    rx(p);
+    ASSERT_EQ(io.sent.size(), 1u);
+    Sent e{io.sent[0].bytes};
+    EXPECT_EQ(io.sent[0].port, 0);
+    EXPECT_EQ(e.dstip(), kPeer);
+    EXPECT_EQ(e.l4()[0], Icmp6TooBig);
+    EXPECT_EQ(get32(e.l4() + 4), 1280u);
+    EXPECT_LE(e.iplen(), 1280u);
+    EXPECT_TRUE(e.csum_ok());
+    EXPECT_EQ(s.ipstat[OutDiscards], 1u);
 }
 
 TEST_F(Ip6Test, BadIcmpv6Counted_4_8_2) {

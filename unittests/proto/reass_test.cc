@@ -97,6 +97,150 @@ TEST(Reass4, SixtyFourKilobytesFails_4_4_1) {
     EXPECT_EQ(st[ReasmFails], 1u);
 }
 
+// ---- IPv6 (§4.4.1 for v6: keyed by source, destination and the 32-bit id) --------------
+
+const Ipaddr kSrc6 = [] {
+    Ipaddr a;
+    a.b = {0x20, 0x01, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2};
+    return a;
+}();
+const Ipaddr kDst6 = [] {
+    Ipaddr a = kSrc6;
+    a.b[15] = 1;
+    return a;
+}();
+
+// A v6 fragment of payload[off, off+len) with id, behind an optional hop-by-hop header.
+struct Frag6 {
+    std::vector<uint8_t> p;
+    size_t uflen, prev_next;
+};
+Frag6 frag6(const std::string& payload, size_t off, size_t len, bool more, uint32_t id = 77,
+            bool hbh = false) {
+    std::vector<uint8_t> p(40);
+    p[0] = 0x60;
+    p[6] = hbh ? 0 : 44;
+    p[7] = 64;
+    std::copy(kSrc6.b.begin(), kSrc6.b.end(), p.begin() + 8);
+    std::copy(kDst6.b.begin(), kDst6.b.end(), p.begin() + 24);
+    size_t prev = 6;
+    if (hbh) {
+        p.insert(p.end(), {44, 0, 1, 4, 0, 0, 0, 0});  // PadN
+        prev = 40;
+    }
+    size_t uflen = p.size();
+    std::vector<uint8_t> fh = {17, 0, 0, 0, 0, 0, 0, 0};
+    put16(fh.data() + 2, uint16_t(off | (more ? 1 : 0)));
+    put32(fh.data() + 4, id);
+    p.insert(p.end(), fh.begin(), fh.end());
+    p.insert(p.end(), payload.begin() + long(off), payload.begin() + long(off + len));
+    put16(p.data() + 4, uint16_t(p.size() - 40));
+    return {p, uflen, prev};
+}
+
+std::optional<std::string> in6(Reass6& r, const Frag6& f, uint64_t now, uint64_t* st) {
+    return r.input(f.p, f.uflen, f.prev_next, now, st);
+}
+
+TEST(Reass6, InOrderAndOutOfOrder_4_4_1) {
+    Reass6 r;
+    uint64_t st[kIpStats] = {};
+    std::string pl = pattern(3000);
+    EXPECT_FALSE(in6(r, frag6(pl, 1448, 1448, true), 0, st));
+    EXPECT_FALSE(in6(r, frag6(pl, 2896, 104, false), 0, st));
+    auto w = in6(r, frag6(pl, 0, 1448, true), 0, st);
+    ASSERT_TRUE(w);
+    ASSERT_EQ(w->size(), 40u + 3000);
+    EXPECT_EQ(uint8_t((*w)[6]), 17);  // the fragment header is gone
+    EXPECT_EQ(get16(reinterpret_cast<const uint8_t*>(w->data()) + 4), 3000);
+    EXPECT_EQ(w->substr(40), pl);
+    EXPECT_EQ(st[ReasmReqds], 1u);
+    EXPECT_EQ(st[ReasmOKs], 1u);
+    EXPECT_EQ(r.queues(), 0u);
+}
+
+TEST(Reass6, UnfragmentablePartKept_4_4_1) {
+    Reass6 r;
+    uint64_t st[kIpStats] = {};
+    std::string pl = pattern(100);
+    EXPECT_FALSE(in6(r, frag6(pl, 0, 64, true, 5, true), 0, st));
+    auto w = in6(r, frag6(pl, 64, 36, false, 5, true), 0, st);
+    ASSERT_TRUE(w);
+    ASSERT_EQ(w->size(), 48u + 100);
+    EXPECT_EQ(uint8_t((*w)[6]), 0);    // still hop-by-hop first
+    EXPECT_EQ(uint8_t((*w)[40]), 17);  // which now names UDP
+    EXPECT_EQ(w->substr(48), pl);
+}
+
+TEST(Reass6, NewerDataWinsOnOverlap_4_4_1) {
+    Reass6 r;
+    uint64_t st[kIpStats] = {};
+    std::string old = std::string(72, 'o'), neu = std::string(72, 'n');
+    EXPECT_FALSE(in6(r, frag6(old, 0, 32, true), 0, st));
+    EXPECT_FALSE(in6(r, frag6(neu, 8, 8, true), 0, st));     // wholly inside: discarded
+    EXPECT_FALSE(in6(r, frag6(old, 48, 24, false), 0, st));
+    // over the end of the first and the front of the last: both trimmed, newer data wins
+    auto w = in6(r, frag6(neu, 16, 40, true), 0, st);
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->substr(40), std::string(16, 'o') + std::string(40, 'n') + std::string(16, 'o'));
+}
+
+TEST(Reass6, KeyIsSourceDestinationAndId_4_4_1) {
+    Reass6 r;
+    uint64_t st[kIpStats] = {};
+    std::string pl = pattern(64);
+    EXPECT_FALSE(in6(r, frag6(pl, 0, 32, true, 1), 0, st));
+    EXPECT_FALSE(in6(r, frag6(pl, 32, 32, false, 2), 0, st));  // another datagram
+    EXPECT_EQ(r.queues(), 2u);
+    EXPECT_TRUE(in6(r, frag6(pl, 32, 32, false, 1), 0, st));
+}
+
+TEST(Reass6, ExpiresAfter30s_4_4_1) {
+    Reass6 r;
+    uint64_t st[kIpStats] = {};
+    std::string pl = pattern(100);
+    EXPECT_FALSE(in6(r, frag6(pl, 0, 64, true), 0, st));
+    EXPECT_FALSE(in6(r, frag6(pl, 64, 36, false, 78), 29999, st));
+    EXPECT_EQ(st[ReasmTimeout], 0u);
+    EXPECT_FALSE(in6(r, frag6(pl, 64, 36, false, 79), 30000, st));
+    EXPECT_EQ(st[ReasmTimeout], 1u);
+    EXPECT_FALSE(in6(r, frag6(pl, 64, 36, false), 30000, st));  // too late for the first
+}
+
+TEST(Reass6, AtomicFragmentCancelsQueue_4_4_1) {
+    Reass6 r;
+    uint64_t st[kIpStats] = {};
+    std::string pl = pattern(100);
+    EXPECT_FALSE(in6(r, frag6(pl, 0, 64, true), 0, st));
+    auto w = in6(r, frag6(pl, 0, 100, false), 0, st);
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->size(), 140u);
+    EXPECT_EQ(r.queues(), 0u);
+    EXPECT_EQ(st[ReasmFails], 1u);
+    EXPECT_EQ(st[ReasmOKs], 0u);
+}
+
+TEST(Reass6, HundredQueuesOldestDropped_4_4_1) {
+    Reass6 r;
+    uint64_t st[kIpStats] = {};
+    std::string pl = pattern(64);
+    for (uint32_t id = 0; id < 101; id++) in6(r, frag6(pl, 0, 32, true, id), 0, st);
+    EXPECT_EQ(r.queues(), 100u);
+    EXPECT_EQ(st[ReasmFails], 1u);
+    EXPECT_TRUE(in6(r, frag6(pl, 32, 32, false, 1), 0, st));
+    EXPECT_FALSE(in6(r, frag6(pl, 32, 32, false, 0), 0, st));  // the oldest went
+}
+
+TEST(Reass6, SixtyFourKilobytesFails_4_4_1) {
+    Reass6 r;
+    uint64_t st[kIpStats] = {};
+    std::string pl = pattern(66000);
+    EXPECT_FALSE(in6(r, frag6(pl, 0, 1000, true), 0, st));
+    EXPECT_FALSE(in6(r, frag6(pl, 65000, 1000, false), 0, st));
+    EXPECT_EQ(st[ReasmFails], 1u);
+    EXPECT_EQ(r.queues(), 0u);  // the queue with its key went too
+}
+
 struct FragTest : ::testing::Test {
     test::FakeNetio io{2};
     Net net{&io};
