@@ -58,7 +58,7 @@ inline void nh_memo(NhMemo& m, uint32_t v, const Fib& fib, uint16_t inport,
     const PortRt& o = t.port[h.port];
     if (!(l2 & kL2Ok) || !o.bound || (h.port == inport && !t.port[inport].reflect)) return;
     m.port = h.port;
-    m.mtu = o.mtu;
+    m.mtu = N == 4 ? o.mtu : o.mtu6;
     std::memcpy(m.hdr, &l2, 6);
     std::memcpy(m.hdr + 6, o.mac.b.data(), 6);
     m.ok = 1;

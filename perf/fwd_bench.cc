@@ -44,7 +44,7 @@ struct World {
             PortRt& r = t.port[size_t(p)];
             r.bound = 1;
             r.forwarding = 1;
-            r.mtu = 1500;
+            r.mtu = r.mtu6 = 1500;
             r.mac = p ? m1 : m0;
         }
         t.port[0].nlocal = 1;

@@ -49,7 +49,8 @@ struct PortRt {
     uint8_t forwarding;                     // the stack has iprouting on
     uint8_t reflect;                        // forwarded packets may leave by this port again
     uint8_t pad;
-    uint16_t mtu;                           // largest IP packet out of this port
+    uint16_t mtu;                           // largest IPv4 packet out of this port
+    uint16_t mtu6;                          // largest IPv6 packet (a learned linkmtu may be less)
     Ether mac;                              // the port's MAC: unicast frames must carry it
     uint32_t local[kMaxFastLocal];          // unicast v4 addresses, network byte order
     uint32_t bcast[kMaxFastLocal];          // our v4 broadcast addresses here, network order

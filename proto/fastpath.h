@@ -195,7 +195,7 @@ template <int N, class Fib>
     if (ttl <= 1) return *why = PuntTtl, 0;  // time exceeded comes from the control thread
     const PortRt& o = t.port[nh->port];
     if (!o.bound) return *why = PuntOther, 0;
-    if (tlen > o.mtu) return *why = PuntMtu, 0;
+    if (tlen > (N == 4 ? o.mtu : o.mtu6)) return *why = PuntMtu, 0;
     if (nh->port == inport && !t.port[inport].reflect) return *why = kPuntWhy, 0;
     uint64_t l2 = nh->kind == NhKind::Gate ? Fib::gate_l2(*nh) : fib.neigh(nh->port, dst);
     if (!(l2 & kL2Ok)) return *why = PuntNeigh, 0;

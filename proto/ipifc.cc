@@ -478,8 +478,10 @@ Err ctl_ra6(Ipifcproto& p, Ipifc& f, const CtlArgs& a) {
         r.*(k->field) = k->boolean ? v != 0 : int(v);
     }
     if (r.maxraint < r.minraint) return Ebadarg;
+    bool mtu = r.linkmtu != f.ra.linkmtu;
     f.ra = r;
     p.stack.ra6_update(f, true);  // start or stop advertising or soliciting; new values
+    if (mtu) p.stack.ifc_changed();  // the workers' IPv6 MTU of this port
     return ok;
 }
 

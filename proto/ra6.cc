@@ -397,7 +397,10 @@ void Stack::ra6_input(Ipifc& f, std::span<const uint8_t> pkt) {
     if (m.retrans) f.ra.rxmitra = int(std::min<uint32_t>(m.retrans, INT32_MAX));
     f.ra.routerlt = m.routerlt;
     size_t room = size_t(f.maxtu - medium_info(f.medium)->hsize);
-    if (m.mtu >= kIp6MinMtu && m.mtu <= room) f.ra.linkmtu = int(m.mtu);
+    if (m.mtu >= kIp6MinMtu && m.mtu <= room && f.ra.linkmtu != int(m.mtu)) {
+        f.ra.linkmtu = int(m.mtu);
+        ifc_changed();  // the workers' IPv6 MTU of this port
+    }
     Ipaddr ia;
     if (m.has_lla && ethernet(f) && ipv6local(f.x, ia, 0, src))
         nd_enter(src, f.x, m.lla, ia, false);

@@ -609,6 +609,7 @@ void Net::publish() {
         r.forwarding = o.s->ipifc->iprouting;
         r.reflect = f->reflect;
         r.mtu = uint16_t(f->maxtu - medium_info(f->medium)->hsize);
+        r.mtu6 = uint16_t(o.s->ip6_mtu(*f));
         if (o.s->has_null_addr()) r.forwarding = 0;  // accept-all (§4.2.2): all is local
         t.fib[o.s->n] = o.s->fib4 ? o.s->fib4->rt() : nullptr;
         t.fib6[o.s->n] = o.s->fib6 ? o.s->fib6->rt() : nullptr;

@@ -36,7 +36,7 @@ struct World {
             PortRt& r = t.port[size_t(p)];
             r.bound = 1;
             r.forwarding = 1;
-            r.mtu = uint16_t(p ? 1000 : 1500);
+            r.mtu = r.mtu6 = uint16_t(p ? 1000 : 1500);
             r.mac = Ether{{2, 0, 0, 0, 0, uint8_t(0x10 + p)}};
         }
         t.port[0].nlocal = 1;
