@@ -192,7 +192,8 @@ inline void fast_burst(rte_mbuf** rx, uint16_t n, uint16_t inport, const proto::
         size_t len = 0;
         uint16_t out = inport;
         Ip4Check ck{true, uint16_t(kIp6Hdr), tlen6[k]};
-        finish(m, fast6_forward(frame, ck, inport, t, st, fib6, v, &len, &out), len, out);
+        FastNext next = fast6_forward(frame, ck, inport, t, st, fib6, v, &len, &out);
+        finish(m, next, len, out);  // after the call: it sets len and out
     }
     st.ip[InReceives] += nok;
     st.ip[ForwDatagrams] += nok;
