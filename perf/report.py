@@ -32,7 +32,7 @@ def load(out):
 
 def parse(sc):
     """l3fwd_v4_c1[_1m][_huge] -> (mem, fam, cores, app, big)"""
-    m = re.match(r"(l3fwd|devipd)_(v4|v6)_[cw](\d)(_1m)?(_huge)?$", sc)
+    m = re.match(r"(l3fwd|devipd|skeleton)_(v4|v6)_[cw](\d)(_1m)?(_huge)?$", sc)
     app, fam, k, big, huge = m.groups()
     return ("huge" if huge else "nohuge"), fam, int(k), app, bool(big)
 
@@ -113,6 +113,18 @@ def main():
                 rows.append((mem, fam, k, l3, dv, ratio))
                 plot.append(("%s\nIPv%s %d core%s" % ("" if mem == "nohuge" else "huge ", fam[1], k,
                                                       "s" if k > 1 else ""), l3, dv))
+    ceil = []  # the skeleton example: the ports alone, per memory mode
+    for mem in mems:
+        sk = get(mem, "v4", 1, "skeleton")
+        if not sk:
+            continue
+        l3, dv = get(mem, "v4", 1, "l3fwd"), get(mem, "v4", 1, "devipd")
+        ceil.append("* %s: DPDK's skeleton (rx → tx, no header work) %s Mpps; per packet, "
+                    "the ports cost %.1f ns, l3fwd adds %.1f ns of its own, devipd %.1f ns "
+                    "(IPv4, 1 core, medians)" % (
+                        memname[mem], sk.cell(), 1e3 / sk.med,
+                        1e3 / l3.med - 1e3 / sk.med if l3 else float("nan"),
+                        1e3 / dv.med - 1e3 / sk.med if dv else float("nan")))
     big = []
     lines2 = ["| memory | workers | devipd 1 route Mpps | devipd %s Mpps | rate lost | "
               "load, `ipctl write -p` (s) | load, `ipctl write` (s) |" % rt,
@@ -184,6 +196,8 @@ def main():
           "(control thread on CPU 0, one worker on CPU 1). \"2 cores\": l3fwd `-l 0,1` "
           "against devipd `--lcores=0@0,1@1,2@0` (worker 2 shares CPU 0 with the control "
           "thread, which sleeps in epoll).", ""]
+    if ceil:
+        md += ["The ceiling of this setup, from the same run:", ""] + ceil + [""]
     if big:
         md += ["## devipd with %s (BGP-like prefix lengths)" % rt, ""] + lines2 + [
             "", "Loaded into a running devipd whose workers already poll (the ingress port is "
@@ -200,6 +214,8 @@ def main():
         md[4:4] = ["![results](results.png)", ""]
     open(os.path.join(a.out, "RESULTS.md"), "w").write("\n".join(md) + "\n")
     print("\n".join(lines))
+    if ceil:
+        print("\n".join(ceil))
     if big:
         print()
         print("\n".join(lines2))

@@ -31,7 +31,8 @@
 #
 # Input: port 0 = net_pcap infinite rx of 1024 64-byte frames (IPv4 or IPv6; one rx
 # queue, i.e. one rx_pcap, per forwarding core), port 1 = net_null drop sink.
-# Core assignment (2 CPUs here): l3fwd opens one tx queue per lcore, so "1 core" is
+# skeleton_v4_c1 is DPDK's skeleton example on the same ports: forwarding with no work at
+# all, the ceiling of the setup. Core assignment (2 CPUs here): l3fwd opens one tx queue per lcore, so "1 core" is
 # l3fwd -l 1 (main = forwarding lcore on CPU 1) against devipd -l 0,1 (control thread on
 # CPU 0, worker on CPU 1); "2 cores" is l3fwd -l 0,1 (forwarding on both) against devipd
 # --lcores 0@0,1@1,2@0 (control thread and worker 2 share CPU 0). EAL's service threads
@@ -156,6 +157,15 @@ open(p, "w").write(s)
 EOF
     make -C "$L3SRC/l3fwd" shared >>"$LOG" 2>&1 || { echo "run.sh: l3fwd build failed (see $LOG)" >&2; exit 1; }
 fi
+# DPDK's skeleton example (basicfwd: port 0's bursts out of port 1, untouched) is the ceiling
+# of this setup: what the ports cost with no forwarding work at all.
+SKSRC=$OUT/skeleton-src
+SKEL=$SKSRC/skeleton/build/basicfwd
+if [ ! -x "$SKEL" ]; then
+    rm -rf "$SKSRC" && mkdir -p "$SKSRC"
+    cp -r /usr/share/dpdk/examples/skeleton "$SKSRC/"
+    make -C "$SKSRC/skeleton" shared >>"$LOG" 2>&1 || { echo "run.sh: skeleton build failed (see $LOG)" >&2; exit 1; }
+fi
 
 # ---- inputs ------------------------------------------------------------------------------
 IN=$OUT/inputs
@@ -212,13 +222,15 @@ pcap_vdev() {  # family cores
 }
 
 # ---- one run ----------------------------------------------------------------------------
-# scenario names: l3fwd_v4_c1, devipd_v6_w2, devipd_v4_w1_1m (+ _huge)
+# scenario names: l3fwd_v4_c1, devipd_v6_w2, devipd_v4_w1_1m, skeleton_v4_c1 (+ _huge)
 cmdline() {  # scenario prefix -> the command line (printed)
     local sc=$1 prefix=$2 mem=$NOHUGE_ARGS app fam n
     case $sc in *_huge) mem=$HUGE_ARGS; sc=${sc%_huge} ;; esac
     IFS=_ read -r app fam n _ <<<"$sc"
     local k=${n:1} vdevs="--vdev $(pcap_vdev "${fam:1}" "${n:1}") --vdev net_null0,no-rx=1"
-    if [ "$app" = l3fwd ]; then
+    if [ "$app" = skeleton ]; then
+        echo "$SKEL -l 1 $mem --no-pci --file-prefix $prefix $vdevs"
+    elif [ "$app" = l3fwd ]; then
         local lc="-l 1" cfg="(0,0,1)"
         [ "$k" = 2 ] && lc="-l 0,1" cfg="(0,0,0),(0,1,1)"
         echo "$L3FWD $lc $mem --no-pci --file-prefix $prefix $vdevs --" \
@@ -347,6 +359,7 @@ run_rep() {
 
 # ---- the plan ---------------------------------------------------------------------------
 LIST=()
+[[ " $CORES " == *" 1 "* ]] && LIST+=("skeleton_v4_c1")
 for k in $CORES; do
     for fam in v4 v6; do LIST+=("l3fwd_${fam}_c$k" "devipd_${fam}_w$k"); done
 done
