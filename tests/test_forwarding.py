@@ -208,14 +208,19 @@ FLOW = textwrap.dedent("""
 
 
 def test_route_churn_under_load(router):
-    """While hostA sends to 198.18.3.7 (routed via hostB), 60k route changes land:
-    the flow's route flips between present and absent, and unrelated prefixes come and go.
-    Nothing may reach hostA for 198.18.3.0/24 (a misroute), what reaches hostB must be
-    intact, devipd stays up and the mempool returns to idle."""
+    """While hostA sends to 198.18.3.7 (routed via hostB), 60k route changes land: the
+    flow's route flips between present and absent, while routes back to hostA come and go
+    for its neighbours in the same /24 (/32s and /28s that do not hold .7, which live in the
+    FIB's second level and make it take and free groups) and for unrelated /24s. ether0
+    reflects, so a packet of the flow sent by any of those routes would reach hostA: nothing
+    may. What reaches hostB must be intact, devipd stays up, the FIB gives back its groups
+    and the mempool returns to idle."""
     d = router.d
     router.warm()
     router.run("B", "ip addr add 198.18.3.7/32 dev lo")
+    d.ipctl("write", "/net/ipifc/0/ctl", "reflect 1")
     idle = d.mbufs_in_use()
+    groups = fib_line(d, "fib")
     d.ipctl("write", "/net/iproute", "add 198.18.3.0 /24 198.18.2.2")
     sinkB = router.popen("B", ["tshark", "-i", "dtap1", "-l", "-T", "fields", "-e", "ip.dst",
                                "-e", "data.data", "-f", "udp port 9001"])
@@ -224,18 +229,26 @@ def test_route_churn_under_load(router):
     time.sleep(2)
     lines = []
     for i in range(10000):
+        near = 8 + i % 240                    # a neighbour of .7 in its /24
+        block = 16 * (1 + i % 15)             # a /28 of that /24 without .7
         lines.append("del 198.18.3.0 /24 198.18.2.2")
-        lines.append("add 10.%d.%d.0 /24 198.18.2.2" % (i // 250, i % 250))
+        lines.append("add 10.%d.%d.0 /24 198.18.1.2" % (i // 250, i % 250))
         lines.append("add 198.18.3.0 /24 198.18.2.2")
-        lines.append("add 198.18.3.%d /32 198.18.2.2" % (i % 250))
-        lines.append("del 198.18.3.%d /32 198.18.2.2" % (i % 250))
-        lines.append("del 10.%d.%d.0 /24 198.18.2.2" % (i // 250, i % 250))
+        lines.append("add 198.18.3.%d /32 198.18.1.2" % near)
+        lines.append("add 198.18.3.%d /28 198.18.1.2" % block)
+        lines.append("del 198.18.3.%d /32 198.18.1.2" % near)
+        lines.append("del 198.18.3.%d /28 198.18.1.2" % block)
+        lines.append("del 10.%d.%d.0 /24 198.18.1.2" % (i // 250, i % 250))
     flow = router.popen("A", ["/usr/bin/python3", "-c", FLOW, "20000"])
     t0 = time.monotonic()
-    d.ipctl("write", "-p", "/net/iproute", input="\n".join(lines) + "\n", timeout=300)
+    passes = 0
+    while passes < 2 or flow.poll() is None:  # the churn lasts as long as the flow
+        d.ipctl("write", "-p", "/net/iproute", input="\n".join(lines) + "\n", timeout=300)
+        passes += 1
     dt = time.monotonic() - t0
     flow.wait(120)
-    print("route changes: %d in %.2f s (%.0f/s)" % (len(lines), dt, len(lines) / dt))
+    print("route changes: %d in %.2f s (%.0f/s)" % (passes * len(lines), dt,
+                                                    passes * len(lines) / dt))
     time.sleep(2)
     sinkB.terminate()
     sinkA.terminate()
@@ -248,5 +261,13 @@ def test_route_churn_under_load(router):
     routes = d.cat("/net/iproute")
     assert "198.18.3.0      /120 198.18.2.2" in routes
     assert "10.0.0.0 " not in routes
+    assert "198.18.3.16 " not in routes
+    d.ipctl("write", "/net/iproute", "del 198.18.3.0 /24 198.18.2.2")
+    assert wait_for(lambda: fib_line(d, "fib") == groups, 10), (fib_line(d, "fib"), groups)
     assert wait_for(lambda: d.mbufs_in_use() == idle, 10), (d.mbufs_in_use(), idle)
     d.stop()
+
+
+def fib_line(d, name):
+    """The "fib: N prefixes, groups G/M" line of /net/ether0/stats."""
+    return [l for l in d.cat("/net/ether0/stats").splitlines() if l.startswith(name + ":")][0]
