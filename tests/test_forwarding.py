@@ -271,3 +271,21 @@ def test_route_churn_under_load(router):
 def fib_line(d, name):
     """The "fib: N prefixes, groups G/M" line of /net/ether0/stats."""
     return [l for l in d.cat("/net/ether0/stats").splitlines() if l.startswith(name + ":")][0]
+
+
+def test_proxy_arp_route(router):
+    """A route with the y flag makes devip answer ARP on other interfaces for its target
+    (§4.2.3): hostA, which takes 198.18.1.200 for a neighbour on its own network, reaches it
+    on hostB through devip; without the flag nobody answers."""
+    router.warm()
+    router.run("B", "ip addr add 198.18.1.200/32 dev lo")
+    out = router.run("A", "ping -c 2 -i 0.2 -W 1 198.18.1.200", check=False).stdout.decode()
+    assert " 100% packet loss" in out, out
+    router.run("A", "ip neigh flush dev dtap0")
+    router.d.ipctl("write", "/net/iproute", "add 198.18.1.200 /32 198.18.2.2 4y 1 0.0.0.0 /0")
+    assert " 4y " in router.d.cat("/net/iproute")
+    out = router.run("A", "ping -c 3 -i 0.2 -W 2 198.18.1.200").stdout.decode()
+    assert " 0% packet loss" in out, out
+    mac = router.d.mac.strip()
+    neigh = router.run("A", "ip neigh show 198.18.1.200").stdout.decode().replace(":", "")
+    assert mac in neigh, (mac, neigh)
