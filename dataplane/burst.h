@@ -57,6 +57,7 @@ inline void nh_memo(NhMemo& m, uint32_t v, const Fib& fib, uint16_t inport,
     uint64_t l2 = Fib::gate_l2(h);
     const PortRt& o = t.port[h.port];
     if (!(l2 & kL2Ok) || !o.bound || (h.port == inport && !t.port[inport].reflect)) return;
+    if (o.reassemble) return;  // fragments leaving by it go to the control thread (§3.3)
     m.port = h.port;
     m.mtu = N == 4 ? o.mtu : o.mtu6;
     std::memcpy(m.hdr, &l2, 6);

@@ -48,7 +48,7 @@ struct PortRt {
     uint8_t nlocal;                         // entries used in local[]
     uint8_t forwarding;                     // the stack has iprouting on
     uint8_t reflect;                        // forwarded packets may leave by this port again
-    uint8_t pad;
+    uint8_t reassemble;                     // fragments leaving by it go to the control thread
     uint16_t mtu;                           // largest IPv4 packet out of this port
     uint16_t mtu6;                          // largest IPv6 packet (a learned linkmtu may be less)
     Ether mac;                              // the port's MAC: unicast frames must carry it

@@ -185,9 +185,11 @@ inline FastNext fast_ingress(uint8_t* frame, size_t len, uint16_t inport, const 
 // port, MTU, reflect, the neighbour's MAC. Returns the next hop's l2 word, or 0 with *why set
 // (a punt reason, or kPuntWhy for "drop: would leave by its arrival port").
 template <int N, class Fib>
-[[gnu::always_inline]] inline uint64_t fast_next_hop(const uint8_t* src, const uint8_t* dst, uint8_t ttl, size_t tlen,
-                              uint16_t inport, const FastTable& t, const Fib& fib,
-                              uint32_t value, uint16_t* outport, int* why) {
+[[gnu::always_inline]] inline uint64_t fast_next_hop(const uint8_t* src, const uint8_t* dst,
+                                                     uint8_t ttl, size_t tlen, bool frag,
+                                                     uint16_t inport, const FastTable& t,
+                                                     const Fib& fib, uint32_t value,
+                                                     uint16_t* outport, int* why) {
     const NhRt<N>* nh = fib.resolve(value, src);
     if (!nh) return *why = PuntNoRoute, 0;
     if (nh->kind == NhKind::Local) return *why = PuntLocal, 0;
@@ -196,6 +198,7 @@ template <int N, class Fib>
     const PortRt& o = t.port[nh->port];
     if (!o.bound) return *why = PuntOther, 0;
     if (tlen > (N == 4 ? o.mtu : o.mtu6)) return *why = PuntMtu, 0;
+    if (frag && o.reassemble) return *why = PuntOther, 0;  // §3.3: reassembled on the way out
     if (nh->port == inport && !t.port[inport].reflect) return *why = kPuntWhy, 0;
     uint64_t l2 = nh->kind == NhKind::Gate ? Fib::gate_l2(*nh) : fib.neigh(nh->port, dst);
     if (!(l2 & kL2Ok)) return *why = PuntNeigh, 0;
@@ -217,8 +220,9 @@ template <class Fib>
                              size_t* newlen, uint16_t* outport) {
     uint8_t* ip = frame + kEthHdr;
     int why = 0;
-    uint64_t l2 = fast_next_hop<4>(ip + 12, ip + 16, ip[8], ck.tlen, inport, t, fib, value,
-                                   outport, &why);
+    bool frag = (get16(ip + 6) & 0x3fff) != 0;
+    uint64_t l2 = fast_next_hop<4>(ip + 12, ip + 16, ip[8], ck.tlen, frag, inport, t, fib,
+                                   value, outport, &why);
     if (!l2) {
         if (why == kPuntWhy) {
             s.ip[InReceives]++;
@@ -246,8 +250,8 @@ template <class Fib>
                               size_t* newlen, uint16_t* outport) {
     uint8_t* ip = frame + kEthHdr;
     int why = 0;
-    uint64_t l2 = fast_next_hop<16>(ip + 8, ip + 24, ip[7], ck.tlen, inport, t, fib, value,
-                                    outport, &why);
+    uint64_t l2 = fast_next_hop<16>(ip + 8, ip + 24, ip[7], ck.tlen, false, inport, t, fib,
+                                    value, outport, &why);  // fragments never come here
     if (!l2) {
         if (why == kPuntWhy) {
             s.ip[InReceives]++;

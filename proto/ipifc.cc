@@ -449,6 +449,7 @@ Err ctl_reflect(Ipifcproto&, Ipifc& f, const CtlArgs& a) {
 Err ctl_reassemble(Ipifcproto&, Ipifc& f, const CtlArgs& a) {
     if (!f.bound()) return Eunbound;
     f.reassemble = a.size() > 1 ? ctl_strtol(a[1]) != 0 : true;
+    f.p->stack.ifc_changed();  // the workers send fragments leaving by f to us
     return ok;
 }
 

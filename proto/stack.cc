@@ -285,13 +285,22 @@ void Stack::ip_input(Ipifc& f, std::span<const uint8_t> pkt) {
             ipstat[OutDiscards]++;
             return;
         }
-        std::string p(pkt.begin(), pkt.end());
+        Ipifc* out = ipifc->ifc(r->ifc);
+        if (!out || !out->bound()) return;
+        std::string p;
+        if (out->reassemble && (get16(pkt.data() + 6) & 0x3fff)) {
+            // §3.3 reassemble: fragments leave by out as the whole datagram (fragmented
+            // again below if it does not fit)
+            auto whole = reass4.input(pkt, net.now_ms, ipstat);
+            if (!whole) return;
+            p = std::move(*whole);
+        } else {
+            p.assign(pkt.begin(), pkt.end());
+        }
         auto* b = reinterpret_cast<uint8_t*>(p.data());
         b[8]--;
         put16(b + 10, 0);
-        put16(b + 10, csum(b, ck.hlen));
-        Ipifc* out = ipifc->ifc(r->ifc);
-        if (!out || !out->bound()) return;
+        put16(b + 10, csum(b, size_t(b[0] & 0xf) * 4));
         ipstat[ForwDatagrams]++;
         ipstat[OutRequests]++;
         Ipaddr nh = (r->type & (Rifc | Runi | Rbcast | Rmulti)) ? dst : r->gate;
@@ -610,6 +619,7 @@ void Net::publish() {
         r.reflect = f->reflect;
         r.mtu = uint16_t(f->maxtu - medium_info(f->medium)->hsize);
         r.mtu6 = uint16_t(o.s->ip6_mtu(*f));
+        r.reassemble = f->reassemble;
         if (o.s->has_null_addr()) r.forwarding = 0;  // accept-all (§4.2.2): all is local
         t.fib[o.s->n] = o.s->fib4 ? o.s->fib4->rt() : nullptr;
         t.fib6[o.s->n] = o.s->fib6 ? o.s->fib6->rt() : nullptr;

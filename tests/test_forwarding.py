@@ -169,6 +169,31 @@ def test_large_datagram_fragmented_and_reassembled(router):
     assert ipstats(router)["FragCreates"] >= 4
 
 
+def test_reassemble_on_the_way_out(router):
+    """`reassemble` on ether1 (§3.3): hostA's three fragments of a 3000-byte datagram are
+    put together by devip and cut again for ether1's 1000 bytes: four even pieces (976 bytes
+    of data each but the last), not the five that cutting each fragment would make."""
+    router.warm()
+    router.d.ipctl("write", "/net/ipifc/1/ctl", "mtu 1014")
+    router.d.ipctl("write", "/net/ipifc/1/ctl", "reassemble")
+    before = ipstats(router)["ReasmOKs"]
+    cap = router.popen("B", ["tshark", "-i", "dtap1", "-l", "-T", "fields", "-e", "ip.len",
+                             "-e", "ip.frag_offset", "-f", "udp or ip[6:2] & 0x1fff != 0"])
+    time.sleep(2)
+    rx = router.popen("B", ["/usr/bin/python3", "-c", RECV])
+    time.sleep(0.5)
+    router.run("A", "/usr/bin/python3 -c '%s' nodf 3000" % SEND.replace("'", "'\"'\"'"))
+    out, err = rx.communicate(timeout=10)
+    assert out.decode().split() == ["3000", "True"], (out, err)
+    time.sleep(1)
+    cap.terminate()
+    lines = [l.split("\t") for l in cap.communicate(timeout=10)[0].decode().splitlines() if l]
+    first = [l for l in lines][:4]
+    assert [int(l[1]) for l in first] == [0, 122, 244, 366], lines  # in 8-byte units
+    assert [int(l[0]) for l in first] == [996, 996, 996, 100], lines
+    assert ipstats(router)["ReasmOKs"] >= before + 1
+
+
 def test_dont_fragment_gets_frag_needed_and_pmtu_adapts(router):
     router.warm()
     router.d.ipctl("write", "/net/ipifc/1/ctl", "mtu 1014")
