@@ -866,9 +866,9 @@ constexpr Command kCommands[] = {
      "one write (no newline added). Without, each line of stdin (newline included) is\n"
      "one write; blank lines and lines starting with # are skipped; the first error stops.\n"
      "  -t   open with OTRUNC (e.g. to replace /net/ndb)\n"
-     "  -p   pipeline the stdin writes (64 in flight): much faster for bulk loads such as\n"
-     "       a routing table; an error names its line, and lines already sent after it\n"
-     "       may have been applied\n",
+     "  -p   pipeline the stdin writes (up to 4096 in flight): much faster for bulk loads\n"
+     "       such as a routing table; every error names its line, the first stops the\n"
+     "       reading, and lines already sent after it may have been applied\n",
      false, cmd_write},
     {"stat", "", 1, kAny, "stat PATH...",
      "Print a file's directory entry: name, qid.path (hex), qid.vers, qid.type (hex),\n"
