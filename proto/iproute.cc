@@ -106,11 +106,10 @@ bool line4(std::string& out, const Rec<uint32_t>& e) {
     std::memcpy(p, e.tag.data(), taglen);
     p += taglen;
     *p++ = ' ';
-    char ifc[4];
-    int n = std::snprintf(ifc, sizeof ifc, "%d", e.ifc);
-    p = pad_to(p, p, 3 - n);
-    std::memcpy(p, ifc, size_t(n));
-    p += n;
+    int ifc = e.ifc;  // %3s of 0..999
+    *p++ = ifc >= 100 ? char('0' + ifc / 100) : ' ';
+    *p++ = ifc >= 10 ? char('0' + ifc / 10 % 10) : ' ';
+    *p++ = char('0' + ifc % 10);
     *p++ = ' ';
     p = put_ip4(p, e.src, 15);
     *p++ = ' ';
@@ -334,31 +333,90 @@ void Rib::line(std::string& out, const Route& r) const {
     out += t.str();
 }
 
-// The text order: v4 first, sorted on (destination, mask) packed in 64 bits; v6 on the
-// pair of 128-bit numbers. Routes that share both differ by source (source_before).
-void Rib::build_order() const {
-    Tables& t = *t_;
-    if (t.order_gen == gen_) return;
-    t.order.clear();
-    t.order.reserve(size());
-    {
+namespace {
+
+// LSD radix sort of keys on their bits from lo up, 13 bits a pass (a pass whose digit every
+// key shares is skipped).
+void radix_sort(std::vector<uint64_t>& keys, int lo) {
+    constexpr int kBits = 13;
+    constexpr size_t kBuckets = size_t(1) << kBits;
+    std::vector<uint64_t> tmp(keys.size());
+    std::vector<uint32_t> at(kBuckets);
+    for (int shift = lo; shift < 64; shift += kBits) {
+        std::fill(at.begin(), at.end(), 0);
+        for (uint64_t k : keys) at[(k >> shift) & (kBuckets - 1)]++;
+        if (std::find(at.begin(), at.end(), keys.size()) != at.end()) continue;
+        uint32_t sum = 0;
+        for (uint32_t& c : at) sum += std::exchange(c, sum);
+        for (uint64_t k : keys) tmp[at[(k >> shift) & (kBuckets - 1)]++] = k;
+        keys.swap(tmp);
+    }
+}
+
+// The v4 text order: by destination, then mask, then source (source_before). Each route
+// becomes one 64-bit key, destination | rank of its mask among the masks in use | id, sorted
+// by radix; only routes sharing destination and mask (a source-specific chain) need the
+// comparison of their records. Tables too odd for the key (over 64 distinct masks, or ids
+// of more than 26 bits) sort on (destination, mask, id) triples instead.
+void order_v4(const RouteTable<uint32_t>& t, std::vector<uint32_t>& out) {
+    constexpr int kIdBits = 26;
+    constexpr uint64_t kIdMask = (uint64_t(1) << kIdBits) - 1;
+    std::vector<uint32_t> masks;  // every mask in use, ascending
+    for (int len = 0; len <= 32; len++) masks.push_back(rt::prefix<uint32_t>(len));
+    for (uint32_t id : t.odd()) masks.push_back(t.at(id).mask);
+    std::sort(masks.begin(), masks.end());
+    masks.erase(std::unique(masks.begin(), masks.end()), masks.end());
+    auto by_source = [&t](uint32_t x, uint32_t y) { return source_before(t.at(x), t.at(y)); };
+    if (masks.size() > 64 || t.end() > kIdMask) {
         struct Key {
             uint64_t a;   // dst << 32 | mask
             uint32_t id;  // the record
         };
         std::vector<Key> keys;
-        keys.reserve(t.v4.size());
-        for (uint32_t id = 1; id < t.v4.end(); id++)
-            if (t.v4.live(id)) {
-                const auto& r = t.v4.at(id);
-                keys.push_back({uint64_t(r.dst) << 32 | r.mask, id});
-            }
-        std::sort(keys.begin(), keys.end(), [&t](const Key& x, const Key& y) {
-            if (x.a != y.a) return x.a < y.a;
-            return source_before(t.v4.at(x.id), t.v4.at(y.id));
+        for (uint32_t id = 1; id < t.end(); id++)
+            if (t.live(id)) keys.push_back({uint64_t(t.at(id).dst) << 32 | t.at(id).mask, id});
+        std::sort(keys.begin(), keys.end(), [&](const Key& x, const Key& y) {
+            return x.a != y.a ? x.a < y.a : by_source(x.id, y.id);
         });
-        for (const Key& k : keys) t.order.push_back(k.id);
+        for (const Key& k : keys) out.push_back(k.id);
+        return;
     }
+    std::array<uint64_t, 33> len_rank;
+    for (int len = 0; len <= 32; len++)
+        len_rank[size_t(len)] = uint64_t(std::lower_bound(masks.begin(), masks.end(),
+                                                          rt::prefix<uint32_t>(len)) -
+                                         masks.begin());
+    std::vector<uint64_t> keys;
+    keys.reserve(t.size());
+    for (uint32_t id = 1; id < t.end(); id++) {
+        const auto& r = t.at(id);
+        if (r.dlen == rt::kFree) continue;
+        uint64_t rank = r.dlen >= 0 ? len_rank[size_t(r.dlen)]
+                                    : uint64_t(std::lower_bound(masks.begin(), masks.end(),
+                                                                r.mask) - masks.begin());
+        keys.push_back(uint64_t(r.dst) << 32 | rank << kIdBits | id);
+    }
+    radix_sort(keys, kIdBits);
+    size_t first = out.size();
+    for (uint64_t k : keys) out.push_back(uint32_t(k & kIdMask));
+    for (size_t i = 0, j; i < keys.size(); i = j) {  // chains: equal keys but for the id
+        for (j = i + 1; j < keys.size() && keys[j] >> kIdBits == keys[i] >> kIdBits; j++) {
+        }
+        if (j - i > 1)
+            std::sort(out.begin() + long(first + i), out.begin() + long(first + j), by_source);
+    }
+}
+
+}  // namespace
+
+// The text order: v4 first (order_v4), then v6 sorted on the pair of 128-bit numbers and
+// then by source.
+void Rib::build_order() const {
+    Tables& t = *t_;
+    if (t.order_gen == gen_) return;
+    t.order.clear();
+    t.order.reserve(size());
+    order_v4(t.v4, t.order);
     t.order_v4 = t.order.size();
     {
         std::vector<uint32_t> ids;
@@ -378,9 +436,12 @@ void Rib::build_order() const {
 
 namespace {
 
-// The i-th line of the text order.
+// The i-th line of the text order. The records are visited in an order unrelated to where
+// they lie: fetch the one needed a few lines on while this one is printed.
 template <class Tables>
 void order_line(const Rib& rib, const Tables& t, size_t i, std::string& out) {
+    constexpr size_t kAhead = 16;
+    if (i + kAhead < t.order_v4) __builtin_prefetch(&t.v4.at(t.order[i + kAhead]));
     uint32_t id = t.order[i];
     if (i < t.order_v4) {
         const auto& e = t.v4.at(id);

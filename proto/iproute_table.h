@@ -343,6 +343,7 @@ public:
     R& at(uint32_t id) { return slab_[id]; }
     uint32_t end() const { return slab_.end(); }
     bool live(uint32_t id) const { return slab_[id].dlen != kFree; }
+    const std::vector<uint32_t>& odd() const { return odd_; }  // non-contiguous masks
     size_t bytes() const {
         size_t b = slab_.bytes() + odd_.capacity() * sizeof(uint32_t);
         for (const auto& p : by_len_) b += p.bytes();
