@@ -242,7 +242,7 @@ bool Rib::remove_in(RouteTable<K>& t, const Route& r) {
 
 template <class Pred>
 void Rib::erase_if(Pred p) {
-    auto gone = [this](const auto& r) { notify(r, false); };
+    auto gone = [this](const auto& r) { this->notify(r, false); };
     size_t n = t_->v4.erase_if([&](const Rec<uint32_t>& r) { return p(r.type, r.tag, r.ifc); },
                                gone);
     n += t_->v6.erase_if([&](const Rec<U128>& r) { return p(r.type, r.tag, r.ifc); }, gone);

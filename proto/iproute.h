@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "proto/cmd.h"
@@ -135,7 +136,9 @@ public:
     // Every route, in no particular order (for building the FIB). fn gets a copy.
     template <class F>
     void for_each(F&& fn) const {
-        each([](void* f, const Route& r) { (*static_cast<F*>(f))(r); }, &fn);
+        using Fn = std::remove_reference_t<F>;
+        each([](void* f, const Route& r) { (*static_cast<Fn*>(f))(r); },
+             const_cast<void*>(static_cast<const void*>(&fn)));
     }
 
     // Called after a route appears and before one goes away (a replacement is a removal
