@@ -40,7 +40,18 @@ inline void advise_huge(void* p, size_t bytes) {
 #endif
 }
 
-inline void* zalloc(size_t bytes) {
+// Maps the pages of [p, p + bytes) now, in one system call, instead of one trap per page at
+// first touch: in a VM that trap is most of the cost of filling a big table (measured here:
+// 12-16 us a 4 KiB page touched, 0.3 us populated, with huge pages). p is page-aligned.
+// Best effort: kernels before 5.14 do not know it, and the pages then come at first touch.
+inline void populate(void* p, size_t bytes) {
+#ifdef MADV_POPULATE_WRITE
+    if (bytes) madvise(p, bytes, MADV_POPULATE_WRITE);
+#endif
+}
+
+// populate_now: the caller is about to touch all of it (a hash table being filled).
+inline void* zalloc(size_t bytes, bool populate_now = false) {
     if (bytes < kBigBytes) {
         void* p = std::calloc(1, bytes);
         if (!p) throw std::bad_alloc();
@@ -49,6 +60,7 @@ inline void* zalloc(size_t bytes) {
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
     advise_huge(p, bytes);
+    if (populate_now) populate(p, bytes);
     return p;
 }
 
@@ -260,7 +272,7 @@ private:
     void rehash(size_t cap) {
         Slot* old = s_;
         size_t oldcap = cap_;
-        s_ = static_cast<Slot*>(zalloc(cap * sizeof(Slot)));
+        s_ = static_cast<Slot*>(zalloc(cap * sizeof(Slot), true));
         cap_ = cap;
         for (size_t i = 0; i < oldcap; i++)
             if (old[i].head) s_[probe(old[i].key)] = old[i];
@@ -314,18 +326,39 @@ public:
         if (n_ == 0) n_ = 1;  // id 0 stays unused
         if (n_ >= cap_) {
             size_t cap = cap_ ? 2 * cap_ : 64;
+            bool moved = cap_ * sizeof(T) < kBigBytes;  // calloc'd until now: copied
             p_ = static_cast<T*>(zgrow(p_, cap_ * sizeof(T), cap * sizeof(T)));
             cap_ = cap;
+            if (moved) ready_ = 0;
         }
+        if (size_t(n_ + 1) * sizeof(T) > ready_) prepare();
         return n_++;
     }
     // Forgets ids from n on; their memory stays for the next pushes.
     void truncate(uint32_t n) { n_ = n <= 1 ? 0 : n; }
 
 private:
-    T* p_ = nullptr;   // cap_ records
-    size_t cap_ = 0;   // records allocated
-    uint32_t n_ = 0;   // records handed out, id 0 included
+    static constexpr size_t kAhead = 2 * 1024 * 1024;  // populated ahead of the last id
+
+    // Maps the next kAhead bytes of a mapped slab in one go: the slab fills front to back,
+    // so pages are populated a chunk at a time rather than trapped on one by one, and at
+    // most a chunk more than what is used is resident.
+    void prepare() {
+        size_t bytes = cap_ * sizeof(T);
+        if (bytes < kBigBytes) {
+            ready_ = bytes;
+            return;
+        }
+        size_t to = std::min(bytes, (size_t(n_ + 1) * sizeof(T) + kAhead) & ~(kAhead - 1));
+        size_t from = ready_ & ~size_t(4095);
+        populate(reinterpret_cast<char*>(p_) + from, to - from);
+        ready_ = to;
+    }
+
+    T* p_ = nullptr;    // cap_ records
+    size_t cap_ = 0;    // records allocated
+    uint32_t n_ = 0;    // records handed out, id 0 included
+    size_t ready_ = 0;  // bytes from the start known to be mapped
 };
 
 // ---- one family's table -----------------------------------------------------------------
