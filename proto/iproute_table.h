@@ -231,13 +231,16 @@ public:
     // Sets key's chain head (inserting the key when absent); head 0 erases it.
     void set(K key, uint32_t head) {
         if (!head) return erase(key);
-        if (4 * (n_ + 1) > 3 * cap_) rehash(std::max<size_t>(8, 2 * cap_));
-        Slot& s = s_[probe(key)];
-        if (!s.head) {
-            s.key = key;
-            n_++;
+        if (n_) {
+            Slot& s = s_[probe(key)];
+            if (s.head) {  // present: a new head for its chain
+                s.head = head;
+                return;
+            }
         }
-        s.head = head;
+        if (4 * (n_ + 1) > 3 * cap_) rehash(std::max<size_t>(8, 2 * cap_));
+        s_[probe(key)] = Slot{key, head};
+        n_++;
     }
     void clear() {
         zfree(s_, cap_ * sizeof(Slot));
