@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <deque>
 #include <cstdlib>
 #include <cstring>
 #include <map>
