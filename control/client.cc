@@ -121,7 +121,7 @@ void Client::reader() {
         if (n <= 0) break;
         have += size_t(n);
         size_t off = 0;
-        bool lost = false;
+        bool lost = false, piped = false;
         {
             std::lock_guard lk(mu_);
             while (have - off >= 4) {
@@ -132,11 +132,17 @@ void Client::reader() {
                 }
                 if (have - off < size) break;
                 uint16_t tag = uint16_t(in[off + 5] | in[off + 6] << 8);
-                complete(tag, std::vector<uint8_t>(in.begin() + long(off),
-                                                   in.begin() + long(off + size)));
+                if (pipe_ && uint16_t(tag - pipe_lo_) < pipe_n_) {
+                    pipe_->settle(tag, in.data() + off, size);
+                    piped = true;
+                } else {
+                    complete(tag, std::vector<uint8_t>(in.begin() + long(off),
+                                                       in.begin() + long(off + size)));
+                }
                 off += size;
             }
         }
+        if (piped) cv_.notify_all();  // once per chunk: the pipe's writer may be waiting
         if (lost) break;
         std::memmove(in.data(), in.data() + off, have - off);
         have -= off;
@@ -178,7 +184,7 @@ void Client::complete(uint16_t tag, std::vector<uint8_t> buf) {
 uint16_t Client::alloc_tag() {
     for (;;) {
         uint16_t t = next_tag_++;
-        if (t != kNoTag && !slots_.contains(t)) return t;
+        if (t != kNoTag && !slots_.contains(t) && uint16_t(t - pipe_lo_) >= pipe_n_) return t;
     }
 }
 
@@ -551,6 +557,119 @@ CErr CFid::close() {
     Client* c = c_;
     c_ = nullptr;
     return c->clunk(fid_);
+}
+
+}  // namespace devip::ctl
+
+namespace devip::ctl {
+
+// --- WritePipe ---
+
+WritePipe::WritePipe(Client& c, uint32_t fid, uint64_t offset)
+    : c_(c), fid_(fid), offset_(offset), slots_(kWindow) {
+    out_.reserve(kSendBytes + c.msize());
+    std::lock_guard lk(c_.mu_);
+    // kWindow consecutive tags that no request in flight has (slots_ is ordered by tag)
+    uint32_t lo = 0;
+    for (const auto& [tag, s] : c_.slots_) {
+        if (tag >= lo + kWindow) break;
+        lo = std::max<uint32_t>(lo, tag + 1u);
+    }
+    if (lo + kWindow > kNoTag || c_.pipe_) {
+        failures_.push_back({0, "too many requests in flight"});
+        failed_ = true;
+        return;
+    }
+    c_.pipe_ = this;
+    c_.pipe_lo_ = uint16_t(lo);
+    c_.pipe_n_ = kWindow;
+}
+
+WritePipe::~WritePipe() {
+    finish();
+    std::lock_guard lk(c_.mu_);
+    if (c_.pipe_ == this) {
+        c_.pipe_ = nullptr;
+        c_.pipe_n_ = 0;
+    }
+}
+
+bool WritePipe::put(std::string_view data, uint64_t label) {
+    if (failed_ || finished_) return false;
+    do {
+        size_t n = std::min<size_t>(data.size(), c_.iounit());
+        Slot& s = slots_[next_ % kWindow];
+        if (s.busy.load(std::memory_order_acquire)) {  // the window is full: wait for its end
+            send_queued();
+            std::unique_lock lk(c_.mu_);
+            c_.cv_.wait(lk, [&] { return !s.busy.load() || c_.dead_; });
+            if (c_.dead_) fail_busy(kHungup);
+        }
+        if (failed_) return false;
+        s.label = label;
+        s.len = uint32_t(n);
+        s.busy.store(true, std::memory_order_release);  // label and len before the send
+        encode_twrite(out_, uint16_t(c_.pipe_lo_ + next_ % kWindow), fid_, offset_,
+                      {reinterpret_cast<const uint8_t*>(data.data()), n});
+        offset_ += n;
+        next_++;
+        if (out_.size() >= kSendBytes) send_queued();
+        data.remove_prefix(n);
+    } while (!data.empty());
+    return !failed_;
+}
+
+void WritePipe::send_queued() {
+    if (out_.empty()) return;
+    CErr e = c_.send_bytes(out_);
+    out_.clear();
+    if (!e) return;
+    std::lock_guard lk(c_.mu_);
+    fail_busy(e.text.c_str());  // unsent writes are never answered
+}
+
+// Every write still waiting fails with why.
+void WritePipe::fail_busy(const char* why) {
+    for (Slot& s : slots_)
+        if (s.busy.load()) {
+            failures_.push_back({s.label, why});
+            s.busy.store(false);
+        }
+    failed_ = true;
+}
+
+// One reply to a pipelined write: an Rwrite of the whole count, or a failure.
+void WritePipe::settle(uint16_t tag, const uint8_t* msg, uint32_t size) {
+    Slot& s = slots_[uint16_t(tag - c_.pipe_lo_)];
+    if (!s.busy.load(std::memory_order_acquire)) return;  // not ours: nobody waits for it
+    constexpr uint32_t kRwriteSize = 7 + 4;
+    std::string err;
+    if (size == kRwriteSize && msg[4] == uint8_t(Ftype::Rwrite)) {
+        uint32_t count = uint32_t(msg[7] | msg[8] << 8 | msg[9] << 16 | uint32_t(msg[10]) << 24);
+        if (count < s.len) err = "short write";
+    } else {
+        Fcall f;
+        err = decode({msg, size}, f) && f.type == Ftype::Rerror ? f.ename : kBadReply;
+    }
+    if (!err.empty()) {
+        failures_.push_back({s.label, std::move(err)});
+        failed_ = true;
+    }
+    s.busy.store(false, std::memory_order_release);
+}
+
+std::vector<WritePipe::Failure> WritePipe::finish() {
+    if (!finished_) {
+        finished_ = true;
+        send_queued();
+        std::unique_lock lk(c_.mu_);
+        for (Slot& s : slots_) c_.cv_.wait(lk, [&] { return !s.busy.load() || c_.dead_; });
+        if (c_.dead_) fail_busy(kHungup);
+        std::stable_sort(failures_.begin(), failures_.end(),
+                         [](const Failure& a, const Failure& b) { return a.label < b.label; });
+    }
+    std::lock_guard lk(c_.mu_);
+    return failures_;
 }
 
 }  // namespace devip::ctl

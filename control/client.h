@@ -49,6 +49,8 @@ struct Reply {
     Fcall f;                   // decoded from buf
 };
 
+class WritePipe;
+
 class Client {
 public:
     Client() = default;
@@ -121,6 +123,7 @@ public:
     void flush(uint16_t tag);
 
 private:
+    friend class WritePipe;
     static constexpr uint32_t kRootFid = 0;
 
     // One request in flight, keyed by tag.
@@ -152,6 +155,61 @@ private:
     uint16_t next_tag_ = 0;             // where the tag search starts
     std::vector<uint32_t> free_fids_;   // clunked fid numbers for reuse
     uint32_t next_fid_ = kRootFid + 1;  // next never-used fid number
+    WritePipe* pipe_ = nullptr;         // the pipeline whose tags are [pipe_lo_, +pipe_n_)
+    uint16_t pipe_lo_ = 0;              // its first tag
+    uint16_t pipe_n_ = 0;               // its window: how many tags it owns
+};
+
+// Pipelined writes to one fid (ipctl write -p): up to kWindow Twrites in flight, encoded
+// straight into a send buffer and sent kSendBytes at a time, in as few system calls as
+// that takes. The Client's reader thread settles their replies in bulk, without a slot
+// each, and wakes the writer only when it waits for room. One pipe per Client at a time;
+// the Client's other calls keep working beside it.
+class WritePipe {
+public:
+    static constexpr uint16_t kWindow = 4096;      // writes in flight at most
+    static constexpr size_t kSendBytes = 64 * 1024;  // send when this much is queued
+
+    // One write that failed: the caller's label for it and the error text.
+    struct Failure {
+        uint64_t label;
+        std::string err;
+    };
+
+    // Writes go to fid, the first at offset and each next one after the previous one's
+    // bytes, as Client::write's do.
+    WritePipe(Client& c, uint32_t fid, uint64_t offset);
+    ~WritePipe();
+    WritePipe(const WritePipe&) = delete;
+    WritePipe& operator=(const WritePipe&) = delete;
+
+    // Queues data (copied) as one write, or as several if it is longer than the iounit,
+    // reported as label if it fails. Blocks while the window is full. Returns false once
+    // any write has failed (the caller should stop) or the connection is gone.
+    bool put(std::string_view data, uint64_t label);
+    // Sends what is queued and waits for every answer. The failures, in label order.
+    std::vector<Failure> finish();
+
+private:
+    struct Slot {
+        uint64_t label = 0;  // the caller's label
+        uint32_t len = 0;    // bytes written: a shorter Rwrite count is a failure
+        std::atomic<bool> busy{false};  // queued or sent, and not answered yet
+    };
+    void send_queued();
+    void settle(uint16_t tag, const uint8_t* msg, uint32_t size);  // reader thread, mu_ held
+    void fail_busy(const char* why);                                // mu_ held
+
+    Client& c_;                      // the connection
+    uint32_t fid_;                   // the file written
+    uint64_t offset_;                // where the next write goes
+    std::vector<Slot> slots_;        // by tag - c_.pipe_lo_
+    uint64_t next_ = 0;              // writes queued so far; the next uses slot next_ % kWindow
+    std::vector<uint8_t> out_;       // encoded writes not yet sent
+    std::vector<Failure> failures_;  // guarded by the Client's mu_
+    std::atomic<bool> failed_{false};  // a write failed, a send failed, or the window is lost
+    bool finished_ = false;          // finish() has run
+    friend class Client;
 };
 
 // An open file on a Client: a fid plus the offset of the next read or write, so that

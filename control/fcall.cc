@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 namespace devip::ctl {
 namespace {
@@ -217,6 +218,20 @@ void encode(const Fcall& f, std::vector<uint8_t>& out) {
     w.u16(f.tag);
     layout(w, f);
     put_le(out, start, out.size() - start, 4);
+}
+
+void encode_twrite(std::vector<uint8_t>& out, uint16_t tag, uint32_t fid, uint64_t offset,
+                   std::span<const uint8_t> data) {
+    constexpr size_t kFixed = kHdrSize + 4 + 8 + 4;  // fid[4] offset[8] count[4]
+    size_t at = out.size();
+    out.resize(at + kFixed + data.size());
+    put_le(out, at, kFixed + data.size(), 4);
+    out[at + 4] = uint8_t(Ftype::Twrite);
+    put_le(out, at + 5, tag, 2);
+    put_le(out, at + 7, fid, 4);
+    put_le(out, at + 11, offset, 8);
+    put_le(out, at + 19, data.size(), 4);
+    if (!data.empty()) std::memcpy(out.data() + at + kFixed, data.data(), data.size());
 }
 
 size_t encode_dir(const Dir& d, std::vector<uint8_t>& out) {

@@ -81,6 +81,10 @@ bool decode(std::span<const uint8_t> buf, Fcall& f);
 
 // Appends the encoded message to out.
 void encode(const Fcall& f, std::vector<uint8_t>& out);
+// Appends a Twrite, the same bytes encode() makes of one, without building an Fcall (bulk
+// writers send a million of these).
+void encode_twrite(std::vector<uint8_t>& out, uint16_t tag, uint32_t fid, uint64_t offset,
+                   std::span<const uint8_t> data);
 
 // A packed Dir as stat(5) lays it out (size[2] first). Returns bytes appended.
 size_t encode_dir(const Dir& d, std::vector<uint8_t>& out);

@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <deque>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -286,9 +285,50 @@ int cmd_cat(Client& c, const Args& a) {
 }
 
 // True for lines the stdin form of write skips: blank, or a # comment.
-bool skip_line(const std::string& l) {
+bool skip_line(std::string_view l) {
     size_t i = l.find_first_not_of(" \t\r\n");
-    return i == std::string::npos || l[i] == '#';
+    return i == std::string_view::npos || l[i] == '#';
+}
+
+// write -p: every line of stdin through one WritePipe. Stdin is read in big blocks and cut
+// into lines in place; the first failure stops the reading, and every failure is reported
+// with its line number once the writes in flight are answered.
+int write_pipelined(Client& c, CFid& f) {
+    WritePipe pipe(c, f.fid(), f.offset());
+    std::vector<char> buf(1 << 20);
+    size_t have = 0;     // bytes in buf
+    uint64_t line = 0;   // lines read
+    int rc = 0;
+    for (bool eof = false, stop = false; !eof && !stop;) {
+        if (have == buf.size()) buf.resize(2 * buf.size());  // a line longer than buf
+        ssize_t n = ::read(0, buf.data() + have, buf.size() - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            rc = fail(std::string("read stdin: ") + std::strerror(errno));
+            break;
+        }
+        eof = n == 0;
+        have += size_t(n);
+        size_t at = 0;  // start of the next line
+        while (at < have && !stop) {
+            const void* nl = std::memchr(buf.data() + at, '\n', have - at);
+            size_t end = nl ? size_t(static_cast<const char*>(nl) - buf.data()) + 1 : have;
+            if (!nl && !eof) break;  // the rest of this line has not been read yet
+            std::string_view l(buf.data() + at, end - at);
+            at = end;
+            line++;
+            if (!skip_line(l)) stop = !pipe.put(l, line);
+        }
+        std::memmove(buf.data(), buf.data() + at, have - at);
+        have -= at;
+    }
+    for (const WritePipe::Failure& x : pipe.finish()) {
+        std::fprintf(stderr, "ipctl: line %llu: %s\n", (unsigned long long)x.label,
+                     x.err.c_str());
+        rc = kExitError;
+    }
+    f.close();
+    return rc;
 }
 
 int cmd_write(Client& c, const Args& a) {
@@ -302,61 +342,11 @@ int cmd_write(Client& c, const Args& a) {
         if (CErr e = f.close()) return fail(e);
         return 0;
     }
+    if (a.has('p')) return write_pipelined(c, f);
     char* line = nullptr;
     size_t cap = 0;
     ssize_t n;
     int rc = 0;
-    if (a.has('p')) {  // pipelined: batches of kBatch sent at once, kWindow in flight
-        constexpr size_t kBatch = 64, kWindow = 512;
-        struct Pending {
-            uint16_t tag;
-            size_t lineno;
-            std::string data;  // owns the bytes the Twrite points at until it is answered
-        };
-        std::deque<Pending> inflight;
-        size_t lineno = 0, unsent = 0;  // unsent: the last entries of inflight not yet sent
-        bool ok = true;
-        auto settle = [&] {
-            Pending& p = inflight.front();
-            Reply r;
-            if (CErr e = c.wait(p.tag, Ftype::Rwrite, r)) {
-                std::fprintf(stderr, "ipctl: line %zu: %s\n", p.lineno, e.text.c_str());
-                rc = 1;
-                ok = false;
-            }
-            inflight.pop_front();
-        };
-        auto send = [&]() -> bool {
-            std::vector<Fcall> ts(unsent);
-            for (size_t i = 0; i < unsent; i++) {
-                Pending& p = inflight[inflight.size() - unsent + i];
-                ts[i].type = Ftype::Twrite;
-                ts[i].fid = f.fid();
-                ts[i].data = {reinterpret_cast<const uint8_t*>(p.data.data()), p.data.size()};
-            }
-            if (CErr e = c.start_many(ts)) {
-                rc = fail(e);
-                return false;
-            }
-            for (size_t i = 0; i < unsent; i++) inflight[inflight.size() - unsent + i].tag = ts[i].tag;
-            unsent = 0;
-            return true;
-        };
-        while (ok && (n = ::getline(&line, &cap, stdin)) > 0) {
-            lineno++;
-            std::string l(line, size_t(n));
-            if (skip_line(l)) continue;
-            inflight.push_back({0, lineno, std::move(l)});
-            if (++unsent < kBatch) continue;
-            if (!send()) break;
-            while (ok && inflight.size() > kWindow) settle();
-        }
-        if (unsent && !send()) unsent = 0;
-        while (inflight.size() > unsent) settle();
-        std::free(line);
-        f.close();
-        return rc;
-    }
     while ((n = ::getline(&line, &cap, stdin)) > 0) {
         std::string l(line, size_t(n));
         if (skip_line(l)) continue;
@@ -875,9 +865,9 @@ constexpr Command kCommands[] = {
      "one write (no newline added). Without, each line of stdin (newline included) is\n"
      "one write; blank lines and lines starting with # are skipped; the first error stops.\n"
      "  -t   open with OTRUNC (e.g. to replace /net/ndb)\n"
-     "  -p   pipeline the stdin writes (64 in flight): much faster for bulk loads such as\n"
-     "       a routing table; an error names its line, and lines already sent after it\n"
-     "       may have been applied\n",
+     "  -p   pipeline the stdin writes (up to 4096 in flight): much faster for bulk loads\n"
+     "       such as a routing table; every error names its line, the first stops the\n"
+     "       reading, and lines already sent after it may have been applied\n",
      false, cmd_write},
     {"stat", "", 1, kAny, "stat PATH...",
      "Print a file's directory entry: name, qid.path (hex), qid.vers, qid.type (hex),\n"

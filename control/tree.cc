@@ -514,7 +514,8 @@ Err Tree::write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n
     case Q::Arp:
         return s.arp_write(text);
     case Q::Iproute: {
-        CtlArgs a = parsecmd(text);
+        CtlArgs& a = args_;  // reused: a route load is a million of these
+        parsecmd(text, a);
         OpenState& o = st(f);
         o.answer = false;
         if (!a.empty() && a[0] == "route") {  // Bell Labs' lookup: read the fd for the answer

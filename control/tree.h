@@ -56,7 +56,8 @@ private:
     Err closeconv(proto::Proto& p, proto::Conv& c);
 
     proto::Net& net_;
-    uint32_t boot_ = 0;  // seconds: atime/mtime of every file
+    uint32_t boot_ = 0;     // seconds: atime/mtime of every file
+    proto::CtlArgs args_;   // the fields of the iproute write being served
 };
 
 }  // namespace devip::ctl

@@ -8,11 +8,15 @@ namespace {
 
 bool is_sep(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-// One tokenize field starting at t[i] (not a separator). A quote toggles quoting and is
-// dropped; inside quotes a doubled quote is one literal quote and separators are ordinary.
-// An unterminated quote runs to the end.
-std::string take_field(std::string_view t, size_t& i) {
-    std::string f;
+// One tokenize field starting at t[i] (not a separator), into f. A quote toggles quoting and
+// is dropped; inside quotes a doubled quote is one literal quote and separators are
+// ordinary. An unterminated quote runs to the end. A field without quotes (nearly all) is
+// one copy.
+void take_field(std::string_view t, size_t& i, std::string& f) {
+    size_t j = i;
+    while (j < t.size() && !is_sep(t[j]) && t[j] != '\'') j++;
+    f.assign(t.data() + i, j - i);
+    i = j;
     bool quoting = false;
     while (i < t.size() && (quoting || !is_sep(t[i]))) {
         if (t[i] != '\'') {
@@ -28,7 +32,6 @@ std::string take_field(std::string_view t, size_t& i) {
             i++;
         }
     }
-    return f;
 }
 
 }  // namespace
@@ -42,16 +45,23 @@ std::string CtlArgs::join(size_t from) const {
     return s;
 }
 
-CtlArgs parsecmd(std::string_view text) {
+void parsecmd(std::string_view text, CtlArgs& a) {
     // The kernel drops the write's last byte if it is '\n', then sees a C string.
     if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
     text = text.substr(0, text.find('\0'));
-    CtlArgs a;
+    size_t n = 0;  // fields so far; a.f's strings beyond are reused, not freed
     for (size_t i = 0;;) {
         while (i < text.size() && is_sep(text[i])) i++;
         if (i == text.size()) break;
-        a.f.push_back(take_field(text, i));
+        if (n == a.f.size()) a.f.emplace_back();
+        take_field(text, i, a.f[n++]);
     }
+    a.f.resize(n);
+}
+
+CtlArgs parsecmd(std::string_view text) {
+    CtlArgs a;
+    parsecmd(text, a);
     return a;
 }
 

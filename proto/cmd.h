@@ -22,6 +22,9 @@ struct CtlArgs {
 // parsecmd: the whole write is one command; one trailing '\n' is removed; fields are split
 // by the tokenize rules (blanks, tabs, \r, \n separate; single quotes group, '' is a quote).
 CtlArgs parsecmd(std::string_view text);
+// The same into a (its previous fields are replaced): a caller that parses many messages
+// keeps one CtlArgs and allocates nothing once its strings have grown.
+void parsecmd(std::string_view text, CtlArgs& a);
 
 // arp's own parsing (§3.1): at most 255 bytes considered, one trailing '\n' removed, split
 // only on spaces (runs of spaces count as one), at most 5 fields; the fifth field is the rest

@@ -6,6 +6,7 @@
 #include "proto/ipaux.h"
 
 #include <cstring>
+#include <optional>
 #include <string>
 
 namespace devip::proto {
@@ -174,9 +175,40 @@ bool parse_port(const char* s, uint16_t& port, const char** rest) {
     return true;
 }
 
+// The common case of parseip, four plain decimal parts each at most 255 and without a
+// leading zero (which would make the part octal), and nothing after them: its value.
+// Anything else (including what parseip would reject) is left to the general parser.
+std::optional<uint32_t> dotted_quad(std::string_view s) {
+    if (s.size() < 7 || s.size() > 15) return std::nullopt;
+    uint32_t v = 0;
+    size_t i = 0;
+    for (int part = 0; part < 4; part++) {
+        if (part && (i == s.size() || s[i++] != '.')) return std::nullopt;
+        size_t start = i;
+        unsigned x = 0;
+        while (i < s.size() && i - start < 3 && is_digit(s[i])) x = x * 10 + unsigned(s[i++] - '0');
+        if (i == start || x > 255 || (s[start] == '0' && i - start > 1)) return std::nullopt;
+        v = v << 8 | x;
+    }
+    if (i != s.size()) return std::nullopt;
+    return v;
+}
+
+// The common case of parseipmask, "/" and one to three decimal digits: the prefix length.
+std::optional<int> slash_len(std::string_view s) {
+    if (s.size() < 2 || s.size() > 4 || s[0] != '/') return std::nullopt;
+    int n = 0;
+    for (char c : s.substr(1)) {
+        if (!is_digit(c)) return std::nullopt;
+        n = n * 10 + (c - '0');
+    }
+    return n;
+}
+
 }  // namespace
 
 Result<Ipaddr> parseip(std::string_view s) {
+    if (auto v = dotted_quad(s)) return Ipaddr::v4(*v);
     std::string text = cstr(s);
     const char* from = text.c_str();
     const char* p = from;
@@ -195,9 +227,10 @@ Result<Ipaddr> parseip(std::string_view s) {
 }
 
 Result<Ipaddr> parseipmask(std::string_view s, bool v4) {
-    std::string text = cstr(s);
-    if (text[0] == '/') {
-        int n = int32_t(p9_strtol(text.c_str() + 1, 10).v);  // atoi
+    std::optional<int> len = slash_len(s);
+    std::string text = len ? std::string() : cstr(s);
+    if (len || text[0] == '/') {
+        int n = len ? *len : int32_t(p9_strtol(text.c_str() + 1, 10).v);  // atoi
         if (n < 0) n = 0;
         if (n <= 32 && v4) n += 96;
         if (n > 128) n = 128;
@@ -219,7 +252,7 @@ Err parseipandmask(Ipaddr& ip, Ipaddr& mask, std::string_view ipstr,
     ip = a ? *a : IPnoaddr;
     if (!maskstr) {
         // devip extension (libip reads a nil mask as all ones): "addr/N" carries its mask.
-        size_t slash = cstr(ipstr).find('/');
+        size_t slash = ipstr.substr(0, ipstr.find('\0')).find('/');
         if (slash != std::string_view::npos) maskstr = ipstr.substr(slash);
     }
     Err e = a ? ok : Ebadip;

@@ -1,11 +1,11 @@
 // The routing table of one stack, control side (9front iproute.c). Behaviour: ip3.md §2.7
 // (text), §3.12 (writes), §4.3 (lookup). 9front keeps 1024 trees of nested ranges; we keep,
-// per family and prefix length, a hash from a destination's low end to the chain of routes
-// that differ only by source, plus a list of the rare routes with a non-contiguous
-// destination mask (slow path). A lookup probes the prefix lengths present,
-// longest first. "Most deeply nested" (§4.3.2) is computed as the largest (destination
-// mask, source mask) pair, compared as numbers: a range nested in another has a larger
-// mask, and any-source routes have source mask 0.
+// per family, compact records and, per prefix length, a hash from a destination's low end to
+// the chain of routes that differ only by source, plus a list of the rare routes with a
+// non-contiguous destination mask (slow path); see proto/iproute_table.h. A lookup probes
+// the prefix lengths present, longest first. "Most deeply nested" (§4.3.2) is computed as
+// the largest (destination mask, source mask) pair, compared as numbers: a range nested in
+// another has a larger mask, and any-source routes have source mask 0.
 #include "proto/iproute.h"
 
 #include <algorithm>
@@ -16,92 +16,107 @@
 #include <cstring>
 #include <utility>
 
+#include "proto/iproute_table.h"
 #include "proto/ipaux.h"
 #include "proto/text.h"
 
 namespace devip::proto {
 
+using rt::Rec;
+using rt::RouteTable;
+using rt::U128;
+
 namespace {
 
-__extension__ typedef unsigned __int128 U128;
-
-// An address as a number in its family: the low 32 bits for v4, all 128 otherwise.
-U128 val(const Ipaddr& a, bool v4) {
-    if (v4) return a.v4host();
-    uint64_t hi = 0, lo = 0;
-    for (int i = 0; i < 8; i++) hi = hi << 8 | a.b[i];
-    for (int i = 8; i < 16; i++) lo = lo << 8 | a.b[i];
-    return U128(hi) << 64 | lo;
-}
-
-// The address of a number; a v4 mask gets ones in its top 96 bits (as convroute does).
-Ipaddr addr_of(U128 x, bool v4, bool is_mask) {
-    if (v4) {
-        Ipaddr a = Ipaddr::v4(uint32_t(x));
-        if (is_mask) std::fill(a.b.begin(), a.b.begin() + 12, 0xff);
-        return a;
-    }
-    Ipaddr a;
-    for (int i = 15; i >= 0; i--, x >>= 8) a.b[i] = uint8_t(x);
-    return a;
-}
-
-U128 ones(int width) { return width == 32 ? U128(0xffffffffu) : ~U128(0); }
-
-U128 prefix(int len, int width) {
-    return len == 0 ? 0 : (ones(width) << (width - len)) & ones(width);
-}
-
-// Prefix length of a mask in a family of width bits, or -1 if it is not contiguous.
-int prefix_len(U128 m, int width) {
-    U128 inv = ~m & ones(width);
-    if (inv & (inv + 1)) return -1;
-    return width - std::popcount(uint64_t(inv)) - std::popcount(uint64_t(inv >> 64));
-}
-
-bool in_range(U128 x, U128 lo, U128 mask, int width) {
-    return x >= lo && x <= (lo | (~mask & ones(width)));
-}
-
-// The route as the table keeps it (ip3.md §2.7, 9front mkroute + convroute).
-Route normalise(const Route& in, int& dlen) {
-    bool v4 = in.type & Rv4;
-    int w = v4 ? 32 : 128;
-    Route n = in;
-    U128 m = val(in.mask, v4), sm = val(in.smask, v4);
-    n.dst = addr_of(val(in.dst, v4) & m, v4, false);
-    n.mask = addr_of(m, v4, true);
-    n.src = addr_of(val(in.src, v4) & sm, v4, false);
-    n.smask = addr_of(sm, v4, true);
-    if (v4) n.gate = Ipaddr::v4(in.gate.v4host());
-    n.ref = 1;
-    dlen = prefix_len(m, w);
-    return n;
-}
-
-bool same_source(const Route& a, const Route& b) { return a.src == b.src && a.smask == b.smask; }
-
-bool gate_is_zero(const Route& r) { return r.v4() ? r.gate.v4host() == 0 : r.gate.is_noaddr(); }
-
 // 9front matchroute: may probe p delete existing route e (e is not an i route)?
-bool delete_matches(const Route& p, const Route& e) {
+template <class K>
+bool delete_matches(const Rec<K>& p, const Rec<K>& e) {
     if ((p.type ^ e.type) & (Rifc | Runi | Rmulti | Rbcast)) return false;
-    if (!gate_is_zero(p) && p.gate != e.gate) return false;
+    if (p.gate != 0 && p.gate != e.gate) return false;
     if (p.ifc != e.ifc) return false;
     if (p.tag[0] && p.tag != e.tag) return false;
     return true;
 }
 
-int cmp(const Ipaddr& a, const Ipaddr& b) { return std::memcmp(a.b.data(), b.b.data(), 16); }
-
-// Text order within a family: destination, wider mask first, source-specific first, source.
-bool text_before(const Route& a, const Route& b) {
-    if (int c = cmp(a.dst, b.dst)) return c < 0;
-    if (int c = cmp(a.mask, b.mask)) return c < 0;
-    bool as = a.source_specific(), bs = b.source_specific();
+// Text order among routes with the same destination and mask: source-specific first, then
+// by source range.
+template <class K>
+bool source_before(const Rec<K>& a, const Rec<K>& b) {
+    bool as = a.smask != 0, bs = b.smask != 0;
     if (as != bs) return as;
-    if (int c = cmp(a.src, b.src)) return c < 0;
-    return cmp(a.smask, b.smask) < 0;
+    if (a.src != b.src) return a.src < b.src;
+    return a.smask < b.smask;
+}
+
+// ---- the text of one v4 route, without printf ------------------------------------------
+
+char* put_u8(char* p, unsigned v) {  // 0..255
+    if (v >= 100) *p++ = char('0' + v / 100);
+    if (v >= 10) *p++ = char('0' + v / 10 % 10);
+    *p++ = char('0' + v % 10);
+    return p;
+}
+
+// s padded with blanks to width w (left-justified); returns the end.
+char* pad_to(char* start, char* p, int w) {
+    while (p < start + w) *p++ = ' ';
+    return p;
+}
+
+char* put_ip4(char* p, uint32_t a, int w) {  // %-wI
+    char* s = p;
+    p = put_u8(p, a >> 24);
+    *p++ = '.';
+    p = put_u8(p, a >> 16 & 255);
+    *p++ = '.';
+    p = put_u8(p, a >> 8 & 255);
+    *p++ = '.';
+    p = put_u8(p, a & 255);
+    return pad_to(s, p, w);
+}
+
+char* put_len4(char* p, int len) {  // %-4M of a contiguous v4 mask: "/96".."/128"
+    char* s = p;
+    int n = 96 + len;
+    *p++ = '/';
+    if (n >= 100) *p++ = char('0' + n / 100);
+    *p++ = char('0' + n / 10 % 10);
+    *p++ = char('0' + n % 10);
+    return pad_to(s, p, 4);
+}
+
+// The §2.7 line of a v4 record whose masks are contiguous and whose ifc has at most three
+// digits (the common case, byte for byte what Rib::line prints); false for anything else.
+bool line4(std::string& out, const Rec<uint32_t>& e) {
+    int slen = rt::prefix_len(e.smask);
+    if (e.dlen < 0 || slen < 0 || e.ifc < 0 || e.ifc > 999) return false;
+    char b[128];
+    char* p = put_ip4(b, e.dst, 15);
+    *p++ = ' ';
+    p = put_len4(p, e.dlen);
+    *p++ = ' ';
+    p = put_ip4(p, e.gate, 15);
+    *p++ = ' ';
+    char* s = p;
+    route_type_text(e.type, p);
+    p = pad_to(s, p + strlen(p), 4);
+    *p++ = ' ';
+    size_t taglen = strnlen(e.tag.data(), e.tag.size());
+    p = pad_to(p, p, int(4 - taglen));
+    std::memcpy(p, e.tag.data(), taglen);
+    p += taglen;
+    *p++ = ' ';
+    int ifc = e.ifc;  // %3s of 0..999
+    *p++ = ifc >= 100 ? char('0' + ifc / 100) : ' ';
+    *p++ = ifc >= 10 ? char('0' + ifc / 10 % 10) : ' ';
+    *p++ = char('0' + ifc % 10);
+    *p++ = ' ';
+    p = put_ip4(p, e.src, 15);
+    *p++ = ' ';
+    p = put_len4(p, slen);
+    *p++ = '\n';
+    out.append(b, size_t(p - b));
+    return true;
 }
 
 }  // namespace
@@ -144,242 +159,162 @@ int parse_route_type(std::string_view s) {
     return type;
 }
 
-// ---- Prefixes: one prefix length's hash ------------------------------------------------
-
-size_t Rib::Prefixes::home(uint64_t hi, uint64_t lo) const {
-    uint64_t h = lo * 0x9e3779b97f4a7c15ull ^ hi * 0xc2b2ae3d27d4eb4full;
-    h ^= h >> 32;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 29;
-    return size_t(h) & (s_.size() - 1);
-}
-
-size_t Rib::Prefixes::probe(U128 key) const {
-    uint64_t hi = uint64_t(key >> 64), lo = uint64_t(key);
-    size_t i = home(hi, lo);
-    while (s_[i].head != kNone && (s_[i].lo != lo || s_[i].hi != hi)) i = (i + 1) & (s_.size() - 1);
-    return i;
-}
-
-const uint32_t* Rib::Prefixes::find(U128 lo) const {
-    if (!n_) return nullptr;
-    const Slot& s = s_[probe(lo)];
-    return s.head == kNone ? nullptr : &s.head;
-}
-
-uint32_t* Rib::Prefixes::find(U128 lo) {
-    return const_cast<uint32_t*>(std::as_const(*this).find(lo));
-}
-
-uint32_t& Rib::Prefixes::insert(U128 lo, bool& fresh) {
-    if (2 * (n_ + 1) > s_.size()) grow();
-    Slot& s = s_[probe(lo)];
-    fresh = s.head == kNone;
-    if (fresh) {
-        s = Slot{uint64_t(lo >> 64), uint64_t(lo), kNone};
-        n_++;
-    }
-    return s.head;
-}
-
-void Rib::Prefixes::grow() {
-    std::vector<Slot> old(std::max<size_t>(16, 2 * s_.size()), Slot{0, 0, kNone});
-    old.swap(s_);
-    for (const Slot& o : old)
-        if (o.head != kNone) s_[probe(U128(o.hi) << 64 | o.lo)] = o;
-}
-
-// Backward-shift deletion: later slots of the run whose home is not between the hole and
-// them move back, so that lookups never need tombstones.
-void Rib::Prefixes::erase(U128 lo) {
-    const size_t mask = s_.size() - 1;
-    size_t i = probe(lo);
-    for (size_t j = (i + 1) & mask; s_[j].head != kNone; j = (j + 1) & mask) {
-        size_t k = home(s_[j].hi, s_[j].lo);
-        if (((j - k) & mask) >= ((j - i) & mask)) {  // k is cyclically at or before i
-            s_[i] = s_[j];
-            i = j;
-        }
-    }
-    s_[i].head = kNone;
-    n_--;
-}
-
 // ---- the table --------------------------------------------------------------------------
 
-Rib::Rib() = default;
+struct Rib::Tables {
+    RouteTable<uint32_t> v4;                       // v4 routes (Rv4)
+    RouteTable<U128> v6;                           // the rest
+    std::array<Route, kLookupCopies> copies;       // lookup()'s answers, round robin
+    unsigned next_copy = 0;                        // the next of copies to hand out
+    std::vector<Route> matched;                    // matches()'s answers
+    std::vector<uint32_t> ids;                     // matches()'s scratch
+
+    // read()'s cache: the text order and a cursor at the start of a line
+    std::vector<uint32_t> order;                   // v4 ids, then v6 ids, in text order
+    size_t order_v4 = 0;                           // how many of order are v4
+    uint64_t order_gen = UINT64_MAX;               // generation order was built for
+    size_t cur_line = 0;                           // index into order
+    size_t cur_off = 0;                            // byte offset where that line starts
+
+    const Route* hand_out(const Route& r) {
+        Route& c = copies[next_copy++ % kLookupCopies];
+        c = r;
+        return &c;
+    }
+    void drop_order() {
+        std::vector<uint32_t>().swap(order);
+        order_gen = UINT64_MAX;
+        cur_line = cur_off = 0;
+    }
+};
+
+Rib::Rib() : t_(std::make_unique<Tables>()) {}
 Rib::~Rib() = default;
 
-// The live entry with n's destination and source ranges, or kNone.
-uint32_t Rib::find(const Route& n, int dlen) const {
-    const Family& f = fam(n.v4());
-    if (dlen < 0) {
-        for (uint32_t id : f.odd) {
-            const Route& o = slab_[id].r;
-            if (o.dst == n.dst && o.mask == n.mask && same_source(o, n)) return id;
-        }
-        return kNone;
-    }
-    const uint32_t* head = f.by_len[dlen].find(val(n.dst, n.v4()));
-    if (!head) return kNone;
-    for (uint32_t id = *head; id != kNone; id = slab_[id].next)
-        if (same_source(slab_[id].r, n)) return id;
-    return kNone;
+size_t Rib::size() const { return t_->v4.size() + t_->v6.size(); }
+
+size_t Rib::memory() const {
+    return t_->v4.bytes() + t_->v6.bytes() + t_->order.capacity() * sizeof(uint32_t);
 }
 
-void Rib::insert(const Route& n, int dlen) {
-    uint32_t id = free_;
-    if (id == kNone) {
-        id = uint32_t(slab_.size());
-        slab_.emplace_back();
-    } else {
-        free_ = slab_[id].next;
-    }
-    Entry& e = slab_[id];
-    e = Entry{n, kNone, int16_t(dlen), true};
-    if (on_change) on_change(e.r, true);
-    Family& f = fam(n.v4());
-    if (dlen < 0) {
-        f.odd.push_back(id);
-    } else {
-        bool fresh;
-        uint32_t& head = f.by_len[dlen].insert(val(n.dst, n.v4()), fresh);
-        e.next = std::exchange(head, id);
-    }
-    nlive_++;
+template <class Rec>
+void Rib::notify(const Rec& r, bool present) {
+    if (on_change) on_change(rt::to_route(r), present);
 }
 
-void Rib::erase(uint32_t id) {
-    Entry& e = slab_[id];
-    if (on_change) on_change(e.r, false);
-    Family& f = fam(e.r.v4());
-    if (e.dlen < 0) {
-        f.odd.erase(std::find(f.odd.begin(), f.odd.end(), id));
-    } else {
-        Prefixes& p = f.by_len[e.dlen];
-        U128 lo = val(e.r.dst, e.r.v4());
-        uint32_t* link = p.find(lo);
-        if (*link == id && e.next == kNone) {
-            p.erase(lo);  // the last route to this destination
-        } else {
-            while (*link != id) link = &slab_[*link].next;
-            *link = e.next;
-        }
+template <class K>
+void Rib::add_in(RouteTable<K>& t, const Route& r) {
+    Rec<K> n = rt::to_rec<K>(r);
+    uint32_t id = t.find(n);
+    if (!id) {
+        notify(t.at(t.insert(n)), true);
+        return;
     }
-    e.live = false;
-    e.next = std::exchange(free_, id);
-    nlive_--;
-}
-
-template <class Pred>
-void Rib::erase_if(Pred p) {
-    bool any = false;
-    for (uint32_t id = 0; id < slab_.size(); id++) {
-        if (!slab_[id].live || !p(slab_[id].r)) continue;
-        erase(id);
-        any = true;
-    }
-    if (any) gen_++;
-}
-
-void Rib::add(const Route& r) {
-    int dlen;
-    Route n = normalise(r, dlen);
-    uint32_t id = find(n, dlen);
-    if (id == kNone) {
-        insert(n, dlen);
-    } else if (Route& o = slab_[id].r; !(o.type & Rifc)) {
-        if (on_change) on_change(o, false);
+    Rec<K>& o = t.at(id);
+    if (!(o.type & Rifc)) {
+        notify(o, false);
         o.type = n.type;
         o.gate = n.gate;
         o.ifc = n.ifc;
         o.tag = n.tag;
-        if (on_change) on_change(o, true);
+        notify(o, true);
     } else if (n.type & Rifc) {
-        if (on_change) on_change(o, false);
+        notify(o, false);
         o.type = uint16_t((o.type & ~(Rproxy | Rtrans)) | (n.type & (Rproxy | Rtrans)));
         o.ref++;
-        if (on_change) on_change(o, true);
+        notify(o, true);
     }
+}
+
+template <class K>
+bool Rib::remove_in(RouteTable<K>& t, const Route& r) {
+    Rec<K> n = rt::to_rec<K>(r);
+    uint32_t id = t.find(n);
+    if (!id) return false;
+    Rec<K>& o = t.at(id);
+    if (!(o.type & Rifc) && !delete_matches(n, o)) return false;
+    if (--o.ref == 0) {
+        notify(o, false);
+        t.erase(id);
+    }
+    return true;
+}
+
+template <class Pred>
+void Rib::erase_if(Pred p) {
+    auto gone = [this](const auto& r) { this->notify(r, false); };
+    size_t n = t_->v4.erase_if([&](const Rec<uint32_t>& r) { return p(r.type, r.tag, r.ifc); },
+                               gone);
+    n += t_->v6.erase_if([&](const Rec<U128>& r) { return p(r.type, r.tag, r.ifc); }, gone);
+    if (n) gen_++;
+}
+
+void Rib::add(const Route& r) {
+    if (r.type & Rv4) add_in(t_->v4, r);
+    else add_in(t_->v6, r);
     gen_++;  // 9front bumps the generation even when an add is ignored
 }
 
 bool Rib::remove(const Route& r) {
-    int dlen;
-    Route n = normalise(r, dlen);
-    uint32_t id = find(n, dlen);
-    if (id == kNone) return false;
-    Route& o = slab_[id].r;
-    if (!(o.type & Rifc) && !delete_matches(n, o)) return false;
-    if (--o.ref == 0) erase(id);
-    gen_++;
-    return true;
+    bool hit = r.type & Rv4 ? remove_in(t_->v4, r) : remove_in(t_->v6, r);
+    if (hit) gen_++;
+    return hit;
 }
 
 void Rib::flush(std::optional<std::string_view> tag) {
     RouteTag t = tag ? make_tag(*tag) : RouteTag{};
-    erase_if([&](const Route& r) { return !(r.type & Rifc) && (!tag || r.tag == t); });
+    erase_if([&](uint16_t type, const RouteTag& rtag, int) {
+        return !(type & Rifc) && (!tag || rtag == t);
+    });
 }
 
 void Rib::remove_ifc(int ifc) {
-    erase_if([ifc](const Route& r) { return r.ifc == ifc; });
+    erase_if([ifc](uint16_t, const RouteTag&, int x) { return x == ifc; });
+}
+
+void Rib::each(void (*fn)(void*, const Route&), void* ctx) const {
+    for (uint32_t id = 1; id < t_->v4.end(); id++)
+        if (t_->v4.live(id)) fn(ctx, rt::to_route(t_->v4.at(id)));
+    for (uint32_t id = 1; id < t_->v6.end(); id++)
+        if (t_->v6.live(id)) fn(ctx, rt::to_route(t_->v6.at(id)));
 }
 
 // ---- lookup -----------------------------------------------------------------------------
 
-// §4.3.2: among routes whose destination range holds d and whose source range holds s
-// (or that are not source-specific), the one with the largest (dst mask, src mask).
-const Rib::Entry* Rib::lookup_in(const Family& f, U128 d, U128 s) const {
-    const bool v4 = f.width == 32;
-    const Entry* best = nullptr;
-    U128 best_dm = 0, best_sm = 0;
-    for (int len = f.width; len >= 0 && !best; len--) {
-        if (!f.by_len[len].size()) continue;
-        U128 dm = prefix(len, f.width);
-        const uint32_t* head = f.by_len[len].find(d & dm);
-        if (!head) continue;
-        for (uint32_t id = *head; id != kNone; id = slab_[id].next) {
-            const Entry& e = slab_[id];
-            U128 sm = val(e.r.smask, v4);
-            if (!in_range(s, val(e.r.src, v4), sm, f.width)) continue;
-            if (!best || sm > best_sm) best = &e, best_dm = dm, best_sm = sm;
-        }
-    }
-    for (uint32_t id : f.odd) {  // non-contiguous destination masks: the slow path
-        const Entry& e = slab_[id];
-        U128 dm = val(e.r.mask, v4), sm = val(e.r.smask, v4);
-        if (!in_range(d, val(e.r.dst, v4), dm, f.width)) continue;
-        if (!in_range(s, val(e.r.src, v4), sm, f.width)) continue;
-        if (!best || dm > best_dm || (dm == best_dm && sm > best_sm))
-            best = &e, best_dm = dm, best_sm = sm;
-    }
-    return best;
-}
-
 const Route* Rib::lookup(const Ipaddr& dst, const Ipaddr& src) const {
     bool v4 = dst.is_v4();
     if (v4 ? !(src.is_v4() || src.is_noaddr()) : src.is_v4()) return nullptr;
-    const Entry* e = lookup_in(fam(v4), val(dst, v4), val(src, v4));
-    return e ? &e->r : nullptr;
+    if (v4) {
+        using F = rt::Fam<uint32_t>;
+        uint32_t id = t_->v4.lookup(F::num(dst), F::num(src));
+        return id ? t_->hand_out(rt::to_route(t_->v4.at(id))) : nullptr;
+    }
+    using F = rt::Fam<U128>;
+    uint32_t id = t_->v6.lookup(F::num(dst), F::num(src));
+    return id ? t_->hand_out(rt::to_route(t_->v6.at(id))) : nullptr;
 }
 
 void Rib::matches(const Ipaddr& dst, std::vector<const Route*>& out) const {
     bool v4 = dst.is_v4();
-    const Family& f = fam(v4);
-    U128 d = val(dst, v4);
-    size_t first = out.size();
-    for (int len = 0; len <= f.width; len++) {
-        const uint32_t* head = f.by_len[len].find(d & prefix(len, f.width));
-        if (!head) continue;
-        for (uint32_t id = *head; id != kNone; id = slab_[id].next) out.push_back(&slab_[id].r);
+    Tables& t = *t_;
+    t.ids.clear();
+    t.matched.clear();
+    if (v4) {
+        t.v4.matches(rt::Fam<uint32_t>::num(dst), t.ids);
+        for (uint32_t id : t.ids) t.matched.push_back(rt::to_route(t.v4.at(id)));
+    } else {
+        t.v6.matches(rt::Fam<U128>::num(dst), t.ids);
+        for (uint32_t id : t.ids) t.matched.push_back(rt::to_route(t.v6.at(id)));
     }
-    for (uint32_t id : f.odd)
-        if (in_range(d, val(slab_[id].r.dst, v4), val(slab_[id].r.mask, v4), f.width))
-            out.push_back(&slab_[id].r);
-    std::stable_sort(out.begin() + long(first), out.end(), [v4](const Route* a, const Route* b) {
-        U128 am = val(a->mask, v4), bm = val(b->mask, v4);
+    size_t first = out.size();
+    for (const Route& r : t.matched) out.push_back(&r);
+    auto num = [v4](const Ipaddr& a) {
+        return v4 ? U128(rt::Fam<uint32_t>::num(a)) : rt::Fam<U128>::num(a);
+    };
+    std::stable_sort(out.begin() + long(first), out.end(), [&](const Route* a, const Route* b) {
+        U128 am = num(a->mask), bm = num(b->mask);
         if (am != bm) return am < bm;
-        return val(a->smask, v4) < val(b->smask, v4);
+        return num(a->smask) < num(b->smask);
     });
 }
 
@@ -398,66 +333,154 @@ void Rib::line(std::string& out, const Route& r) const {
     out += t.str();
 }
 
-// The text order, sorted on numeric keys: v4 first; for v4 the whole order fits in
-// (dst.mask, src.smask), with any-source (b = 2^64) after every source-specific route; v6
-// sorts on (dst, mask) and breaks ties with the full comparison.
-void Rib::build_order() const {
-    if (order_gen_ == gen_) return;
-    struct SortKey {
-        bool v6;      // v4 routes first
-        U128 a, b;    // see above
-        uint32_t id;  // the entry
-    };
-    std::vector<SortKey> keys;
-    keys.reserve(nlive_);
-    for (uint32_t id = 0; id < slab_.size(); id++) {
-        if (!slab_[id].live) continue;
-        const Route& r = slab_[id].r;
-        bool v4 = r.v4();
-        U128 a = val(r.dst, v4), b = val(r.mask, v4);
-        if (v4) {
-            a = a << 32 | b;
-            b = r.source_specific() ? val(r.src, true) << 32 | val(r.smask, true) : U128(1) << 64;
-        }
-        keys.push_back({!v4, a, b, id});
+namespace {
+
+// LSD radix sort of keys on their bits from lo up, 13 bits a pass (a pass whose digit every
+// key shares is skipped).
+void radix_sort(std::vector<uint64_t>& keys, int lo) {
+    constexpr int kBits = 13;
+    constexpr size_t kBuckets = size_t(1) << kBits;
+    std::vector<uint64_t> tmp(keys.size());
+    std::vector<uint32_t> at(kBuckets);
+    for (int shift = lo; shift < 64; shift += kBits) {
+        std::fill(at.begin(), at.end(), 0);
+        for (uint64_t k : keys) at[(k >> shift) & (kBuckets - 1)]++;
+        if (std::find(at.begin(), at.end(), keys.size()) != at.end()) continue;
+        uint32_t sum = 0;
+        for (uint32_t& c : at) sum += std::exchange(c, sum);
+        for (uint64_t k : keys) tmp[at[(k >> shift) & (kBuckets - 1)]++] = k;
+        keys.swap(tmp);
     }
-    std::sort(keys.begin(), keys.end(), [this](const SortKey& x, const SortKey& y) {
-        if (x.v6 != y.v6) return y.v6;
-        if (x.a != y.a) return x.a < y.a;
-        if (x.b != y.b) return x.b < y.b;
-        return text_before(slab_[x.id].r, slab_[y.id].r);
-    });
-    order_.resize(keys.size());
-    for (size_t i = 0; i < keys.size(); i++) order_[i] = keys[i].id;
-    order_gen_ = gen_;
-    cur_line_ = cur_off_ = 0;
 }
+
+// The v4 text order: by destination, then mask, then source (source_before). Each route
+// becomes one 64-bit key, destination | rank of its mask among the masks in use | id, sorted
+// by radix; only routes sharing destination and mask (a source-specific chain) need the
+// comparison of their records. Tables too odd for the key (over 64 distinct masks, or ids
+// of more than 26 bits) sort on (destination, mask, id) triples instead.
+void order_v4(const RouteTable<uint32_t>& t, std::vector<uint32_t>& out) {
+    constexpr int kIdBits = 26;
+    constexpr uint64_t kIdMask = (uint64_t(1) << kIdBits) - 1;
+    std::vector<uint32_t> masks;  // every mask in use, ascending
+    for (int len = 0; len <= 32; len++) masks.push_back(rt::prefix<uint32_t>(len));
+    for (uint32_t id : t.odd()) masks.push_back(t.at(id).mask);
+    std::sort(masks.begin(), masks.end());
+    masks.erase(std::unique(masks.begin(), masks.end()), masks.end());
+    auto by_source = [&t](uint32_t x, uint32_t y) { return source_before(t.at(x), t.at(y)); };
+    if (masks.size() > 64 || t.end() > kIdMask) {
+        struct Key {
+            uint64_t a;   // dst << 32 | mask
+            uint32_t id;  // the record
+        };
+        std::vector<Key> keys;
+        for (uint32_t id = 1; id < t.end(); id++)
+            if (t.live(id)) keys.push_back({uint64_t(t.at(id).dst) << 32 | t.at(id).mask, id});
+        std::sort(keys.begin(), keys.end(), [&](const Key& x, const Key& y) {
+            return x.a != y.a ? x.a < y.a : by_source(x.id, y.id);
+        });
+        for (const Key& k : keys) out.push_back(k.id);
+        return;
+    }
+    std::array<uint64_t, 33> len_rank;
+    for (int len = 0; len <= 32; len++)
+        len_rank[size_t(len)] = uint64_t(std::lower_bound(masks.begin(), masks.end(),
+                                                          rt::prefix<uint32_t>(len)) -
+                                         masks.begin());
+    std::vector<uint64_t> keys;
+    keys.reserve(t.size());
+    for (uint32_t id = 1; id < t.end(); id++) {
+        const auto& r = t.at(id);
+        if (r.dlen == rt::kFree) continue;
+        uint64_t rank = r.dlen >= 0 ? len_rank[size_t(r.dlen)]
+                                    : uint64_t(std::lower_bound(masks.begin(), masks.end(),
+                                                                r.mask) - masks.begin());
+        keys.push_back(uint64_t(r.dst) << 32 | rank << kIdBits | id);
+    }
+    radix_sort(keys, kIdBits);
+    size_t first = out.size();
+    for (uint64_t k : keys) out.push_back(uint32_t(k & kIdMask));
+    for (size_t i = 0, j; i < keys.size(); i = j) {  // chains: equal keys but for the id
+        for (j = i + 1; j < keys.size() && keys[j] >> kIdBits == keys[i] >> kIdBits; j++) {
+        }
+        if (j - i > 1)
+            std::sort(out.begin() + long(first + i), out.begin() + long(first + j), by_source);
+    }
+}
+
+}  // namespace
+
+// The text order: v4 first (order_v4), then v6 sorted on the pair of 128-bit numbers and
+// then by source.
+void Rib::build_order() const {
+    Tables& t = *t_;
+    if (t.order_gen == gen_) return;
+    t.order.clear();
+    t.order.reserve(size());
+    order_v4(t.v4, t.order);
+    t.order_v4 = t.order.size();
+    {
+        std::vector<uint32_t> ids;
+        for (uint32_t id = 1; id < t.v6.end(); id++)
+            if (t.v6.live(id)) ids.push_back(id);
+        std::sort(ids.begin(), ids.end(), [&t](uint32_t x, uint32_t y) {
+            const auto &a = t.v6.at(x), &b = t.v6.at(y);
+            if (a.dst != b.dst) return a.dst < b.dst;
+            if (a.mask != b.mask) return a.mask < b.mask;
+            return source_before(a, b);
+        });
+        t.order.insert(t.order.end(), ids.begin(), ids.end());
+    }
+    t.order_gen = gen_;
+    t.cur_line = t.cur_off = 0;
+}
+
+namespace {
+
+// The i-th line of the text order. The records are visited in an order unrelated to where
+// they lie: fetch the one needed a few lines on while this one is printed.
+template <class Tables>
+void order_line(const Rib& rib, const Tables& t, size_t i, std::string& out) {
+    constexpr size_t kAhead = 16;
+    if (i + kAhead < t.order_v4) __builtin_prefetch(&t.v4.at(t.order[i + kAhead]));
+    uint32_t id = t.order[i];
+    if (i < t.order_v4) {
+        const auto& e = t.v4.at(id);
+        if (!line4(out, e)) rib.line(out, rt::to_route(e));
+    } else {
+        rib.line(out, rt::to_route(t.v6.at(id)));
+    }
+}
+
+}  // namespace
 
 void Rib::text(std::string& out) const {
     build_order();
-    for (uint32_t id : order_) line(out, slab_[id].r);
+    for (size_t i = 0; i < t_->order.size(); i++) order_line(*this, *t_, i, out);
 }
 
 size_t Rib::read(std::string& out, size_t offset, size_t max) const {
     build_order();
-    if (offset < cur_off_) cur_line_ = cur_off_ = 0;
+    Tables& t = *t_;
+    if (offset < t.cur_off) t.cur_line = t.cur_off = 0;
     size_t start = out.size();
     std::string l;
-    while (cur_line_ < order_.size() && out.size() - start < max) {
+    while (t.cur_line < t.order.size() && out.size() - start < max) {
         l.clear();
-        line(l, slab_[order_[cur_line_]].r);
-        size_t end = cur_off_ + l.size();
+        order_line(*this, t, t.cur_line, l);
+        size_t end = t.cur_off + l.size();
         if (end > offset) {  // this line holds bytes at or after offset
-            size_t from = offset > cur_off_ ? offset - cur_off_ : 0;
+            size_t from = offset > t.cur_off ? offset - t.cur_off : 0;
             size_t want = std::min(l.size() - from, max - (out.size() - start));
             out.append(l, from, want);
-            offset = cur_off_ + from + want;
+            offset = t.cur_off + from + want;
             if (from + want < l.size()) break;  // the next read starts inside this line
         }
-        cur_off_ = end;
-        cur_line_++;
+        t.cur_off = end;
+        t.cur_line++;
     }
-    return out.size() - start;
+    size_t n = out.size() - start;
+    if (n == 0 && t.cur_line == t.order.size()) t.drop_order();  // the reader is done
+    return n;
 }
 
 // ---- /net/iproute writes ----------------------------------------------------------------

@@ -5,11 +5,12 @@
 #pragma once
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "proto/cmd.h"
@@ -17,6 +18,11 @@
 #include "proto/ip.h"
 
 namespace devip::proto {
+
+namespace rt {
+template <class K>
+class RouteTable;  // proto/iproute_table.h
+}
 
 // Route type bits. The text form prints them in this order: 4|6, i, one of u b m, p, y, t.
 enum RouteType : uint16_t {
@@ -99,12 +105,15 @@ public:
     void remove_ifc(int ifc);
 
     // §4.3.2: the route for a packet to dst from src. The family is dst's; src must be of
-    // the same family or IPnoaddr (no source); a mixed pair finds nothing. The pointer stays
-    // valid until that route is deleted.
+    // the same family or IPnoaddr (no source); a mixed pair finds nothing. The table keeps
+    // routes in a compact form, so the Route is a copy: it stays valid for the next
+    // kLookupCopies - 1 lookups, whatever else changes. Use it at once.
+    static constexpr unsigned kLookupCopies = 16;
     const Route* lookup(const Ipaddr& dst, const Ipaddr& src) const;
 
     // The routes whose destination range holds dst, whatever their source, from least to
-    // most specific (the walk of source selection, §4.3.4).
+    // most specific (the walk of source selection, §4.3.4). Appended to out as copies that
+    // stay valid until the next matches().
     void matches(const Ipaddr& dst, std::vector<const Route*>& out) const;
 
     // One write to /net/iproute (§3.12): flush, tag, add, del, remove. fdtag is the
@@ -117,86 +126,46 @@ public:
     void text(std::string& out) const;
     // Bytes [offset, offset + max) of that text, appended to out (partial lines included, as
     // 9front's regenerate-and-skip gives). Sequential reads continue from a cached cursor,
-    // so reading the whole table in chunks costs O(size); a change restarts the cache.
+    // so reading the whole table in chunks costs O(size); a change restarts the cache, and
+    // a read that reaches the end drops it.
     size_t read(std::string& out, size_t offset, size_t max) const;
 
     // One route as its /net/iproute line.
     void line(std::string& out, const Route& r) const;
 
-    // Every route, in no particular order (for building the FIB).
+    // Every route, in no particular order (for building the FIB). fn gets a copy.
     template <class F>
     void for_each(F&& fn) const {
-        for (const auto& e : slab_)
-            if (e.live) fn(e.r);
+        using Fn = std::remove_reference_t<F>;
+        each([](void* f, const Route& r) { (*static_cast<Fn*>(f))(r); },
+             const_cast<void*>(static_cast<const void*>(&fn)));
     }
 
     // Called after a route appears and before one goes away (a replacement is a removal
-    // then an addition); the worker-side FIB follows the table through it.
+    // then an addition); the worker-side FIB follows the table through it. The Route is a
+    // copy, valid during the call.
     std::function<void(const Route& r, bool present)> on_change;
 
-    size_t size() const { return nlive_; }
+    size_t size() const;
     uint64_t generation() const { return gen_; }  // bumped on every change
+    size_t memory() const;                        // bytes held by the table's arrays
 
 private:
-    __extension__ typedef unsigned __int128 U128;  // an address as a number (v4: low 32 bits)
-    static constexpr uint32_t kNone = UINT32_MAX;  // end of a chain or of the free list
+    struct Tables;  // proto/iproute.cc: one rt::RouteTable per family, the text order
 
-    struct Entry {               // a slot of the slab
-        Route r;                 // the normalised route
-        uint32_t next;           // next entry with the same destination key; free list link
-        int16_t dlen;            // destination prefix length in the family's width; -1 if odd
-        bool live;               // false on the free list
-    };
-    // The destinations of one prefix length in one family: an open-addressing hash (linear
-    // probing, backward-shift deletion) from the range's low end to the first entry of the
-    // chain of routes with that destination. Kept per length so that the few short
-    // lengths a lookup also probes stay in cache while the big /24 table does not.
-    class Prefixes {
-    public:
-        uint32_t* find(U128 lo);              // the chain head, or nullptr
-        const uint32_t* find(U128 lo) const;
-        uint32_t& insert(U128 lo, bool& fresh);  // finds or makes the slot (head kNone if fresh)
-        void erase(U128 lo);                  // lo must be present
-        size_t size() const { return n_; }
-    private:
-        struct Slot {
-            uint64_t hi, lo;                  // the key; hi is 0 for v4
-            uint32_t head;                    // first entry of the chain; kNone = empty slot
-        };
-        size_t home(uint64_t hi, uint64_t lo) const;
-        size_t probe(U128 key) const;         // the key's slot or the empty slot ending its run
-        void grow();
-        std::vector<Slot> s_;                 // capacity a power of two, at most half full
-        size_t n_ = 0;                        // keys present
-    };
-    struct Family {              // one per address family
-        int width;               // 32 or 128 bits
-        std::array<Prefixes, 129> by_len;  // contiguous destinations by prefix length
-        std::vector<uint32_t> odd;         // entries with a non-contiguous destination mask
-    };
-
-    Family& fam(bool v4) { return v4 ? v4_ : v6_; }
-    const Family& fam(bool v4) const { return v4 ? v4_ : v6_; }
-    uint32_t find(const Route& n, int dlen) const;
-    void insert(const Route& n, int dlen);
-    void erase(uint32_t id);
+    void each(void (*fn)(void*, const Route&), void* ctx) const;
+    template <class K>
+    void add_in(rt::RouteTable<K>& t, const Route& r);
+    template <class K>
+    bool remove_in(rt::RouteTable<K>& t, const Route& r);
     template <class Pred>
     void erase_if(Pred p);
-    const Entry* lookup_in(const Family& f, U128 d, U128 s) const;
+    template <class Rec>
+    void notify(const Rec& r, bool present);
     void build_order() const;
 
-    std::deque<Entry> slab_;     // entries never move: Route pointers stay valid
-    uint32_t free_ = kNone;      // head of the free list
-    size_t nlive_ = 0;           // live routes
+    std::unique_ptr<Tables> t_;  // the routes
     uint64_t gen_ = 0;           // bumped on every change
-    Family v4_{32, {}, {}};
-    Family v6_{128, {}, {}};
-
-    // read()'s cache: the text order and a cursor at the start of a line
-    mutable std::vector<uint32_t> order_;      // entry ids in text order
-    mutable uint64_t order_gen_ = UINT64_MAX;  // generation order_ was built for
-    mutable size_t cur_line_ = 0;              // index into order_
-    mutable size_t cur_off_ = 0;               // byte offset where that line starts
 };
 
 }  // namespace devip::proto

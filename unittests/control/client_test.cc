@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "control/client.h"
@@ -52,6 +53,12 @@ struct FakeConv {
 class FakeNet final : public Fsys {
 public:
     std::vector<FakeConv> conv[2];  // per protocol
+
+    // Every ctl write as (offset, text), for the pipelined-write tests.
+    std::vector<std::pair<uint64_t, std::string>> ctl_log() {
+        std::lock_guard lk(log_mu_);
+        return ctl_log_;
+    }
 
     Err attach(Fid& f, std::string_view) override {
         f.qid = {QTDIR, 0, qp(0, 0, Top)};
@@ -159,10 +166,14 @@ public:
         out = off < text.size() ? text.substr(off, count) : "";
         return Answer::done();
     }
-    Err write(Fid& f, uint64_t, std::span<const uint8_t> data, uint32_t& n) override {
+    Err write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) override {
         uint64_t p = f.qid.path;
         std::string s(data.begin(), data.end());
         n = uint32_t(data.size());
+        if (qt(p) == Ctl) {
+            std::lock_guard lk(log_mu_);
+            ctl_log_.emplace_back(off, s);
+        }
         if (qt(p) == Ctl) return ctl(qpr(p), qc(p), s);
         if (qt(p) == Data) {
             if (qpr(p) == kIcmp) echo(conv[kIcmp][qc(p)], s);
@@ -186,6 +197,8 @@ private:
     static constexpr Named kConvFiles[] = {{"ctl", Ctl}, {"data", Data}, {"listen", 15},
                                            {"remote", Remote}};
     static constexpr uint8_t Listen = 15;
+    std::mutex log_mu_;                                       // the server thread writes,
+    std::vector<std::pair<uint64_t, std::string>> ctl_log_;  // the test reads
 
     static Err set(Fid& f, uint64_t path) {
         uint8_t t = qt(path);
@@ -279,6 +292,7 @@ public:
         ::unlink(path_.c_str());
     }
     const std::string& path() const { return path_; }
+    FakeNet& net() { return net_; }
 
 private:
     static inline int count_ = 0;
@@ -465,6 +479,86 @@ TEST_F(ClientTest, HangupEndsEveryWait) {
     t.join();
     EXPECT_EQ(e.text, kHungup);
     EXPECT_EQ(data.close().text, kHungup);
+}
+
+// ---- pipelined writes (ipctl write -p) ----------------------------------------------
+
+TEST_F(ClientTest, PipeWritesArriveInOrderAtAdvancingOffsets) {
+    CFid ctl;
+    ASSERT_FALSE(CFid::open(c, "udp/clone", ORDWR, ctl));
+    const int n = 3 * WritePipe::kWindow + 17;  // the window's tags are reused twice over
+    uint64_t off = 0;
+    {
+        WritePipe pipe(c, ctl.fid(), 5);
+        for (int i = 0; i < n; i++)
+            ASSERT_TRUE(pipe.put("connect 198.18.0." + std::to_string(i % 250) + "!1", i));
+        EXPECT_TRUE(pipe.finish().empty());
+    }
+    auto log = s.net().ctl_log();
+    ASSERT_EQ(log.size(), size_t(n));
+    off = 5;
+    for (int i = 0; i < n; i++) {
+        std::string want = "connect 198.18.0." + std::to_string(i % 250) + "!1";
+        ASSERT_EQ(log[size_t(i)].second, want);
+        ASSERT_EQ(log[size_t(i)].first, off);
+        off += want.size();
+    }
+    // the tags are the client's again: ordinary calls still work
+    std::string num;
+    ASSERT_FALSE(ctl.read(num));
+    EXPECT_EQ(num, "0");
+}
+
+TEST_F(ClientTest, PipeFailuresCarryTheirLabels) {
+    CFid ctl;
+    ASSERT_FALSE(CFid::open(c, "udp/clone", ORDWR, ctl));
+    WritePipe pipe(c, ctl.fid(), 0);
+    const int n = 3 * WritePipe::kWindow;  // more than a window: put waits for answers
+    int sent = 0;
+    for (int i = 0; i < n; i++, sent++)
+        if (!pipe.put(i % 100 == 42 ? "frob" : "connect 198.18.0.1!1", uint64_t(i) + 1)) break;
+    auto fails = pipe.finish();
+    ASSERT_FALSE(fails.empty());
+    EXPECT_EQ(fails[0].label, 43u);  // the first bad write, by its label
+    for (size_t i = 0; i < fails.size(); i++) {
+        EXPECT_EQ(fails[i].err, "unknown control request");
+        EXPECT_EQ((fails[i].label - 1) % 100, 42u);
+        if (i) EXPECT_LT(fails[i - 1].label, fails[i].label);
+    }
+    EXPECT_LT(sent, n);  // put refused to go on once a failure was known
+    EXPECT_FALSE(pipe.put("connect 198.18.0.1!1", 9999));
+}
+
+TEST_F(ClientTest, PipeSplitsLongWritesAtIounit) {
+    CFid ctl;
+    ASSERT_FALSE(CFid::open(c, "udp/clone", ORDWR, ctl));
+    std::string big(2 * c.iounit() + 5, 'x');
+    {
+        WritePipe pipe(c, ctl.fid(), 0);
+        pipe.put(big, 1);
+        auto fails = pipe.finish();
+        ASSERT_EQ(fails.size(), 3u);  // three Twrites, each an unknown ctl, all labelled 1
+        for (const auto& f : fails) EXPECT_EQ(f.label, 1u);
+    }
+    auto log = s.net().ctl_log();
+    ASSERT_EQ(log.size(), 3u);
+    EXPECT_EQ(log[0].first, 0u);
+    EXPECT_EQ(log[1].first, c.iounit());
+    EXPECT_EQ(log[2].first, 2u * c.iounit());
+    EXPECT_EQ(log[2].second.size(), 5u);
+}
+
+TEST_F(ClientTest, PipeEndsWithHangup) {
+    CFid ctl;
+    ASSERT_FALSE(CFid::open(c, "udp/clone", ORDWR, ctl));
+    WritePipe pipe(c, ctl.fid(), 0);
+    ASSERT_TRUE(pipe.put("connect 198.18.0.1!1", 1));
+    c.hangup();
+    for (int i = 2; i < 100000 && pipe.put("connect 198.18.0.1!1", uint64_t(i)); i++) {
+    }
+    auto fails = pipe.finish();
+    ASSERT_FALSE(fails.empty());
+    EXPECT_EQ(fails.back().err, kHungup);
 }
 
 // Serves the fake /net on $FAKENET_SOCK until killed, for trying ipctl by hand.

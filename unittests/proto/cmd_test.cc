@@ -110,6 +110,18 @@ TEST(Cmd, VerbIsFieldZero_3_2) {
     EXPECT_EQ(a[1], "10.0.0.1!53");
 }
 
+TEST(Cmd, ReusedArgsHoldOnlyTheNewMessage_3_1) {
+    CtlArgs a;
+    parsecmd("add 198.18.5.0 /24 198.18.0.254 a-rather-long-field-beyond-small-strings", a);
+    ASSERT_EQ(a.size(), 5u);
+    parsecmd("x\n", a);
+    EXPECT_EQ(a.f, (Fields{"x"}));
+    parsecmd("q 'a b'c d''e 'f", a);
+    EXPECT_EQ(a.f, (Fields{"q", "a bc", "de", "f"}));
+    parsecmd("", a);
+    EXPECT_TRUE(a.empty());
+}
+
 // ---- arp (§3.1, §3.13) ------------------------------------------------------------------
 
 TEST(Cmd, ArpSplitsOnSpaces_3_13) {

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <initializer_list>
+#include <iterator>
+#include <random>
 #include <string>
 
 #include "proto/text.h"
@@ -742,6 +744,42 @@ TEST(Ipaux, FmtMaskRoundTripsInV6Context_2_1) {
         ASSERT_TRUE(m);
         EXPECT_EQ(*m, prefix_mask(n)) << n;
     }
+}
+
+}  // namespace
+}  // namespace devip::proto
+
+namespace devip::proto {
+namespace {
+
+// Plain dotted quads and "/N" masks take a short cut; a trailing NUL (the text ends there,
+// §4.1.1) sends the same text the general way. Both must agree on anything quad-shaped.
+TEST(Ipaux, DottedQuadShortCutAgreesWithParser_4_1_1) {
+    std::mt19937 rng(11);
+    const char* parts[] = {"0", "00", "01", "9", "10", "99", "100", "255", "256", "300",
+                           "999", "012", "0x1", "1a", "", " 1"};
+    for (int i = 0; i < 20000; i++) {
+        std::string s;
+        int n = 3 + int(rng() % 3);  // 3 to 5 parts
+        for (int k = 0; k < n; k++) {
+            if (k) s += '.';
+            s += rng() % 4 ? std::to_string(rng() % 256) : parts[rng() % std::size(parts)];
+        }
+        auto fast = parseip(s), slow = parseip(s + std::string(1, '\0'));
+        ASSERT_EQ(bool(fast), bool(slow)) << s;
+        if (fast) ASSERT_EQ(*fast, *slow) << s;
+    }
+}
+
+TEST(Ipaux, SlashMaskShortCutAgreesWithParser_4_1_2) {
+    for (std::string n : {"0", "1", "8", "24", "32", "33", "95", "96", "120", "128", "129",
+                          "999", "024", "", "x", "-1", "+3", "2x"})
+        for (bool v4 : {true, false}) {
+            std::string s = "/" + n;
+            auto fast = parseipmask(s, v4), slow = parseipmask(s + std::string(1, '\0'), v4);
+            ASSERT_EQ(bool(fast), bool(slow)) << s << " v4 " << v4;
+            if (fast) EXPECT_EQ(*fast, *slow) << s << " v4 " << v4;
+        }
 }
 
 }  // namespace
