@@ -83,6 +83,7 @@ inline void fast_burst(rte_mbuf** rx, uint16_t n, uint16_t inport, const proto::
     uint32_t val[kBurst];    // the lookup results
     uint16_t fwd6[kBurst];   // IPv6 packets that want a route lookup
     uint16_t tlen6[kBurst];  // their IP lengths
+    uint8_t* fr6[kBurst];    // their frames
     auto to_tx = [&](rte_mbuf* m, size_t len, uint16_t out) {
         if (len < m->data_len) rte_pktmbuf_trim(m, uint16_t(m->data_len - len));
         TxBuf& b = txb[out];
@@ -109,17 +110,19 @@ inline void fast_burst(rte_mbuf** rx, uint16_t n, uint16_t inport, const proto::
         if (i + kPrefetch < n) rte_prefetch0(rte_pktmbuf_mtod(rx[i + kPrefetch], void*));
         rte_mbuf* m = rx[i];
         uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
-        uint16_t tl;
-        if (m->nb_segs == 1) {
-            if (plain4 && fast4_plain(frame, m->data_len, mac48, &tl)) {
+        uint16_t tl, type;
+        size_t iplen = size_t(m->data_len) - kEthHdr;  // huge when the frame is short: checked
+        if (m->nb_segs == 1 && m->data_len > kEthHdr && fast_to_us(frame, mac48, &type)) {
+            if (type == 0x0008 && plain4 && fast4_ip(frame + kEthHdr, iplen, &tl)) {
                 fwd[nfwd] = i;
                 fr[nfwd] = frame;
                 tlen[nfwd] = tl;
                 dst[nfwd++] = get32(frame + kEthHdr + 16);
                 continue;
             }
-            if (plain6 && fast6_frame(frame, m->data_len, mac48, &tl)) {
+            if (type == 0xdd86 && plain6 && fast6_ip(frame + kEthHdr, iplen, &tl)) {
                 fwd6[nfwd6] = i;
+                fr6[nfwd6] = frame;
                 tlen6[nfwd6++] = tl;
                 rte_prefetch0(fib6.f->lpm->tbl24 + (get32(frame + kEthHdr + 24) >> 8));
                 continue;
@@ -138,6 +141,7 @@ inline void fast_burst(rte_mbuf** rx, uint16_t n, uint16_t inport, const proto::
             dst[nfwd++] = get32(frame + kEthHdr + 16);
         } else if (next == FastNext::Fwd6 && routed6) {
             fwd6[nfwd6] = i;
+            fr6[nfwd6] = frame;
             tlen6[nfwd6++] = ck.tlen;
         } else {
             finish(m, next == FastNext::Fwd || next == FastNext::Fwd6 ? FastNext::Punt : next,
@@ -174,11 +178,11 @@ inline void fast_burst(rte_mbuf** rx, uint16_t n, uint16_t inport, const proto::
         finish(m, next, len, out);
     }
 
-    // 3: IPv6, the same with a lookup per packet (its tbl24 line was prefetched in 1)
+    // 3: IPv6, the same (the tbl24 lines were prefetched in 1)
     for (auto& e : memo) e.v = UINT32_MAX;
     for (uint16_t k = 0; k < nfwd6; k++) {
         rte_mbuf* m = rx[fwd6[k]];
-        uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+        uint8_t* frame = fr6[k];
         uint8_t* ip = frame + kEthHdr;
         uint32_t v = fib6.f->lpm->lookup(ip + 24);
         NhMemo& e = memo[v & 3];

@@ -204,13 +204,15 @@ cat >"$IN/devipd_base.conf" <<'EOF'
 /net/arp add ether 198.19.0.5 02:00:00:00:00:05 198.19.0.1
 EOF
 echo "add 0.0.0.0 /0 198.19.0.2" >"$IN/devipd_route1.txt"
-# IPv6 lines are applied one by one and may be refused (logged) while devipd has no IPv6
+# IPv6 lines are applied one by one and may be refused (logged) while devipd has no IPv6;
+# ether1's and the route before ether0 is bound (so IPv6 traffic finds its route from the
+# first packet), ether0's address after
 cat >"$IN/devipd_v6.txt" <<'EOF'
 /net/ipifc/0/ctl add 2001:2:0:1::1 /64
 /net/arp add ether 2001:2:0:1::2 02:00:00:00:00:02 2001:2:0:1::1
 /net/iproute add 2001:2:0:100:: /56 2001:2:0:1::2
-/net/ipifc/1/ctl add 2001:2::1 /64
 EOF
+echo "/net/ipifc/1/ctl add 2001:2::1 /64" >"$IN/devipd_v6_ether0.txt"
 
 NOHUGE_ARGS="--no-huge -m $MEMMB"
 HUGE_ARGS="-m $MEMMB --huge-dir $OUT/huge --huge-unlink"
@@ -271,12 +273,15 @@ devipd_setup() {  # scenario logfile
     else
         IPC write /net/iproute <"$IN/devipd_route1.txt" >>"$lf" 2>&1 || return 1
     fi
-    IPC write /net/ipifc/clone bind ether /net/ether0 >>"$lf" 2>&1 &&
-        IPC write /net/ipifc/1/ctl add 198.18.0.1 255.255.255.0 >>"$lf" 2>&1 || return 1
-    local line
+    local path msg
     while read -r path msg; do
         IPC write "$path" "$msg" >>"$lf" 2>&1 || echo "devipd refused: $path $msg" >>"$lf"
     done <"$IN/devipd_v6.txt"
+    IPC write /net/ipifc/clone bind ether /net/ether0 >>"$lf" 2>&1 &&
+        IPC write /net/ipifc/1/ctl add 198.18.0.1 255.255.255.0 >>"$lf" 2>&1 || return 1
+    while read -r path msg; do
+        IPC write "$path" "$msg" >>"$lf" 2>&1 || echo "devipd refused: $path $msg" >>"$lf"
+    done <"$IN/devipd_v6_ether0.txt"
     echo "$tp $ts"
 }
 

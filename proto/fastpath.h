@@ -83,14 +83,18 @@ inline bool fast6_plain(const uint8_t* ip) {
     const uint8_t* src = ip + 8;
     const uint8_t* dst = ip + 24;
     auto special = [](const uint8_t* a) {
+        if (a[0] - 1u < 0xfeu - 1u) return false;  // 01..fd: none of the below (the usual)
         if (a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)) return true;
+        if (a[0]) return false;
         uint64_t hi, lo;
         std::memcpy(&hi, a, 8);
         std::memcpy(&lo, a + 8, 8);
         return hi == 0 && (lo == 0 || lo == uint64_t(1) << 56);  // :: and ::1
     };
     uint8_t nxt = ip[6];
-    return !special(src) && !special(dst) && nxt != 0 && nxt != 43 && nxt != 44 && nxt != 60;
+    // 0 hop-by-hop, 43 routing, 44 fragment, 60 destination options
+    constexpr uint64_t kExt = 1ull << 0 | 1ull << 43 | 1ull << 44 | 1ull << 60;
+    return !special(src) && !special(dst) && !(nxt < 64 && (kExt >> nxt & 1));
 }
 
 // The common IPv4 case in one go, for a port that forwards: a frame to our MAC, IPv4 without
@@ -98,37 +102,43 @@ inline bool fast6_plain(const uint8_t* ip) {
 // little-endian word. True: *tlen bytes of IP that fast_ingress would call a forwarding
 // candidate unless they are for us (the caller learns that from the route: our addresses have
 // local routes, and then fast_ingress decides); false: fast_ingress decides.
-[[gnu::always_inline]] inline bool fast4_plain(const uint8_t* frame, size_t len, uint64_t mac48,
-                                               uint16_t* tlen) {
-    uint64_t d;
-    uint16_t type;
-    std::memcpy(&d, frame, 8);
-    std::memcpy(&type, frame + 12, 2);
-    const uint8_t* ip = frame + kEthHdr;
-    if (((d ^ mac48) << 16) || type != 0x0008 || len < size_t(kEthHdr + kIp4Hdr) || ip[0] != 0x45)
-        return false;
+// Its IP part: n bytes of frame after the Ethernet header (n >= 0).
+[[gnu::always_inline]] inline bool fast4_ip(const uint8_t* ip, size_t n, uint16_t* tlen) {
+    if (n < size_t(kIp4Hdr) || ip[0] != 0x45) return false;
     uint16_t t = get16(ip + 2);
-    if (t < kIp4Hdr || t > len - kEthHdr || !ip4_csum20_ok(ip)) return false;
+    if (t < kIp4Hdr || t > n || !ip4_csum20_ok(ip)) return false;
     *tlen = t;
     return true;
+}
+// A unicast frame to mac48 (our MAC as a little-endian word); its type in network order.
+[[gnu::always_inline]] inline bool fast_to_us(const uint8_t* frame, uint64_t mac48,
+                                              uint16_t* type_be) {
+    uint64_t d;
+    std::memcpy(&d, frame, 8);
+    std::memcpy(type_be, frame + 12, 2);
+    return !((d ^ mac48) << 16);
+}
+[[gnu::always_inline]] inline bool fast4_plain(const uint8_t* frame, size_t len, uint64_t mac48,
+                                               uint16_t* tlen) {
+    uint16_t type;
+    return len >= size_t(kEthHdr) && fast_to_us(frame, mac48, &type) && type == 0x0008 &&
+           fast4_ip(frame + kEthHdr, len - kEthHdr, tlen);
 }
 
 // The IPv6 counterpart, for a port that forwards: a frame to our MAC with a plain IPv6 packet
 // (fast6_plain) of *tlen bytes that fits the frame, as fast_ingress would say.
-[[gnu::always_inline]] inline bool fast6_frame(const uint8_t* frame, size_t len, uint64_t mac48,
-                                               uint16_t* tlen) {
-    uint64_t d;
-    uint16_t type;
-    std::memcpy(&d, frame, 8);
-    std::memcpy(&type, frame + 12, 2);
-    const uint8_t* ip = frame + kEthHdr;
-    if (((d ^ mac48) << 16) || type != 0xdd86 || len < size_t(kEthHdr + kIp6Hdr) ||
-        (ip[0] >> 4) != 6)
-        return false;
+[[gnu::always_inline]] inline bool fast6_ip(const uint8_t* ip, size_t n, uint16_t* tlen) {
+    if (n < size_t(kIp6Hdr) || (ip[0] >> 4) != 6) return false;
     size_t t = kIp6Hdr + size_t(get16(ip + 4));
-    if (t == size_t(kIp6Hdr) || t > len - kEthHdr || !fast6_plain(ip)) return false;
+    if (t == size_t(kIp6Hdr) || t > n || !fast6_plain(ip)) return false;
     *tlen = uint16_t(t);
     return true;
+}
+[[gnu::always_inline]] inline bool fast6_frame(const uint8_t* frame, size_t len, uint64_t mac48,
+                                               uint16_t* tlen) {
+    uint16_t type;
+    return len >= size_t(kEthHdr) && fast_to_us(frame, mac48, &type) && type == 0xdd86 &&
+           fast6_ip(frame + kEthHdr, len - kEthHdr, tlen);
 }
 
 // Everything up to the route lookup, for one frame received on inport. Returns Drop, Punt, Tx

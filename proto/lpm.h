@@ -35,13 +35,18 @@ namespace devip::proto {
 inline constexpr uint32_t kLpmGroup = 1u << 31;
 inline constexpr uint32_t kLpmValue = (1u << 23) - 1;  // the value bits; kLpmValue is the largest
 
-// What workers read: two stable pointers. Loads are acquire so that a group is seen filled.
+// What workers read: two stable pointers. The control thread fills a group before it
+// publishes the entry naming it (a release store); a worker's load of the group's entries
+// depends on the index it read, which on the CPUs DPDK supports orders the two loads (the
+// "consume" ordering Linux's rcu_dereference relies on; C++ compilers turn consume into
+// acquire, which would stop them keeping the table pointers in registers across the walk).
+// The loads are relaxed atomics: single untorn words, never cached across calls.
 struct LpmRt {
     const uint32_t* tbl24 = nullptr;   // 2^24 entries
     const uint32_t* groups = nullptr;  // 256 entries per group
     uint32_t def = 0;                  // the /0 route's value, 0 if none
 
-    static uint32_t load(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+    static uint32_t load(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
     uint32_t value(uint32_t e) const {
         uint32_t v = e & kLpmValue;
         return v ? v : __atomic_load_n(&def, __ATOMIC_RELAXED);
@@ -60,9 +65,10 @@ struct LpmRt {
     }
     // IPv6 (or any key of 3 bytes or more): key in network order.
     uint32_t lookup(const uint8_t* key) const {
+        const uint32_t* g = groups;
         uint32_t e = load(tbl24 + (uint32_t(key[0]) << 16 | uint32_t(key[1]) << 8 | key[2]));
         for (const uint8_t* k = key + 3; e & kLpmGroup; k++)
-            e = load(groups + ((size_t(e & ~kLpmGroup) << 8) | *k));
+            e = load(g + ((size_t(e & ~kLpmGroup) << 8) | *k));
         return value(e);
     }
 };

@@ -92,12 +92,15 @@ Stack::Stack(Net& n_, int n) : net(n_), n(n) {
 // The workers' FIB, made when forwarding is first turned on (it costs tens of megabytes) and
 // filled from the routing table and the neighbour cache as they are.
 void Stack::fib_enable() {
-    if (fib4 || !net.io || !net.io->qsbr()) return;
+    if (fib4 || !net.io) return;
     Netio* io = net.io;
-    rte_rcu_qsbr* q = io->qsbr();
-    LpmGrace grace;
-    grace.start = [q] { return rte_rcu_qsbr_start(q); };
-    grace.done = [q](uint64_t token, bool wait) { return rte_rcu_qsbr_check(q, token, wait) == 1; };
+    LpmGrace grace;  // without a QSBR variable there are no workers: no grace to wait for
+    if (rte_rcu_qsbr* q = io->qsbr()) {
+        grace.start = [q] { return rte_rcu_qsbr_start(q); };
+        grace.done = [q](uint64_t token, bool wait) {
+            return rte_rcu_qsbr_check(q, token, wait) == 1;
+        };
+    }
     Retire retire = [io](std::function<void()> fn) { io->retire(std::move(fn)); };
     auto f4 = std::make_unique<Fib4>();
     auto f6 = std::make_unique<Fib6>();

@@ -189,6 +189,7 @@ void random_agreement(int routes, int lookups, uint32_t seed) {
     std::mt19937 rng(seed);
     std::vector<std::pair<Key<N>, int>> keys;
     auto check = [&](int n) {
+        std::vector<Key<N>> batch;
         for (int i = 0; i < n; i++) {
             Key<N> k = random_key<N>(rng);
             if (i % 2 && !keys.empty()) {  // an address inside a route, low bits random
@@ -200,6 +201,20 @@ void random_agreement(int routes, int lookups, uint32_t seed) {
                 }
             }
             ASSERT_EQ(t.find(k), ref.lookup(k)) << "lookup " << i;
+            batch.push_back(k);
+            if (batch.size() == 32 || i == n - 1) {  // the bulk lookups agree with single ones
+                uint32_t dst4[32], val4[32];
+                for (size_t j = 0; j < batch.size(); j++) {
+                    dst4[j] = uint32_t(batch[j][0]) << 24 | uint32_t(batch[j][1]) << 16 |
+                              uint32_t(batch[j][2]) << 8 | batch[j][3];
+                }
+                if (N == 4) t.rt()->lookup4_bulk(dst4, val4, unsigned(batch.size()));
+                for (size_t j = 0; j < batch.size(); j++) {
+                    if (N == 4) ASSERT_EQ(val4[j], t.find(batch[j])) << "bulk4 " << j;
+                    if (N == 4) ASSERT_EQ(t.rt()->lookup4(dst4[j]), t.find(batch[j]));
+                }
+                batch.clear();
+            }
         }
     };
     for (int i = 0; i < routes; i++) {

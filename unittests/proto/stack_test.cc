@@ -2,7 +2,11 @@
 // Expected texts are the reference's examples (ip3.md §2.5–§2.10), byte for byte.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "proto/fastpath.h"
+#include "proto/fib_lookup.h"
+#include "proto/text.h"
 #include "proto/icmp.h"
 #include "proto/stack.h"
 #include "proto/udp.h"
@@ -506,6 +510,55 @@ TEST_F(StackTest, LocalFileListsSelfEntries_2_3) {
     EXPECT_EQ(l.substr(0, 43), "192.168.1.10                             ->");
     EXPECT_NE(l.find(" 192.168.1.255 "), std::string::npos);
     EXPECT_EQ(l.back(), '\n');
+}
+
+}  // namespace
+}  // namespace devip::proto
+
+namespace devip::proto {
+namespace {
+
+// The forwarding benchmark's IPv6 set-up (perf/run.sh) through the stack: every destination
+// the Rib routes by the /56 gets the same next hop from the workers' FIB.
+TEST_F(StackTest, WorkersFibFollowsTheRibV6) {
+    auto w = [&](const char* path, const char* msg) {
+        Ipifc* f = nullptr;
+        if (std::string(path) == "clone") {
+            f = &ifc();
+            return ctl(*f, msg);
+        }
+        return ctl(*s.ipifc->ifc(path[0] - '0'), msg);
+    };
+    ASSERT_FALSE(w("clone", "bind ether /net/ether1"));
+    ASSERT_FALSE(w("0", "add 198.19.0.1 255.255.255.0"));
+    ASSERT_FALSE(w("0", "iprouting 1"));
+    ASSERT_FALSE(s.arp_write("add ether 198.19.0.2 02:00:00:00:00:02 198.19.0.1"));
+    RouteTag tag = kTagNone;
+    ASSERT_FALSE(s.rib.write(parsecmd("add 0.0.0.0 /0 198.19.0.2"), tag, s));
+    ASSERT_FALSE(w("clone", "bind ether /net/ether0"));
+    ASSERT_FALSE(w("1", "add 198.18.0.1 255.255.255.0"));
+    ASSERT_FALSE(w("0", "add 2001:2:0:1::1 /64"));
+    ASSERT_FALSE(s.arp_write("add ether 2001:2:0:1::2 02:00:00:00:00:02 2001:2:0:1::1"));
+    ASSERT_FALSE(s.rib.write(parsecmd("add 2001:2:0:100:: /56 2001:2:0:1::2"), tag, s));
+    ASSERT_FALSE(w("1", "add 2001:2::1 /64"));
+    ASSERT_TRUE(s.fib6);
+    s.fib6->commit();
+    FibView6 v{s.fib6->rt()};
+    ASSERT_TRUE(v.usable());
+    std::mt19937 rng(3);
+    for (int i = 0; i < 2000; i++) {
+        Ipaddr d, src;
+        d.b = {0x20, 0x01, 0, 2, 0, 0, 1, uint8_t(rng())};
+        src.b = {0x20, 0x01, 0, 2, 0, 0, 0, 0};
+        for (int k = 8; k < 16; k++) d.b[size_t(k)] = uint8_t(rng());
+        src.b[15] = uint8_t(0x10 + i % 200);
+        const Route* r = s.rib.lookup(d, src);
+        ASSERT_TRUE(r);
+        const NhRt<16>* nh = v.resolve(v.lookup(d.b.data()), src.b.data());
+        ASSERT_TRUE(nh) << fmt_ip(d) << " value " << v.lookup(d.b.data());
+        EXPECT_EQ(int(nh->kind), int(NhKind::Gate));
+        EXPECT_EQ(nh->gate, fib_addr<16>(r->gate));
+    }
 }
 
 }  // namespace
