@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -202,7 +203,17 @@ int main(int argc, char** argv) {
         fprintf(stderr, "devipd: %s\n", e.text);
         return 1;
     }
+    // our own per-process prefix: nobody else can attach to it, so its runtime directory
+    // (/var/run/dpdk/devipPID) goes when we do; a prefix given by the user stays
+    std::string rundir;
+    if (std::find(eal.begin(), eal.end(), "--file-prefix=devip" + std::to_string(getpid())) !=
+        eal.end())
+        rundir = rte_eal_get_runtime_dir();
     int rc = serve(sock, config, fib_routes, fib6_routes);  // owns everything that lives in EAL memory
     rte_eal_cleanup();
+    if (!rundir.empty()) {
+        std::error_code ec;
+        std::filesystem::remove_all(rundir, ec);
+    }
     return rc;
 }

@@ -276,8 +276,9 @@ std::string Dataplane::port_stats(uint16_t port) const {
         out += buf;
     }
     for (size_t w = 0; w < wstats_.size(); w++) {  // how the queues spread over the workers
-        snprintf(buf, sizeof buf, "worker%zu: rx %lu tx %lu punted %lu loops %lu\n", w,
-                 wstats_[w].rx, wstats_[w].tx, wstats_[w].punted, wstats_[w].loops);
+        snprintf(buf, sizeof buf, "worker%zu: rx %lu tx %lu punted %lu loops %lu naps %lu\n", w,
+                 wstats_[w].rx, wstats_[w].tx, wstats_[w].punted, wstats_[w].loops,
+                 wstats_[w].naps);
         out += buf;
     }
     return out;

@@ -41,6 +41,7 @@ struct alignas(64) WorkerStats {
     uint64_t punt_drops = 0;                // punt ring full
     uint64_t tx_drops = 0;                  // tx queue full
     uint64_t loops = 0;                     // poll loops run
+    uint64_t naps = 0;                      // idle naps (only when sharing the main CPU)
 };
 
 class Dataplane {
