@@ -111,7 +111,7 @@ def main():
                 lines.append("| %s | IPv%s 64 B | %d | %s | %s | %s |" % (
                     memname[mem], fam[1], k, l3.cell(), dv.cell(), rcell(pr)))
                 rows.append((mem, fam, k, l3, dv, ratio))
-                plot.append(("%s\nIPv%s %d core%s" % ("" if mem == "nohuge" else "huge ", fam[1], k,
+                plot.append(("%sIPv%s\n%d core%s" % ("" if mem == "nohuge" else "huge\n", fam[1], k,
                                                       "s" if k > 1 else ""), l3, dv))
     ceil = []  # the skeleton example: the ports alone, per memory mode
     for mem in mems:
