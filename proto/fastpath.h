@@ -221,6 +221,30 @@ template <int N, class Fib>
     std::memcpy(frame + 6, src.b.data(), 6);
 }
 
+// What a packet fast_next_hop turned down becomes: dropped when it would leave by its
+// arrival port, else punted for reason why.
+[[gnu::always_inline]] inline FastNext fast_not_forwarded(FastStats& s, int why) {
+    if (why == kPuntWhy) {
+        s.ip[InReceives]++;
+        s.ip[OutDiscards]++;
+        return FastNext::Drop;
+    }
+    s.punt[why]++;
+    return FastNext::Punt;
+}
+
+// The end of forwarding a packet of tlen bytes of IP whose TTL or hop limit is done: the new
+// Ethernet addresses, the length, the counters.
+[[gnu::always_inline]] inline void fast_forwarded(uint8_t* frame, uint64_t l2, size_t tlen,
+                                                  const FastTable& t, FastStats& s,
+                                                  uint16_t outport, size_t* newlen) {
+    fast_rewrite_l2(frame, l2, t.port[outport].mac);
+    *newlen = kEthHdr + tlen;
+    s.ip[InReceives]++;
+    s.ip[ForwDatagrams]++;
+    s.ip[OutRequests]++;
+}
+
 // IPv4 forwarding (RFC 1812 §5.2.4–§5.3.1) once the route value is known. Anything unusual
 // (no route, local routes, TTL expiry, too big, unresolved neighbour) is punted untouched:
 // the control thread then does exactly what 9front does, ICMP errors included.
@@ -233,23 +257,11 @@ template <class Fib>
     bool frag = (get16(ip + 6) & 0x3fff) != 0;
     uint64_t l2 = fast_next_hop<4>(ip + 12, ip + 16, ip[8], ck.tlen, frag, inport, t, fib,
                                    value, outport, &why);
-    if (!l2) {
-        if (why == kPuntWhy) {
-            s.ip[InReceives]++;
-            s.ip[OutDiscards]++;
-            return FastNext::Drop;
-        }
-        s.punt[why]++;
-        return FastNext::Punt;
-    }
+    if (!l2) return fast_not_forwarded(s, why);
     ip[8]--;  // RFC 1624: the TTL byte fell by one, the checksum rises by 0x0100
     uint32_t c = uint32_t(get16(ip + 10)) + 0x0100;
     put16(ip + 10, uint16_t(c + (c >> 16)));
-    fast_rewrite_l2(frame, l2, t.port[*outport].mac);
-    *newlen = kEthHdr + ck.tlen;
-    s.ip[InReceives]++;
-    s.ip[ForwDatagrams]++;
-    s.ip[OutRequests]++;
+    fast_forwarded(frame, l2, ck.tlen, t, s, *outport, newlen);
     return FastNext::Fwd;
 }
 
@@ -262,21 +274,9 @@ template <class Fib>
     int why = 0;
     uint64_t l2 = fast_next_hop<16>(ip + 8, ip + 24, ip[7], ck.tlen, false, inport, t, fib,
                                     value, outport, &why);  // fragments never come here
-    if (!l2) {
-        if (why == kPuntWhy) {
-            s.ip[InReceives]++;
-            s.ip[OutDiscards]++;
-            return FastNext::Drop;
-        }
-        s.punt[why]++;
-        return FastNext::Punt;
-    }
+    if (!l2) return fast_not_forwarded(s, why);
     ip[7]--;
-    fast_rewrite_l2(frame, l2, t.port[*outport].mac);
-    *newlen = kEthHdr + ck.tlen;
-    s.ip[InReceives]++;
-    s.ip[ForwDatagrams]++;
-    s.ip[OutRequests]++;
+    fast_forwarded(frame, l2, ck.tlen, t, s, *outport, newlen);
     return FastNext::Fwd6;
 }
 

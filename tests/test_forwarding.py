@@ -4,7 +4,6 @@ hostA (198.18.1.2/24) -- dtap0 -- devip ether0 198.18.1.1 | ether1 198.18.2.1 --
 hostB (198.18.2.2/24). Each tap's Linux side is moved into its own namespace so Linux
 cannot route between them itself.
 """
-import os
 import subprocess
 import textwrap
 import time
@@ -12,6 +11,7 @@ import time
 import pytest
 
 from conftest import Devip, linux_mac, parse_stats, wait_for
+from hosts_util import Hosts, churn_during_flow
 
 ROUTER_CONF = """\
 /net/ipifc/clone bind ether /net/ether0
@@ -22,11 +22,11 @@ ROUTER_CONF = """\
 """
 
 
-class Router:
+class Router(Hosts):
     def __init__(self, workers=1):
         opts = ["--workers", str(workers)] if workers > 1 else []
         self.d = Devip(ports=2, config=ROUTER_CONF, linux_addrs={}, opts=opts)
-        self.hosts = []
+        self.names = []
 
     def start(self):
         self.d.start()
@@ -34,7 +34,7 @@ class Router:
                                               ("B", "198.18.2.2/24", "198.18.2.1")]):
             ns = self.d.ns + name
             subprocess.run(["ip", "netns", "add", ns], check=True)
-            self.hosts.append(ns)
+            self.names.append(ns)
             self.d.ns_run("ip link set dtap%d netns %s" % (i, ns))
             self.run(name, "ip link set lo up; ip link set dtap%d address %s; "
                            "ip addr add %s dev dtap%d; ip link set dtap%d up; "
@@ -45,30 +45,6 @@ class Router:
         """Resolves both neighbours: 9front holds only the latest packet per unresolved
         neighbour, so the first burst toward a new host loses all but one packet."""
         self.run("A", "ping -c 2 -i 0.2 -W 2 198.18.2.2")
-
-    def ns(self, host):
-        return self.d.ns + host
-
-    def run(self, host, cmd, check=True, timeout=60):
-        r = subprocess.run(["ip", "netns", "exec", self.ns(host), "sh", "-c", cmd],
-                           capture_output=True, timeout=timeout)
-        if check and r.returncode != 0:
-            raise AssertionError("host%s: %s: exit %d\n%s%s" % (
-                host, cmd, r.returncode, r.stdout.decode(errors="replace"),
-                r.stderr.decode(errors="replace")))
-        return r
-
-    def popen(self, host, argv, **kw):
-        kw.setdefault("stdout", subprocess.PIPE)
-        kw.setdefault("stderr", subprocess.PIPE)
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns(host)] + argv, **kw)
-        self.d.children.append(p)
-        return p
-
-    def close(self):
-        self.d.close()
-        for ns in self.hosts:
-            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
 
 
 @pytest.fixture
@@ -95,6 +71,7 @@ def test_fast_path_forwards(router):
     router.run("A", "ping -c 50 -i 0.01 198.18.2.2")
     stats = router.d.cat("/net/ether0/stats")
     w = [l for l in stats.splitlines() if l.startswith("worker0:")][0]
+    assert int(w.split(" tx ")[1].split()[0]) >= 50, w  # the requests went out by the worker
     # after the first packets resolve the neighbours, the worker forwards without punting:
     punted = int(stats.split("punted: ")[1].split()[0])
     assert punted < 50, stats
@@ -264,21 +241,7 @@ def test_route_churn_under_load(router):
         lines.append("del 198.18.3.%d /32 198.18.1.2" % near)
         lines.append("del 198.18.3.%d /28 198.18.1.2" % block)
         lines.append("del 10.%d.%d.0 /24 198.18.1.2" % (i // 250, i % 250))
-    flow = router.popen("A", ["/usr/bin/python3", "-c", FLOW, "20000"])
-    t0 = time.monotonic()
-    passes = 0
-    while passes < 2 or flow.poll() is None:  # the churn lasts as long as the flow
-        d.ipctl("write", "-p", "/net/iproute", input="\n".join(lines) + "\n", timeout=300)
-        passes += 1
-    dt = time.monotonic() - t0
-    flow.wait(120)
-    print("route changes: %d in %.2f s (%.0f/s)" % (passes * len(lines), dt,
-                                                    passes * len(lines) / dt))
-    time.sleep(2)
-    sinkB.terminate()
-    sinkA.terminate()
-    got_b = [l.split("\t") for l in sinkB.communicate(timeout=10)[0].decode().splitlines() if l]
-    got_a = sinkA.communicate(timeout=10)[0].decode().split()
+    got_b, got_a = churn_during_flow(router, lines, FLOW, 20000, sinkA, sinkB)
     assert got_a == [], "misrouted to hostA: %d packets" % len(got_a)
     assert got_b, "nothing reached hostB"
     assert all(l[0] == "198.18.3.7" and l[1].startswith("736571") for l in got_b)

@@ -7,20 +7,10 @@ import json
 import textwrap
 import time
 
-import pytest
 
 from conftest import wait_for
-from v6_util import HOST_B, Router6
-
-
-@pytest.fixture
-def router():
-    r = Router6().start()
-    yield r
-    try:
-        r.d.stop()
-    finally:
-        r.close()
+from hosts_util import churn_during_flow
+from v6_util import HOST_B, router  # noqa: F401 (router is the fixture)
 
 
 def stats_field(text, name):
@@ -96,21 +86,7 @@ def test_route_churn_v6_under_load(router):
                   "del %s /128 2001:2:0:1::2" % near,
                   "del %s /96 2001:2:0:1::2" % wide,
                   "del %s /64 2001:2:0:1::2" % other]
-    flow = router.popen("A", ["/usr/bin/python3", "-c", FLOW, "20000"])
-    t0 = time.monotonic()
-    passes = 0
-    while passes < 2 or flow.poll() is None:  # the churn lasts as long as the flow
-        d.ipctl("write", "-p", "/net/iproute", input="\n".join(lines) + "\n", timeout=300)
-        passes += 1
-    dt = time.monotonic() - t0
-    flow.wait(120)
-    print("route changes: %d in %.2f s (%.0f/s)" % (passes * len(lines), dt,
-                                                    passes * len(lines) / dt))
-    time.sleep(2)
-    sinkB.terminate()
-    sinkA.terminate()
-    got_b = [l.split("\t") for l in sinkB.communicate(timeout=10)[0].decode().splitlines() if l]
-    got_a = sinkA.communicate(timeout=10)[0].decode().split()
+    got_b, got_a = churn_during_flow(router, lines, FLOW, 20000, sinkA, sinkB)
     assert got_a == [], "misrouted to hostA: %d packets" % len(got_a)
     assert got_b, "nothing reached hostB"
     assert all(l[0] == "2001:2:0:3::7" and l[1].startswith("736571") for l in got_b)

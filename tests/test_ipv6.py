@@ -6,24 +6,13 @@ import os
 import re
 from types import SimpleNamespace
 
-import pytest
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment
 from scapy.layers.l2 import Ether
 
 from test_tshark import Capture
 
 from udp_util import Reader, start_announce
-from v6_util import DEVIP_A, DEVIP_B, DEVIP_LL_A, HOST_A, HOST_B, Router6
-
-
-@pytest.fixture
-def router():
-    r = Router6().start()
-    yield r
-    try:
-        r.d.stop()
-    finally:
-        r.close()
+from v6_util import DEVIP_A, DEVIP_B, DEVIP_LL_A, HOST_A, HOST_B, router  # noqa: F401
 
 
 def test_ping6_across_both_ways(router):

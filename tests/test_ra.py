@@ -6,13 +6,11 @@ import os
 import re
 import signal
 import subprocess
-import textwrap
 import time
-from types import SimpleNamespace
 
 import pytest
 
-from conftest import Devip, linux_mac, mac_colons, parse_stats, wait_for
+from conftest import linux_mac, mac_colons, parse_stats, wait_for
 from test_tshark import Capture
 from v6_util import DEVIP_LL_B, HOST_A, Router6, eui64, v6_addrs
 

@@ -8,7 +8,10 @@ import re
 import subprocess
 import textwrap
 
+import pytest
+
 from conftest import Devip, linux_mac, parse_stats, wait_for
+from hosts_util import Hosts
 
 A_NET, B_NET = "2001:2:0:1::", "2001:2:0:2::"
 DEVIP_A, DEVIP_B = "2001:2:0:1::1", "2001:2:0:2::1"
@@ -35,7 +38,7 @@ def eui64(mac_hex12, prefix):
     return prefix.rstrip(":") + ":" + ":".join(groups)
 
 
-class Router6:
+class Router6(Hosts):
     """devipd with two ports and a Linux host in a namespace of its own on each.
     hosts: {"A": address or None, "B": ...}; a host without an address gets only its
     link-local one (for autoconfiguration tests)."""
@@ -68,25 +71,6 @@ class Router6:
                      10)
         return self
 
-    def ns(self, host):
-        return self.d.ns + host
-
-    def run(self, host, cmd, check=True, timeout=60):
-        r = subprocess.run(["ip", "netns", "exec", self.ns(host), "sh", "-c", cmd],
-                           capture_output=True, timeout=timeout)
-        if check and r.returncode != 0:
-            raise AssertionError("host%s: %s: exit %d\n%s%s" % (
-                host, cmd, r.returncode, r.stdout.decode(errors="replace"),
-                r.stderr.decode(errors="replace")))
-        return r
-
-    def popen(self, host, argv, **kw):
-        kw.setdefault("stdout", subprocess.PIPE)
-        kw.setdefault("stderr", subprocess.PIPE)
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns(host)] + argv, **kw)
-        self.d.children.append(p)
-        return p
-
     def python(self, host, script, *args, timeout=60):
         """Runs a Python script (Debian's interpreter) in a host's namespace; returns stdout."""
         r = subprocess.run(["ip", "netns", "exec", self.ns(host), "/usr/bin/python3", "-c",
@@ -108,10 +92,17 @@ class Router6:
     def icmp6stats(self):
         return parse_stats(self.d.cat("/net/icmpv6/stats"))
 
-    def close(self):
-        self.d.close()
-        for ns in self.names:
-            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+
+@pytest.fixture
+def router():
+    """A started Router6 with both hosts addressed; devipd is stopped (its exit checked by
+    Devip) before the namespaces go."""
+    r = Router6().start()
+    yield r
+    try:
+        r.d.stop()
+    finally:
+        r.close()
 
 
 def v6_addrs(router, host, dev):

@@ -248,7 +248,9 @@ TEST_F(BurstTest, MixedBurstsKeepEachFramesFate) {
         }
         EXPECT_EQ(run(in), want) << round;
         for (auto* m : in) {
-            if (get16(data(m) + 12) == kEthIp4) EXPECT_EQ(csum(data(m) + 14, 20), 0);
+            if (get16(data(m) + 12) == kEthIp4) {
+                EXPECT_EQ(csum(data(m) + 14, 20), 0);
+            }
             rte_pktmbuf_free(m);
         }
     }
