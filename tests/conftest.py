@@ -283,6 +283,12 @@ class Devip:
             self.stopped = True
         assert rc == 0, "devipd exited %d after %s:\n%s" % (rc, sig, self.log())
         assert not os.path.exists(self.sock), "devipd left its socket behind"
+        if not any(a.startswith("--file-prefix") for a in self.eal):  # ip netns exec execs
+            assert not os.path.exists(self.rundir()), "devipd left %s behind" % self.rundir()
+
+    def rundir(self):
+        """EAL's runtime directory of devipd's own file prefix."""
+        return "/var/run/dpdk/devip%d" % self.proc.pid
 
     def close(self):
         """Releases everything by PID, whatever state the test left it in."""
@@ -304,6 +310,8 @@ class Devip:
                 self.proc.wait()
         if self._log:
             self._log.close()
+        if self.proc is not None:  # a devipd killed outright cannot remove it itself
+            shutil.rmtree(self.rundir(), ignore_errors=True)
         subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
         shutil.rmtree(self.dir, ignore_errors=True)
 
