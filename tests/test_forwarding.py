@@ -4,6 +4,7 @@ hostA (198.18.1.2/24) -- dtap0 -- devip ether0 198.18.1.1 | ether1 198.18.2.1 --
 hostB (198.18.2.2/24). Each tap's Linux side is moved into its own namespace so Linux
 cannot route between them itself.
 """
+import os
 import subprocess
 import textwrap
 import time
@@ -182,6 +183,17 @@ def test_dont_fragment_gets_frag_needed_and_pmtu_adapts(router):
     assert ipstats(router)["FragFails"] >= 1
 
 
+def thread_nices(pid):
+    """{thread name: nice} of a process (the first thread of each name)."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            st = f.read()
+        name = st[st.index("(") + 1:st.rindex(")")]
+        out.setdefault(name, int(st[st.rindex(")") + 2:].split()[16]))
+    return out
+
+
 def test_two_workers_forward(tmp_path):
     r = Router(workers=2).start()
     try:
@@ -194,6 +206,21 @@ def test_two_workers_forward(tmp_path):
         stats = r.d.cat("/net/ether0/stats")
         assert "workers: 2" in stats
         assert "worker1:" in stats
+        # lcore l runs on CPU l mod ncpu: on two CPUs the second worker (lcore 2) shares
+        # CPU 0 with the control thread, and so runs five nice levels below it and naps
+        # when idle; the first (lcore 1, CPU 1) does neither
+        shared = 2 % os.sysconf("SC_NPROCESSORS_ONLN") == 0
+        nice = thread_nices(r.d.proc.pid)
+        assert nice["rte-worker-1"] == nice["devipd"], nice
+        assert nice["rte-worker-2"] == nice["devipd"] + (5 if shared else 0), nice
+
+        def naps(w):
+            line = [l for l in r.d.cat("/net/ether0/stats").splitlines()
+                    if l.startswith("worker%d:" % w)][0]
+            return int(line.split(" naps ")[1])
+        if shared:
+            assert wait_for(lambda: naps(1) > 0, 5)
+        assert naps(0) == 0
         r.d.stop()
     finally:
         r.close()
