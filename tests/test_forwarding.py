@@ -127,11 +127,12 @@ SEND = textwrap.dedent("""
 """)
 
 
-def test_large_datagram_fragmented_and_reassembled(router):
-    router.warm()
-    router.d.ipctl("write", "/net/ipifc/1/ctl", "mtu 1014")  # 1000-byte packets toward B
-    cap = router.popen("B", ["tshark", "-i", "dtap1", "-l", "-T", "fields", "-e", "ip.len",
-                             "-e", "ip.flags.mf", "-e", "ip.frag_offset", "-f", "udp or ip[6:2] & 0x1fff != 0"])
+def send_3000_through(router, fields):
+    """hostA sends one 3000-byte UDP datagram without DF to hostB, which must receive it
+    whole; returns the tshark fields of what crossed dtap1 toward hostB, per frame."""
+    cap = router.popen("B", ["tshark", "-i", "dtap1", "-l", "-T", "fields"] +
+                       [a for f in fields for a in ("-e", f)] +
+                       ["-f", "udp or ip[6:2] & 0x1fff != 0"])
     time.sleep(2)
     rx = router.popen("B", ["/usr/bin/python3", "-c", RECV])
     time.sleep(0.5)
@@ -140,7 +141,13 @@ def test_large_datagram_fragmented_and_reassembled(router):
     assert out.decode().split() == ["3000", "True"], (out, err)
     time.sleep(1)
     cap.terminate()
-    lines = [l.split("\t") for l in cap.communicate(timeout=10)[0].decode().splitlines() if l]
+    return [l.split("\t") for l in cap.communicate(timeout=10)[0].decode().splitlines() if l]
+
+
+def test_large_datagram_fragmented_and_reassembled(router):
+    router.warm()
+    router.d.ipctl("write", "/net/ipifc/1/ctl", "mtu 1014")  # 1000-byte packets toward B
+    lines = send_3000_through(router, ["ip.len", "ip.flags.mf", "ip.frag_offset"])
     assert lines, "tshark saw nothing"
     assert all(int(l[0]) <= 1000 for l in lines), lines  # devip cut them to the egress MTU
     assert len(lines) >= 4
@@ -155,17 +162,7 @@ def test_reassemble_on_the_way_out(router):
     router.d.ipctl("write", "/net/ipifc/1/ctl", "mtu 1014")
     router.d.ipctl("write", "/net/ipifc/1/ctl", "reassemble")
     before = ipstats(router)["ReasmOKs"]
-    cap = router.popen("B", ["tshark", "-i", "dtap1", "-l", "-T", "fields", "-e", "ip.len",
-                             "-e", "ip.frag_offset", "-f", "udp or ip[6:2] & 0x1fff != 0"])
-    time.sleep(2)
-    rx = router.popen("B", ["/usr/bin/python3", "-c", RECV])
-    time.sleep(0.5)
-    router.run("A", "/usr/bin/python3 -c '%s' nodf 3000" % SEND.replace("'", "'\"'\"'"))
-    out, err = rx.communicate(timeout=10)
-    assert out.decode().split() == ["3000", "True"], (out, err)
-    time.sleep(1)
-    cap.terminate()
-    lines = [l.split("\t") for l in cap.communicate(timeout=10)[0].decode().splitlines() if l]
+    lines = send_3000_through(router, ["ip.len", "ip.frag_offset"])
     first = [l for l in lines][:4]
     assert [int(l[1]) for l in first] == [0, 122, 244, 366], lines  # in 8-byte units
     assert [int(l[0]) for l in first] == [996, 996, 996, 100], lines
