@@ -206,8 +206,7 @@ int main(int argc, char** argv) {
     // our own per-process prefix: nobody else can attach to it, so its runtime directory
     // (/var/run/dpdk/devipPID) goes when we do; a prefix given by the user stays
     std::string rundir;
-    if (std::find(eal.begin(), eal.end(), "--file-prefix=devip" + std::to_string(getpid())) !=
-        eal.end())
+    if (std::find(eal.begin(), eal.end(), dp::own_file_prefix_arg()) != eal.end())
         rundir = rte_eal_get_runtime_dir();
     int rc = serve(sock, config, fib_routes, fib6_routes);  // owns everything that lives in EAL memory
     rte_eal_cleanup();

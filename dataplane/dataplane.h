@@ -22,6 +22,8 @@ namespace devip::dp {
 // EAL arguments: argv up to "--" are EAL's. Adds the defaults devipd needs when absent
 // (lcores, --no-huge when no hugetlbfs is mounted, a per-process file prefix).
 std::vector<std::string> eal_args(int argc, char** argv, int* consumed);
+// The file prefix eal_args adds when none is given: this process's own.
+std::string own_file_prefix_arg();
 // rte_eal_init with a one-line error on failure (not root, no memory, bad arguments).
 proto::Err eal_init(const std::vector<std::string>& args);
 

@@ -32,6 +32,8 @@ bool has(const std::vector<std::string>& v, std::initializer_list<const char*> o
 
 }  // namespace
 
+std::string own_file_prefix_arg() { return "--file-prefix=devip" + std::to_string(getpid()); }
+
 std::vector<std::string> eal_args(int argc, char** argv, int* consumed) {
     std::vector<std::string> v{argv[0]};
     int i = 1;
@@ -53,7 +55,7 @@ std::vector<std::string> eal_args(int argc, char** argv, int* consumed) {
         v.push_back("-m");  // address space; pages are touched only when used
         v.push_back("1024");
     }
-    if (!has(v, {"--file-prefix"})) v.push_back("--file-prefix=devip" + std::to_string(getpid()));
+    if (!has(v, {"--file-prefix"})) v.push_back(own_file_prefix_arg());
     if (!has(v, {"--log-level"})) v.push_back("--log-level=*:warning");
     return v;
 }
