@@ -1,6 +1,7 @@
 """What the router tests share: Linux hosts in namespaces of their own beside a Devip, and
 the route churn run while a flow crosses devip (test_forwarding.py, test_forwarding6.py)."""
 import subprocess
+import textwrap
 import time
 
 
@@ -33,11 +34,23 @@ class Hosts:
             subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
 
 
-def churn_during_flow(router, lines, flow, count, sinkA, sinkB):
+# hostA's flow: argv[1] datagrams of "seq NNNNNNNN" and 50 zero bytes to argv[2] port 9001,
+# a millisecond's pause every 20
+FLOW = textwrap.dedent("""
+    import socket, sys, time
+    dst = sys.argv[2]
+    s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(int(sys.argv[1])):
+        s.sendto(b"seq %08d" % i + bytes(50), (dst, 9001))
+        if i % 20 == 19: time.sleep(0.001)
+""")
+
+
+def churn_during_flow(router, lines, dst, count, sinkA, sinkB):
     """Writes lines to /net/iproute (pipelined, again and again, at least twice) for as long
-    as the flow script (run on hostA with count as argument) sends; then stops the tshark
-    sinks. Returns (fields of what hostB saw, per packet; what hostA saw)."""
-    p = router.popen("A", ["/usr/bin/python3", "-c", flow, str(count)])
+    as hostA's flow of count datagrams to dst (FLOW) lasts; then stops the tshark sinks.
+    Returns (fields of what hostB saw, per packet; what hostA saw)."""
+    p = router.popen("A", ["/usr/bin/python3", "-c", FLOW, str(count), dst])
     t0 = time.monotonic()
     passes = 0
     while passes < 2 or p.poll() is None:
