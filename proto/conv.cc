@@ -3,6 +3,7 @@
 #include "proto/conv.h"
 
 #include "proto/ipaux.h"
+#include "proto/registry.h"
 #include "proto/stack.h"
 
 namespace devip::proto {
@@ -59,7 +60,12 @@ void Queue::reset() {
     eofs_ = 0;
 }
 
-// ---- Proto: clone and close -------------------------------------------------------------
+// ---- Proto: construction, clone and close
+
+Proto::Proto(Stack& s, const ProtoRow& row)
+    : stack(s), info{row.name, row.ipproto, row.nconv, int(&row - proto_table().data())} {}
+
+// ---- clone and close -------------------------------------------------------------
 
 Result<Conv*> Proto::clone(const std::string& user) {
     Conv* c = nullptr;

@@ -17,6 +17,7 @@ namespace devip::proto {
 
 class Stack;
 class Proto;
+struct ProtoRow;
 
 // A queue of messages (or a byte stream) with qio.c's hangup semantics (§1.6).
 class Queue {
@@ -88,7 +89,8 @@ public:
         int nconv;          // conversation limit (§1.2)
         int index;          // registration index in 9front's pc64 order (qid proto field)
     };
-    Proto(Stack& s, Info i) : stack(s), info(i) {}
+    // The row of the protocol table (registry.h) this protocol was made from.
+    Proto(Stack& s, const ProtoRow& row);
     virtual ~Proto() = default;
 
     virtual std::unique_ptr<Conv> make_conv(int x) = 0;

@@ -3,7 +3,6 @@
 #include "proto/icmp.h"
 
 #include "proto/stack.h"
-#include "proto/udp.h"
 #include "proto/wire.h"
 
 namespace devip::proto {
@@ -127,16 +126,8 @@ void Icmp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
             Ipaddr esrc = Ipaddr::v4(get32(emb.data() + 12));
             Ipaddr edst = Ipaddr::v4(get32(emb.data() + 16));
             Err why = icmp_advice(type, code, esrc, edst, src);
-            switch (emb[9]) {
-            case kProtoUdp:
-                stack.udp->advise(emb, why);
-                return;
-            case kProtoIcmp:
-                advise(emb, why);
-                return;
-            default:
-                break;  // no advice handler: delivered as a plain message below
-            }
+            if (stack.advise(emb[9], emb, why)) return;
+            // no advice handler: delivered as a plain message below
         } else {
             s.lenerrs++;
         }

@@ -14,7 +14,7 @@ enum IcmpType : uint8_t {
 
 class Icmp final : public Proto {
 public:
-    explicit Icmp(Stack& s) : Proto(s, {"icmp", 1, 128, 4}) {}
+    Icmp(Stack& s, const ProtoRow& row) : Proto(s, row) {}
     std::unique_ptr<Conv> make_conv(int x) override;
     Err write_data(Conv& c, std::span<const uint8_t> data) override;
     void close(Conv& c) override;

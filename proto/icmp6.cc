@@ -6,7 +6,6 @@
 
 #include "proto/ip6.h"
 #include "proto/stack.h"
-#include "proto/udp.h"
 
 namespace devip::proto {
 
@@ -264,16 +263,7 @@ void Icmp6::error_in(Ipifc& f, std::span<const uint8_t> pkt, Err why) {
             stack.log.print(Logicmp, "icmp6: advising %d %s -> %s: %s\n", emb[kIp6Next],
                             fmt_ip(ip6_src(emb.data())).c_str(),
                             fmt_ip(ip6_dst(emb.data())).c_str(), why.text);
-        switch (emb[kIp6Next]) {
-        case kProtoUdp:
-            stack.udp->advise(emb, why);
-            return;
-        case kProtoIcmp6:
-            advise(emb, why);
-            return;
-        default:
-            break;
-        }
+        if (stack.advise(emb[kIp6Next], emb, why)) return;
     }
     deliver(f, pkt, 0);
 }

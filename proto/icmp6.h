@@ -37,7 +37,7 @@ inline constexpr size_t kIcmp6Headers = 40;  // `headers` mode: IPv6-header-shap
 
 class Icmp6 final : public Proto {
 public:
-    explicit Icmp6(Stack& s) : Proto(s, {"icmpv6", 58, 16, 5}) {}
+    Icmp6(Stack& s, const ProtoRow& row) : Proto(s, row) {}
     std::unique_ptr<Conv> make_conv(int x) override;
     Err ctl(Conv& c, const CtlArgs& a) override;
     Err write_data(Conv& c, std::span<const uint8_t> data) override;

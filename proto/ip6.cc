@@ -95,23 +95,12 @@ void Stack::ip6_input(Ipifc& f, std::span<const uint8_t> pkt) {
     if (!whole.empty()) pkt = bytes(whole);
     // dispatched on the fixed header's next header (quirk 9): other extension headers stay
     uint8_t proto = pkt[kIp6Next];
-    switch (proto) {
-    case kProtoIcmp6:
-        ipstat[InDelivers]++;
-        icmp6->input(f, pkt);
-        break;
-    case kProtoUdp:
-        ipstat[InDelivers]++;
-        udp->input(f, pkt, kIp6Hdr);
-        break;
-    default:
-        ipstat[InDiscards]++;
-        ipstat[InUnknownProtos]++;
-        if (log.on(Logip))
-            log.print(Logip, "ip6: no protocol %d from %s\n", proto,
-                      fmt_ip(ip6_src(pkt.data())).c_str());
-        break;
-    }
+    if (deliver(proto, true, f, pkt, kIp6Hdr)) return;
+    ipstat[InDiscards]++;
+    ipstat[InUnknownProtos]++;
+    if (log.on(Logip))
+        log.print(Logip, "ip6: no protocol %d from %s\n", proto,
+                  fmt_ip(ip6_src(pkt.data())).c_str());
 }
 
 // 9front's procxtns: the headers in front of the fragmentable part are walked, and with

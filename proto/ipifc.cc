@@ -85,7 +85,7 @@ const MediumInfo* medium_info(Medium m) {
     return nullptr;
 }
 
-Ipifcproto::Ipifcproto(Stack& s) : Proto(s, {"ipifc", -1, 32, 3}) {}
+Ipifcproto::Ipifcproto(Stack& s, const ProtoRow& row) : Proto(s, row) {}
 
 std::unique_ptr<Conv> Ipifcproto::make_conv(int x) { return std::make_unique<Ipifc>(*this, x); }
 

@@ -76,7 +76,7 @@ struct Ipifc : Conv {
 
 class Ipifcproto final : public Proto {
 public:
-    explicit Ipifcproto(Stack& s);
+    Ipifcproto(Stack& s, const ProtoRow& row);
     std::unique_ptr<Conv> make_conv(int x) override;
     Err write_ctl(Conv& c, const CtlArgs& a) override;
     Err write_data(Conv& c, std::span<const uint8_t> data) override;

@@ -11,7 +11,7 @@
 #include "proto/icmp.h"
 #include "proto/icmp6.h"
 #include "proto/ipaux.h"
-#include "proto/udp.h"
+#include "proto/registry.h"
 #include "proto/wire.h"
 
 namespace devip::proto {
@@ -74,18 +74,15 @@ void Selftab::text(std::string& out) const {
 
 Stack::Stack(Net& n_, int n) : net(n_), n(n) {
     // listing order = 9front's registration order, hidden and unbuilt protocols skipped
-    auto u = std::make_unique<Udp>(*this);
-    auto f = std::make_unique<Ipifcproto>(*this);
-    auto i = std::make_unique<Icmp>(*this);
-    auto i6 = std::make_unique<Icmp6>(*this);
-    udp = u.get();
-    ipifc = f.get();
-    icmp = i.get();
-    icmp6 = i6.get();
-    protos.push_back(std::move(u));
-    protos.push_back(std::move(f));
-    protos.push_back(std::move(i));
-    protos.push_back(std::move(i6));
+    for (const ProtoRow& row : proto_table()) {
+        if (!row.make || row.hidden) continue;
+        protos.push_back(row.make(*this, row));
+        Proto* p = protos.back().get();
+        if (row.ipproto >= 0) byproto[size_t(row.ipproto)] = p;
+    }
+    ipifc = static_cast<Ipifcproto*>(proto("ipifc"));
+    icmp = static_cast<Icmp*>(proto("icmp"));
+    icmp6 = static_cast<Icmp6*>(proto("icmpv6"));
     rib.on_change = [this](const Route& r, bool present) { fib_route(r, present); };
 }
 
@@ -148,6 +145,29 @@ Proto* Stack::proto(std::string_view name) const {
     for (auto& p : protos)
         if (name == p->info.name) return p.get();
     return nullptr;
+}
+
+bool Stack::deliver(uint8_t proto, bool v6, Ipifc& f, std::span<const uint8_t> pkt,
+                    size_t hlen) {
+    Proto* p = byproto[proto];
+    if (!p) return false;
+    ProtoInput in = v6 ? proto_row(size_t(p->info.index))->input6
+                       : proto_row(size_t(p->info.index))->input4;
+    if (!in) return false;
+    ipstat[InDelivers]++;
+    in(*p, f, pkt, hlen);
+    return true;
+}
+
+bool Stack::advise(uint8_t proto, std::span<const uint8_t> emb, Err why) {
+    Proto* p = byproto[proto];
+    if (!p || emb.empty()) return false;
+    const ProtoRow& row = *proto_row(size_t(p->info.index));
+    bool v6 = (emb[0] >> 4) == 6;
+    ProtoAdvise a = (v6 ? row.input6 : row.input4) ? row.advise : nullptr;  // its family only
+    if (!a) return false;
+    a(*p, emb, why);
+    return true;
 }
 
 bool Stack::ifc_bound(int x) const {
@@ -329,22 +349,11 @@ void Stack::ip_input(Ipifc& f, std::span<const uint8_t> pkt) {
         pkt = {reinterpret_cast<const uint8_t*>(whole.data()), whole.size()};
     }
     uint8_t proto = pkt[9];
-    switch (proto) {
-    case kProtoIcmp:
-        ipstat[InDelivers]++;
-        icmp->input(f, pkt, ck.hlen);
-        break;
-    case kProtoUdp:
-        ipstat[InDelivers]++;
-        udp->input(f, pkt, ck.hlen);
-        break;
-    default:
-        ipstat[InUnknownProtos]++;
-        ipstat[InDiscards]++;
-        log.print(Logip, "ip: no protocol %d from %s\n", proto,
-                  fmt_ip(Ipaddr::v4(get32(pkt.data() + 12))).c_str());
-        break;
-    }
+    if (deliver(proto, false, f, pkt, ck.hlen)) return;
+    ipstat[InUnknownProtos]++;
+    ipstat[InDiscards]++;
+    log.print(Logip, "ip: no protocol %d from %s\n", proto,
+              fmt_ip(Ipaddr::v4(get32(pkt.data() + 12))).c_str());
 }
 
 // ---- output -----------------------------------------------------------------------------

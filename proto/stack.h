@@ -23,7 +23,6 @@
 namespace devip::proto {
 
 class Net;
-class Udp;
 class Icmp;
 class Icmp6;
 
@@ -86,10 +85,10 @@ public:
     Net& net;                          // the world: ports, clock, other stacks
     const int n;                       // stack number (attach name)
     std::vector<std::unique_ptr<Proto>> protos;  // user-visible protocols, listing order
-    Ipifcproto* ipifc = nullptr;
-    Udp* udp = nullptr;
-    Icmp* icmp = nullptr;
-    Icmp6* icmp6 = nullptr;
+    std::array<Proto*, 256> byproto{};  // by IP protocol number: IP input and ICMP advice
+    Ipifcproto* ipifc = nullptr;       // the interfaces (registered like a protocol)
+    Icmp* icmp = nullptr;              // the stack's own ICMP and ICMPv6 messages go through
+    Icmp6* icmp6 = nullptr;            // these two
     Rib rib;                           // routes (§2.7)
     Selftab self;                      // local addresses (§2.9)
     std::array<ArpEnt, 256> arp;       // neighbour cache, in slot order
@@ -116,6 +115,11 @@ public:
     uint64_t icmp_limited = 0;         // errors not sent because of the limit
 
     Proto* proto(std::string_view name) const;
+    // Local delivery by the protocol table (registry.h); false: no such protocol here.
+    bool deliver(uint8_t proto, bool v6, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen);
+    // ICMP or ICMPv6 advice about a packet we sent (emb: the quoted packet, family from its
+    // version); false: no protocol takes advice for emb's protocol.
+    bool advise(uint8_t proto, std::span<const uint8_t> emb, Err why);
 
     // IfcView for the routing table
     bool ifc_bound(int ifc) const override;

@@ -57,6 +57,8 @@ Conv* demux(Proto& p, const Ipaddr& ra, uint16_t rp, const Ipaddr& la, uint16_t 
 
 }  // namespace
 
+Udp* udp_of(Stack& s) { return static_cast<Udp*>(s.proto("udp")); }
+
 // The address on f closest to a, for replies to broadcasts and the headers' ifcaddr: v6 by
 // source selection's per-interface rule (9front ipv6local), v4 by the longest common prefix.
 Ipaddr Udp::ifc_addr(const Ipifc& f, const Ipaddr& a) const {

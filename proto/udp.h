@@ -18,7 +18,7 @@ inline constexpr size_t kUdphdrSize = 52;  // headers mode: raddr laddr ifcaddr 
 
 class Udp final : public Proto {
 public:
-    explicit Udp(Stack& s) : Proto(s, {"udp", 17, 1024, 1}) {}
+    Udp(Stack& s, const ProtoRow& row) : Proto(s, row) {}
     std::unique_ptr<Conv> make_conv(int x) override;
     Err ctl(Conv& c, const CtlArgs& a) override;
     Err write_data(Conv& c, std::span<const uint8_t> data) override;
@@ -35,5 +35,8 @@ public:
 private:
     Ipaddr ifc_addr(const Ipifc& f, const Ipaddr& a) const;
 };
+
+// The stack's UDP (tests and tools; the stack itself reaches protocols by the table).
+Udp* udp_of(Stack& s);
 
 }  // namespace devip::proto

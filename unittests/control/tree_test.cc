@@ -155,7 +155,7 @@ TEST_F(TreeTest, ListenParksUntilACallArrives_1_5) {
     ASSERT_FALSE(write(c, "announce 7"));
     Fid l = at(eve, "udp/0/listen");
     EXPECT_EQ(open(l, ORDWR).st, Status::Park);
-    Conv* lc = net.stack(0).udp->conv(0);
+    Conv* lc = udp_of(net.stack(0))->conv(0);
     EXPECT_EQ(lc->inuse, 2);  // the parked listen holds a count
     // a caller: bring up an interface and deliver a datagram to port 7
     Fid ic = at(eve, "ipifc/clone");
@@ -180,7 +180,7 @@ TEST_F(TreeTest, CancelledListenRestoresCount_1_5) {
     Fid l = at(eve, "udp/0/listen");
     EXPECT_EQ(open(l, ORDWR).st, Status::Park);
     tree.cancel(l);
-    EXPECT_EQ(net.stack(0).udp->conv(0)->inuse, 1);
+    EXPECT_EQ(udp_of(net.stack(0))->conv(0)->inuse, 1);
 }
 
 TEST_F(TreeTest, NdbWritesAtOffsetWithLimit_3_15) {

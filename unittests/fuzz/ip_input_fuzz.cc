@@ -39,12 +39,12 @@ struct World {
         proto::RouteTag tag = proto::kTagNone;
         s.rib.write(proto::parsecmd("add 0.0.0.0 /0 198.18.0.2"), tag, s);
         // conversations for the input to find: an announced and a connected udp, an icmp
-        auto u = s.udp->clone("eve");
+        auto u = udp_of(s)->clone("eve");
         (*u)->p->write_ctl(**u, proto::parsecmd("announce 7"));
-        auto h = s.udp->clone("eve");
+        auto h = udp_of(s)->clone("eve");
         (*h)->p->write_ctl(**h, proto::parsecmd("announce 53"));
         (*h)->p->write_ctl(**h, proto::parsecmd("headers"));
-        auto k = s.udp->clone("eve");
+        auto k = udp_of(s)->clone("eve");
         (*k)->p->write_ctl(**k, proto::parsecmd("connect 198.18.0.2!9"));
         auto i = s.icmp->clone("eve");
         (*i)->p->write_ctl(**i, proto::parsecmd("connect 198.18.0.2!1"));
@@ -88,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     w.net.tick(w.net.now_ms += 500);
     if (w.io.sent.size() > 1000) w.io.sent.clear();
-    for (auto& c : w.s.udp->convs) {  // drain queues so memory stays bounded
+    for (auto& c : w.udp_of(s)->convs) {  // drain queues so memory stays bounded
         std::string out;
         proto::Err e;
         while (c->rq.read(65536, out, e) == proto::Queue::R::Data && !out.empty()) {}

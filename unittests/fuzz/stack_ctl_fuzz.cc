@@ -47,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 1:
     case 2: {
-        proto::Proto& p = data[0] % 6 == 1 ? static_cast<proto::Proto&>(*s.udp)
+        proto::Proto& p = data[0] % 6 == 1 ? static_cast<proto::Proto&>(*udp_of(s))
                                                : static_cast<proto::Proto&>(*s.icmp);
         auto c = p.clone("eve");
         if (c) {

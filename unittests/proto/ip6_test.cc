@@ -465,15 +465,15 @@ TEST_F(Ip6Test, UdpBothWays_4_7) {
     host();
     learn_peer();
     // the peer calls an announced conversation
-    Conv& l = **s.udp->clone("eve");
+    Conv& l = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(l, "announce 7001"), ok);
     rx(udp6(kPeer, kMe, 4000, 7001, "hello"));
     ASSERT_EQ(l.incall.size(), 1u);
-    Conv& n = *s.udp->conv(l.incall.front());
+    Conv& n = *udp_of(s)->conv(l.incall.front());
     EXPECT_EQ(n.ipversion, Version::V6);
     Text rt, lt;
-    s.udp->remote(n, rt);
-    s.udp->local(n, lt);
+    udp_of(s)->remote(n, rt);
+    udp_of(s)->local(n, lt);
     EXPECT_EQ(rt.str(), "2001:2:0:1::2!4000\n");
     EXPECT_EQ(lt.str(), "2001:2:0:1::1!7001\n");
     EXPECT_EQ(read(n), "hello");
@@ -493,7 +493,7 @@ TEST_F(Ip6Test, UdpBothWays_4_7) {
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(u.l4() + 8), 5), "world");
     // we call the peer
     io.sent.clear();
-    Conv& d = **s.udp->clone("eve");
+    Conv& d = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(d, "connect 2001:2:0:1::2!7002"), ok);
     EXPECT_EQ(d.ipversion, Version::V6);
     ASSERT_EQ(d.p->write_data(d, {reinterpret_cast<const uint8_t*>(reply.data()), 5}), ok);
@@ -507,7 +507,7 @@ TEST_F(Ip6Test, UdpBothWays_4_7) {
 TEST_F(Ip6Test, UdpHeadersModeWithV6Addresses_4_7_2) {
     host();
     learn_peer();
-    Conv& c = **s.udp->clone("eve");
+    Conv& c = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(c, "announce 53"), ok);
     ASSERT_EQ(ctl(c, "headers"), ok);
     rx(udp6(kPeer, kMe, 999, 53, "q"));
@@ -536,10 +536,10 @@ TEST_F(Ip6Test, UdpChecksumAlwaysVerified_4_7_3) {
     host();
     auto p = udp6(kPeer, kMe, 1, 2, "x");
     put16(p.data() + kIp6Hdr + 6, 0);  // zero means "unchecked" only for v4
-    Conv& l = **s.udp->clone("eve");
+    Conv& l = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(l, "announce 2"), ok);
     rx(p);
-    EXPECT_EQ(s.udp->st.in_errors, 1u);
+    EXPECT_EQ(udp_of(s)->st.in_errors, 1u);
     EXPECT_TRUE(l.incall.empty());
 }
 
@@ -548,7 +548,7 @@ TEST_F(Ip6Test, UdpToClosedPortGetsPortUnreachable_4_4_2) {
     learn_peer();
     auto p = udp6(kPeer, kMe, 5555, 9, "hi");
     rx(p);
-    EXPECT_EQ(s.udp->st.no_ports, 1u);
+    EXPECT_EQ(udp_of(s)->st.no_ports, 1u);
     ASSERT_EQ(io.sent.size(), 1u);
     Sent e{io.sent[0].bytes};
     EXPECT_EQ(e.src(), kMe);
@@ -568,7 +568,7 @@ TEST_F(Ip6Test, UdpToClosedPortGetsPortUnreachable_4_4_2) {
 TEST_F(Ip6Test, PortUnreachableHangsUpConnectedUdp_4_8_3) {
     host();
     learn_peer();
-    Conv& c = **s.udp->clone("eve");
+    Conv& c = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(c, "connect 2001:2:0:1::2!7777"), ok);
     std::string d = "ping";
     ASSERT_EQ(c.p->write_data(c, {reinterpret_cast<const uint8_t*>(d.data()), d.size()}), ok);
@@ -587,7 +587,7 @@ TEST_F(Ip6Test, PortUnreachableHangsUpConnectedUdp_4_8_3) {
 
 TEST_F(Ip6Test, ResolutionRetransmitsThenAddressUnreachable_4_14_1) {
     host();
-    Conv& c = **s.udp->clone("eve");
+    Conv& c = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(c, "connect 2001:2:0:1::2!7777"), ok);
     std::string d = "one";
     ASSERT_EQ(c.p->write_data(c, {reinterpret_cast<const uint8_t*>(d.data()), d.size()}), ok);
@@ -626,7 +626,7 @@ TEST_F(Ip6Test, ResolutionRetransmitsThenAddressUnreachable_4_14_1) {
 
 TEST_F(Ip6Test, AdvertisementReleasesTheWaitingPacket_4_14_1) {
     host();
-    Conv& c = **s.udp->clone("eve");
+    Conv& c = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(c, "connect 2001:2:0:1::2!7777"), ok);
     std::string d = "one";
     ASSERT_EQ(c.p->write_data(c, {reinterpret_cast<const uint8_t*>(d.data()), d.size()}), ok);
@@ -670,7 +670,7 @@ TEST_F(Ip6Test, BadHeadersCounted_4_4) {
     rx(p);
     EXPECT_EQ(s.ipstat[InHdrErrors], hdr0 + 3);
     // trailing link padding is trimmed, not an error
-    Conv& l = **s.udp->clone("eve");
+    Conv& l = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(l, "announce 2"), ok);
     p = udp6(kPeer, kMe, 1, 2, "x");
     p.resize(p.size() + 10);
@@ -694,7 +694,7 @@ TEST_F(Ip6Test, UnknownProtocolAndExtensionHeaders_4_4) {
     hbh.insert(hbh.end(), u.begin() + kIp6Hdr, u.end());
     rx(ip6(kPeer, kMe, kHopByHop, hbh));
     EXPECT_EQ(s.ipstat[InUnknownProtos], 2u);
-    EXPECT_EQ(s.udp->st.in_datagrams, 0u);
+    EXPECT_EQ(udp_of(s)->st.in_datagrams, 0u);
 }
 
 // A fragment of the upper-layer bytes ul (from offset off, n bytes) in an IPv6 packet.
@@ -714,7 +714,7 @@ std::vector<uint8_t> udp_part(const std::vector<uint8_t>& p) {
 
 TEST_F(Ip6Test, FragmentsReassembledForLocalDelivery_4_4_1) {
     host();
-    Conv& l = **s.udp->clone("eve");
+    Conv& l = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(l, "announce 2"), ok);
     std::string data(3000, '\0');
     for (size_t i = 0; i < data.size(); i++) data[i] = char('a' + i % 26);
@@ -727,13 +727,13 @@ TEST_F(Ip6Test, FragmentsReassembledForLocalDelivery_4_4_1) {
     EXPECT_EQ(s.ipstat[ReasmOKs], 1u);
     EXPECT_EQ(s.ipstat[ReasmFails], 0u);
     ASSERT_EQ(l.incall.size(), 1u);
-    EXPECT_EQ(read(*s.udp->conv(l.incall.front())), data);
-    EXPECT_EQ(s.udp->st.in_datagrams, 1u);
+    EXPECT_EQ(read(*udp_of(s)->conv(l.incall.front())), data);
+    EXPECT_EQ(udp_of(s)->st.in_datagrams, 1u);
 }
 
 TEST_F(Ip6Test, AtomicFragmentDeliveredAndCancelsQueue_4_4_1) {
     host();
-    Conv& l = **s.udp->clone("eve");
+    Conv& l = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(l, "announce 2"), ok);
     auto ul = udp_part(udp6(kPeer, kMe, 1, 2, "xyz"));
     rx(frag6(kPeer, kMe, ul, 0, 8, true, 9));  // a first piece: a queue for id 9
@@ -741,7 +741,7 @@ TEST_F(Ip6Test, AtomicFragmentDeliveredAndCancelsQueue_4_4_1) {
     rx(frag6(kPeer, kMe, ul, 0, ul.size(), false, 9));  // offset 0, no M: atomic
     EXPECT_EQ(s.ipstat[ReasmFails], 1u);  // it cancelled the queue with its key
     ASSERT_EQ(l.incall.size(), 1u);
-    EXPECT_EQ(read(*s.udp->conv(l.incall.front())), "xyz");
+    EXPECT_EQ(read(*udp_of(s)->conv(l.incall.front())), "xyz");
     EXPECT_EQ(s.reass6.queues(), 0u);
 }
 
@@ -1016,7 +1016,7 @@ TEST_F(Ip6Test, ForwardingHonoursHopLimitAndScope_4_4) {
 TEST_F(Ip6Test, LargeDatagramFragmentedOnOutput_4_4) {
     host();
     learn_peer();
-    Conv& c = **s.udp->clone("eve");
+    Conv& c = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(c, "connect 2001:2:0:1::2!7777"), ok);
     std::string d(3000, 'z');
     ASSERT_EQ(c.p->write_data(c, {reinterpret_cast<const uint8_t*>(d.data()), d.size()}), ok);

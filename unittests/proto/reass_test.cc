@@ -256,7 +256,7 @@ struct FragTest : ::testing::Test {
 
 TEST_F(FragTest, UdpFragmentsReassembledForLocalDelivery) {
     up("/net/ether0", "198.18.0.1");
-    Conv& c = **s.udp->clone("eve");
+    Conv& c = **udp_of(s)->clone("eve");
     ASSERT_FALSE(c.p->write_ctl(c, parsecmd("announce 9")));
     ASSERT_FALSE(c.p->write_ctl(c, parsecmd("headers")));
     std::string data = pattern(2000);

@@ -266,7 +266,7 @@ TEST_F(StackTest, UdpToClosedPortSendsPortUnreachable_4_4_2) {
     learn_peer();
     io.sent.clear();
     rx(0, test::eth(io.ports[0].mac, kPeerMac, 0x0800, test::udp(kPeer, kMe, 5555, 9, "hi")));
-    EXPECT_EQ(s.udp->st.no_ports, 1u);
+    EXPECT_EQ(udp_of(s)->st.no_ports, 1u);
     ASSERT_EQ(io.sent.size(), 1u);
     const uint8_t* ip = io.sent[0].bytes.data() + 14;
     EXPECT_EQ(ip[9], 1);
@@ -282,18 +282,18 @@ TEST_F(StackTest, UdpToClosedPortSendsPortUnreachable_4_4_2) {
 TEST_F(StackTest, UdpAnnounceSpawnsConversationPerCaller_4_7_1) {
     host();
     learn_peer();
-    auto c = s.udp->clone("eve");
+    auto c = udp_of(s)->clone("eve");
     ASSERT_TRUE(c);
     Conv& l = **c;
     ASSERT_EQ(ctl(l, "announce 7"), ok);
     rx(0, test::eth(io.ports[0].mac, kPeerMac, 0x0800, test::udp(kPeer, kMe, 4000, 7, "one")));
     rx(0, test::eth(io.ports[0].mac, kPeerMac, 0x0800, test::udp(kPeer, kMe, 4000, 7, "two")));
     ASSERT_EQ(l.incall.size(), 1u);
-    Conv& n = *s.udp->conv(l.incall.front());
+    Conv& n = *udp_of(s)->conv(l.incall.front());
     EXPECT_EQ(n.state, ConvState::Connected);
     EXPECT_EQ(n.owner, "eve");
     Text t;
-    s.udp->remote(n, t);
+    udp_of(s)->remote(n, t);
     EXPECT_EQ(t.str(), "192.168.1.1!4000\n");
     std::string out;
     Err e;
@@ -306,7 +306,7 @@ TEST_F(StackTest, UdpAnnounceSpawnsConversationPerCaller_4_7_1) {
 TEST_F(StackTest, UdpHeadersModeLayout_4_7_2) {
     host();
     learn_peer();
-    Conv& c = **s.udp->clone("eve");
+    Conv& c = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(c, "announce 53"), ok);
     ASSERT_EQ(ctl(c, "headers"), ok);
     rx(0, test::eth(io.ports[0].mac, kPeerMac, 0x0800, test::udp(kPeer, kMe, 999, 53, "q")));
@@ -334,57 +334,57 @@ TEST_F(StackTest, UdpHeadersModeLayout_4_7_2) {
 
 TEST_F(StackTest, ConversationCtlErrors_3_2) {
     host();
-    Conv& c = **s.udp->clone("eve");
+    Conv& c = **udp_of(s)->clone("eve");
     EXPECT_EQ(ctl(c, "connect"), Ebadconnect);
-    Conv& d = **s.udp->clone("eve");
+    Conv& d = **udp_of(s)->clone("eve");
     EXPECT_EQ(ctl(d, "connect 192.168.1.1"), Emalformed);
     EXPECT_EQ(ctl(d, "connect 192.168.1.1!80"), Econinuse);  // the failure stuck (quirk 1)
-    Conv& e = **s.udp->clone("eve");
+    Conv& e = **udp_of(s)->clone("eve");
     EXPECT_EQ(ctl(e, "connect 192.168.1.1!8x"), Ebadport);
-    Conv& g = **s.udp->clone("eve");
+    Conv& g = **udp_of(s)->clone("eve");
     EXPECT_EQ(ctl(g, "connect 192.168.1.1!80 10.1.1.1!90"), Enotlocal);
-    Conv& h = **s.udp->clone("eve");
+    Conv& h = **udp_of(s)->clone("eve");
     EXPECT_EQ(ctl(h, "announce"), Ebadannounce);
-    Conv& i = **s.udp->clone("eve");
+    Conv& i = **udp_of(s)->clone("eve");
     EXPECT_EQ(ctl(i, "bind 1 2"), Ebadbind);
     EXPECT_EQ(ctl(i, "frobnicate"), Eunknownctl);
     EXPECT_EQ(ctl(i, "headers on"), Eunknownctl);  // single-field only (§3.5)
     EXPECT_EQ(ctl(i, ""), Eshortctl);
-    Conv& j = **s.udp->clone("eve");
+    Conv& j = **udp_of(s)->clone("eve");
     EXPECT_EQ(ctl(j, "announce *!*"), Eperm);  // "*" port is eve's (caller_eve false)
-    Conv& k = **s.udp->clone("eve");
+    Conv& k = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(k, "announce 9000"), ok);
-    Conv& m = **s.udp->clone("eve");
+    Conv& m = **udp_of(s)->clone("eve");
     EXPECT_EQ(ctl(m, "announce 9000"), Eaddrinuse);
-    Conv& n = **s.udp->clone("eve");
+    Conv& n = **udp_of(s)->clone("eve");
     EXPECT_EQ(ctl(n, "announce 192.168.1.10!9000"), ok);  // a different local address
 }
 
 TEST_F(StackTest, AutomaticPortsAreHigh_3_2_1) {
     host();
     for (int i = 0; i < 50; i++) {
-        Conv& c = **s.udp->clone("eve");
+        Conv& c = **udp_of(s)->clone("eve");
         ASSERT_EQ(ctl(c, "connect 192.168.1.1!53"), ok);
         EXPECT_GE(c.lport, 32768);
         Text t;
-        s.udp->local(c, t);
+        udp_of(s)->local(c, t);
         EXPECT_EQ(t.str().substr(0, 13), "192.168.1.10!");
     }
-    Conv& r = **s.udp->clone("eve");
+    Conv& r = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(r, "connect 192.168.1.1!53!r"), ok);
     EXPECT_GE(r.lport, 600);
     EXPECT_LT(r.lport, 1024);
 }
 
 TEST_F(StackTest, CloneReusesLowestIdleConv_1_4) {
-    Conv& a = **s.udp->clone("eve");
-    Conv& b = **s.udp->clone("eve");
+    Conv& a = **udp_of(s)->clone("eve");
+    Conv& b = **udp_of(s)->clone("eve");
     EXPECT_EQ(a.x, 0);
     EXPECT_EQ(b.x, 1);
     a.inuse = 0;
-    s.udp->last_close(a);
+    udp_of(s)->last_close(a);
     EXPECT_EQ(a.owner, "network");
-    Conv& c = **s.udp->clone("glenda");
+    Conv& c = **udp_of(s)->clone("glenda");
     EXPECT_EQ(c.x, 0);
     EXPECT_EQ(c.owner, "glenda");
 }
@@ -419,7 +419,7 @@ TEST_F(StackTest, IcmpEchoReplyDeliveredWithIpHeader_4_8_1) {
 TEST_F(StackTest, PortUnreachableHangsUpConnectedUdp_4_8_3) {
     host();
     learn_peer();
-    Conv& c = **s.udp->clone("eve");
+    Conv& c = **udp_of(s)->clone("eve");
     ASSERT_EQ(ctl(c, "connect 192.168.1.1!7777"), ok);
     io.sent.clear();
     std::string d = "ping";
@@ -476,7 +476,7 @@ TEST_F(StackTest, StatsFormats_2_6_2_10) {
     EXPECT_EQ(std::count(t.str().begin(), t.str().end(), '\n'), 19);
     EXPECT_NE(t.str().find("\nFragCreates: 0\n"), std::string::npos);
     Text u;
-    s.udp->stats(u);
+    udp_of(s)->stats(u);
     EXPECT_EQ(u.str(), "InDatagrams: 0\nNoPorts: 0\nInErrors: 0\nOutDatagrams: 0\n");
     Text i;
     s.icmp->stats(i);
