@@ -2,6 +2,7 @@
 // Starts the workers, serves /net over 9P on a UNIX socket from the main lcore, and applies
 // a configuration file (a sequence of /net writes) at start.
 #include <signal.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -70,6 +71,10 @@ private:
     dp::Dataplane& d_;
     std::vector<proto::PortInfo> ports_;
 };
+
+// Timers (ARP and ND retransmissions, router advertisements, reassembly, FIB commits) run on
+// this tick; nothing that answers a packet or a client waits for it.
+constexpr uint64_t kTickMs = 10;
 
 uint64_t now_ms() {
     using namespace std::chrono;
@@ -141,11 +146,27 @@ int serve(const std::string& sock, const char* config, uint32_t fib_routes,
                dplane.workers(), sock.c_str());
         fflush(stdout);
     }
+    // The loop sleeps in epoll until a client speaks, a worker punts (it signals the wake-up
+    // eventfd), or the next timer tick is due; punted frames are served at once, not on a tick.
+    if (proto::Err e = srv.watch(dplane.wake_fd(), EPOLLIN, [](uint32_t) {})) {
+        fprintf(stderr, "devipd: %s\n", e.text);
+        g_stop = 1;
+        rc = 1;
+    }
+    uint64_t next_tick = now_ms();
     while (!g_stop) {
-        srv.poll(1);
+        uint64_t now = now_ms();
+        int timeout = next_tick > now ? int(next_tick - now) : 0;
+        if (dplane.retiring()) timeout = std::min(timeout, 1);  // grace periods end soon
+        if (dplane.sleep_prepare()) timeout = 0;
+        srv.poll(timeout);
+        dplane.awake();
         net.now_ms = now_ms();
         dplane.drain([&](uint16_t port, std::span<const uint8_t> f) { net.input(port, f); });
-        net.tick(net.now_ms);
+        if (net.now_ms >= next_tick) {
+            net.tick(net.now_ms);
+            next_tick = net.now_ms + kTickMs;
+        }
         dplane.reclaim();
         srv.retry_parked();
     }

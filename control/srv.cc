@@ -45,6 +45,7 @@ constexpr Err Eintr{"interrupted"};
 constexpr size_t kChunk = 64 * 1024;     // one recv
 constexpr size_t kMaxEvents = 64;        // events per epoll_wait
 constexpr uint64_t kListenId = 0;        // epoll key of the listening socket
+constexpr uint64_t kWatchBit = 1ull << 63;  // epoll keys of watched descriptors (watch)
 
 bool is_request(Ftype t) { return (uint8_t(t) & 1) == 0; }
 
@@ -191,9 +192,30 @@ void Server::poll(int timeout_ms) {
     retry_parked();
 }
 
+proto::Err Server::watch(int fd, uint32_t events, std::function<void(uint32_t)> fn) {
+    if (ep_ < 0) return err_text("epoll: %s", strerror(errno));
+    uint64_t id = kWatchBit | uint64_t(uint32_t(fd));
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = id;
+    if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) return err_text("epoll_ctl: %s", strerror(errno));
+    watches_[id] = Watch{fd, std::move(fn)};
+    return {};
+}
+
+void Server::unwatch(int fd) {
+    uint64_t id = kWatchBit | uint64_t(uint32_t(fd));
+    if (watches_.erase(id)) epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
+}
+
 void Server::on_event(uint64_t id, uint32_t events) {
     if (id == kListenId) {
         accept_all();
+        return;
+    }
+    if (id & kWatchBit) {
+        auto w = watches_.find(id);
+        if (w != watches_.end()) w->second.fn(events);
         return;
     }
     auto it = conns_.find(id);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -36,6 +37,11 @@ public:
     void retry_parked();
     // Closes every client (cancelling parked requests, clunking fids), then the socket.
     void shutdown();
+
+    // Another descriptor served by the same epoll loop: fn(events) runs when it is ready.
+    // Its ids never clash with connections'. unwatch before closing fd.
+    proto::Err watch(int fd, uint32_t events, std::function<void(uint32_t)> fn);
+    void unwatch(int fd);
 
     size_t clients() const { return conns_.size(); }
     size_t parked() const { return parked_.size(); }
@@ -85,6 +91,11 @@ private:
     uint64_t next_id_ = 1;                                   // connection ids (0: listener)
     std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;  // live connections by id
     std::list<Parked> parked_;                               // waiting opens/reads, oldest first
+    struct Watch {
+        int fd;                                              // the descriptor
+        std::function<void(uint32_t)> fn;                    // what runs when it is ready
+    };
+    std::unordered_map<uint64_t, Watch> watches_;            // by epoll key (kWatchBit set)
 };
 
 }  // namespace devip::ctl

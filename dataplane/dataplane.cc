@@ -7,6 +7,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -111,6 +112,8 @@ Err Dataplane::init() {
     if (!qsbr_ || rte_rcu_qsbr_init(qsbr_, uint32_t(nworkers_)) != 0)
         return Err{"cannot create the RCU variable"};
     table_.store(new proto::FastTable{}, std::memory_order_release);
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) return Err{"cannot create the wake-up eventfd"};
     return proto::ok;
 }
 
@@ -129,9 +132,44 @@ void Dataplane::stop() {
         rte_eth_dev_close(p.id);
     }
     reclaim();
+    if (wake_fd_ >= 0) close(wake_fd_);
+    wake_fd_ = -1;
 }
 
 // ---- control side -----------------------------------------------------------------------
+
+// Dekker's handshake with the workers: the flag is set before the rings are looked at, and a
+// worker looks at the flag after its enqueue, each behind a full fence, so either the control
+// thread sees the frames or the worker sees the flag (or both).
+bool Dataplane::sleep_prepare() {
+    ctl_sleeping_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (auto* r : punt_)
+        if (rte_ring_count(r)) {
+            ctl_sleeping_.store(false, std::memory_order_relaxed);
+            return true;
+        }
+    return false;
+}
+
+void Dataplane::awake() {
+    ctl_sleeping_.store(false, std::memory_order_relaxed);
+    uint64_t n;
+    if (wake_fd_ >= 0 && read(wake_fd_, &n, sizeof n) < 0) {
+        // EAGAIN: nobody signalled (a timeout or other I/O woke us)
+    }
+}
+
+// Worker side: one system call per control-thread sleep at most, never per packet.
+void Dataplane::wake_control() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!ctl_sleeping_.load(std::memory_order_relaxed)) return;
+    if (!ctl_sleeping_.exchange(false, std::memory_order_relaxed)) return;
+    uint64_t one = 1;
+    if (write(wake_fd_, &one, sizeof one) < 0) {
+        // the count is full (cannot happen: awake() reads it); the flag is clear either way
+    }
+}
 
 void Dataplane::tx(uint16_t port, std::span<const uint8_t> frame) {
     rte_mbuf* m = rte_pktmbuf_alloc(pool_);

@@ -64,12 +64,21 @@ public:
     rte_rcu_qsbr* qsbr() const { return qsbr_; }
     void retire(std::function<void()> fn);   // run fn after a grace period (control thread)
     void reclaim();                // free tables retired before the last grace period
+    bool retiring() const { return !retired_.empty() || !retired_fn_.empty(); }
     void fast_stats(int stack, proto::FastStats& out) const;
     void port_counts(uint16_t port, uint64_t& in, uint64_t& out) const;
     std::string port_stats(uint16_t port) const;
     void set_promisc(uint16_t port, bool on);
     void add_mcast(uint16_t port, const proto::Ether& mac, bool add);
     unsigned mbufs_in_use() const;
+
+    // Waking the control thread: it sleeps in epoll with wake_fd() in its set. Before it
+    // sleeps it calls sleep_prepare(); true means frames are already waiting (do not sleep).
+    // A worker that punts while the control thread sleeps signals wake_fd once; awake()
+    // (after epoll returns) clears the flag and the descriptor's count.
+    int wake_fd() const { return wake_fd_; }
+    bool sleep_prepare();
+    void awake();
 
     // Worker side (public for the lcore launcher).
     int worker_main(unsigned idx);
@@ -95,6 +104,9 @@ private:
     std::vector<RetiredFn> retired_fn_;
     std::vector<WorkerStats> wstats_;            // one per worker
     std::atomic<bool> running_{false};
+    int wake_fd_ = -1;                           // eventfd the control thread sleeps on
+    alignas(64) std::atomic<bool> ctl_sleeping_{false};  // it does now: wake it after a punt
+    void wake_control();                         // worker side: signal wake_fd_ if asleep
     uint64_t tx_alloc_fail_ = 0;                 // control tx: no mbuf
 };
 

@@ -2,7 +2,8 @@
 // per-packet decision → answer ICMP echo in place, punt the rest of the local traffic to the
 // control thread, drop what is not ours → one tx burst per port. Then frames the control
 // thread asked us to send, then RCU quiescence. No locks, no allocation, no system calls,
-// with one exception: a worker that shares a CPU with the control thread (two workers on a
+// with two exceptions: a punt while the control thread sleeps signals its eventfd (once per
+// sleep, not per packet), and a worker that shares a CPU with the control thread (two workers on a
 // two-CPU machine) runs five nice levels below it, so that control work (a route load, the
 // slow path) gets about three quarters of that CPU when it has any, and naps when it has
 // found nothing to do for a while, so that an empty poll loop takes nothing from it.
@@ -92,6 +93,7 @@ int Dataplane::worker_main(unsigned w) {
                 ws.punted += done;
                 ws.punt_drops += o.npunt - done;
                 if (done < o.npunt) rte_pktmbuf_free_bulk(o.punt + done, o.npunt - done);
+                if (done) wake_control();
             }
             if (o.ndrop) rte_pktmbuf_free_bulk(o.drop, o.ndrop);
         }
