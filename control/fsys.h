@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "control/fcall.h"
 #include "proto/err.h"
@@ -37,13 +38,18 @@ struct Fid {
     std::shared_ptr<void> aux;        // tree's per-open state (e.g. iproute tag, log reader)
 };
 
+// What a parked request waits on: the tree names it (a queue, a log) and announces it
+// through Fsys::ready when it changes; the server then re-runs the requests parked on it.
+using WaitKey = const void*;
+
 // Result of an operation that may have to wait.
 enum class Status { Done, Error, Park };
 struct Answer {
     Status st = Status::Done;
     Err err{};
+    WaitKey key = nullptr;  // Park: what to wait for; null = re-run on every round
     static Answer done() { return {}; }
-    static Answer park() { return {Status::Park, {}}; }
+    static Answer park(WaitKey k = nullptr) { return {Status::Park, {}, k}; }
     static Answer fail(Err e) { return {Status::Error, e}; }
 };
 
@@ -62,13 +68,17 @@ public:
     virtual Answer open(Fid& f, uint8_t mode) = 0;
     // Read up to count bytes at off into out; may Park (data, err, log). Retried like open.
     virtual Answer read(Fid& f, uint64_t off, uint32_t count, std::string& out) = 0;
-    // Write; n = bytes accepted. Never parks.
-    virtual Err write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) = 0;
+    // Write; n = bytes accepted. May Park (flow control): re-run with the same data when
+    // its key is ready.
+    virtual Answer write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) = 0;
     virtual Err wstat(Fid& f, const Dir& d) = 0;
     // The fid goes away (Tclunk, Tremove, disconnect).
     virtual void clunk(Fid& f) = 0;
     // A parked open/read on f is abandoned (Tflush, disconnect): undo what parking held.
     virtual void cancel(Fid& f) = 0;
+    // Appends the keys that changed since the last call (each parked request on one of them
+    // is re-run). The default names none: only unkeyed parks are re-run.
+    virtual void ready(std::vector<WaitKey>& keys) { (void)keys; }
 };
 
 }  // namespace devip::ctl

@@ -130,15 +130,17 @@ struct Server::Conn {
     }
 };
 
-// A request waiting for the stack; re-run with the same arguments by retry_parked().
+// A request waiting for the stack; re-run with the same arguments when its key is ready.
 struct Server::Parked {
     Conn* c = nullptr;       // owner; entries go before the Conn does (drop)
     uint16_t tag = 0;        // reply tag, and what Tflush names
-    uint32_t fid = 0;        // the fid opened or read
-    Ftype op = Ftype::Tread; // Topen or Tread
+    uint32_t fid = 0;        // the fid opened, read or written
+    Ftype op = Ftype::Tread; // Topen, Tread or Twrite
     uint8_t mode = 0;        // Topen: mode
-    uint64_t offset = 0;     // Tread: offset
+    uint64_t offset = 0;     // Tread, Twrite: offset
     uint32_t count = 0;      // Tread: count, already clamped to the msize
+    WaitKey key = nullptr;   // what it waits on (null: re-run every round)
+    std::vector<uint8_t> data;  // Twrite: the bytes to write
 };
 
 Server::Server(Fsys& fs) : fs_(fs) { ep_ = epoll_create1(EPOLL_CLOEXEC); }
@@ -366,12 +368,52 @@ void Server::shutdown() {
 
 // --- parked requests ---
 
+void Server::park(Parked p) {
+    WaitKey k = p.key;
+    parked_.push_back(std::move(p));
+    bykey_[k].push_back(std::prev(parked_.end()));
+}
+
+std::list<Server::Parked>::iterator Server::unpark(std::list<Parked>::iterator it) {
+    auto b = bykey_.find(it->key);
+    if (b != bykey_.end()) {
+        std::erase(b->second, it);
+        if (b->second.empty()) bykey_.erase(b);
+    }
+    return parked_.erase(it);
+}
+
+// Re-runs the requests parked on k, oldest first; one that parks again on another key moves.
+void Server::run_key(WaitKey k) {
+    auto b = bykey_.find(k);
+    if (b == bykey_.end()) return;
+    std::vector<std::list<Parked>::iterator> waiting = b->second;  // runs may change the index
+    for (auto it : waiting) {
+        bool done = run_parked(*it);  // sets it->key to what it waits on now
+        WaitKey now = it->key;
+        it->key = k;                  // where the index has it
+        if (done) {
+            unpark(it);
+        } else if (now != k) {
+            auto& old = bykey_[k];
+            std::erase(old, it);
+            if (old.empty()) bykey_.erase(k);
+            it->key = now;
+            bykey_[now].push_back(it);
+        }
+    }
+}
+
+// Only requests whose key the tree announced are re-run (and the unkeyed ones); what they
+// change may announce more keys, so this repeats until nothing is left to announce.
 void Server::retry_parked() {
-    for (auto it = parked_.begin(); it != parked_.end();) {
-        if (run_parked(*it))
-            it = parked_.erase(it);
-        else
-            ++it;
+    run_key(nullptr);
+    for (int round = 0; round < 16; round++) {
+        ready_.clear();
+        fs_.ready(ready_);
+        if (ready_.empty()) break;
+        for (WaitKey k : ready_)
+            if (k) run_key(k);
     }
     for (auto& [id, c] : conns_) {
         if (c->unsent() == 0) continue;
@@ -389,9 +431,20 @@ bool Server::run_parked(Parked& p) {
         error(c, p.tag, Eunknownfid);
         return true;
     }
-    if (p.op == Ftype::Topen) return finish_open(c, p.tag, *f, p.mode, fs_.open(*f, p.mode));
+    if (p.op == Ftype::Topen) {
+        Answer a = fs_.open(*f, p.mode);
+        p.key = a.key;
+        return finish_open(c, p.tag, *f, p.mode, a);
+    }
+    if (p.op == Ftype::Twrite) {
+        uint32_t n = 0;
+        Answer a = fs_.write(*f, p.offset, p.data, n);
+        p.key = a.key;
+        return finish_write(c, p.tag, a, n, p.data.size());
+    }
     std::string out;
     Answer a = fs_.read(*f, p.offset, p.count, out);
+    p.key = a.key;
     return finish_read(c, p.tag, a, out, p.count);
 }
 
@@ -406,7 +459,7 @@ void Server::cancel_parked(Conn& c, uint32_t fid, bool answer) {
         }
         if (Fid* f = c.fid(it->fid)) fs_.cancel(*f);
         if (answer) error(c, it->tag, Eintr);
-        it = parked_.erase(it);
+        it = unpark(it);
     }
 }
 
@@ -506,7 +559,7 @@ void Server::flush(Conn& c, const Fcall& t) {
     for (auto it = parked_.begin(); it != parked_.end(); ++it) {
         if (it->c != &c || it->tag != t.oldtag) continue;
         if (Fid* f = c.fid(it->fid)) fs_.cancel(*f);
-        parked_.erase(it);
+        unpark(it);
         break;
     }
     Fcall r;
@@ -549,8 +602,9 @@ void Server::open(Conn& c, const Fcall& t) {
     if (is_opening(c, t.fid)) return error(c, t.tag, Ebusy);
     bool rdonly = (t.mode & 3) == OREAD || (t.mode & 3) == OEXEC;
     if ((f->qid.type & QTDIR) && (!rdonly || (t.mode & OTRUNC))) return error(c, t.tag, Eisdir);
-    if (!finish_open(c, t.tag, *f, t.mode, fs_.open(*f, t.mode)))
-        parked_.push_back({&c, t.tag, t.fid, Ftype::Topen, t.mode, 0, 0});
+    Answer a = fs_.open(*f, t.mode);
+    if (!finish_open(c, t.tag, *f, t.mode, a))
+        park({&c, t.tag, t.fid, Ftype::Topen, t.mode, 0, 0, a.key, {}});
 }
 
 bool Server::finish_open(Conn& c, uint16_t tag, Fid& f, uint8_t mode, Answer a) {
@@ -581,7 +635,7 @@ void Server::read(Conn& c, const Fcall& t) {
     std::string out;
     Answer a = fs_.read(*f, t.offset, count, out);
     if (!finish_read(c, t.tag, a, out, count))
-        parked_.push_back({&c, t.tag, t.fid, Ftype::Tread, 0, t.offset, count});
+        park({&c, t.tag, t.fid, Ftype::Tread, 0, t.offset, count, a.key, {}});
 }
 
 bool Server::finish_read(Conn& c, uint16_t tag, Answer a, const std::string& out,
@@ -637,12 +691,24 @@ void Server::write(Conn& c, const Fcall& t) {
     if (!can_write(f->omode)) return error(c, t.tag, proto::Eperm);
     if (f->qid.type & QTDIR) return error(c, t.tag, Eisdir);
     uint32_t n = 0;
-    if (Err e = fs_.write(*f, t.offset, t.data, n)) return error(c, t.tag, e);
+    Answer a = fs_.write(*f, t.offset, t.data, n);
+    if (!finish_write(c, t.tag, a, n, t.data.size()))
+        park({&c, t.tag, t.fid, Ftype::Twrite, 0, t.offset, 0, a.key,
+              std::vector<uint8_t>(t.data.begin(), t.data.end())});
+}
+
+bool Server::finish_write(Conn& c, uint16_t tag, Answer a, uint32_t n, size_t len) {
+    if (a.st == Status::Park) return false;
+    if (a.st == Status::Error) {
+        error(c, tag, a.err);
+        return true;
+    }
     Fcall r;
     r.type = Ftype::Rwrite;
-    r.tag = t.tag;
-    r.count = std::min<uint32_t>(n, uint32_t(t.data.size()));
+    r.tag = tag;
+    r.count = std::min<uint32_t>(n, uint32_t(len));
     reply(c, r);
+    return true;
 }
 
 // clunk(5), remove(5): the fid goes either way; nothing can be removed here.

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "control/fcall.h"
 #include "control/fsys.h"
@@ -73,8 +74,12 @@ private:
     void wstat(Conn& c, const Fcall& t);
 
     bool run_parked(Parked& p);
+    void park(Parked p);
+    std::list<Parked>::iterator unpark(std::list<Parked>::iterator it);
+    void run_key(WaitKey k);
     bool finish_open(Conn& c, uint16_t tag, Fid& f, uint8_t mode, Answer a);
     bool finish_read(Conn& c, uint16_t tag, Answer a, const std::string& out, uint32_t count);
+    bool finish_write(Conn& c, uint16_t tag, Answer a, uint32_t n, size_t len);
     void read_dir(Conn& c, uint16_t tag, Fid& f, uint64_t off, uint32_t count);
     void cancel_parked(Conn& c, uint32_t fid, bool answer);
     bool is_parked(const Conn& c, uint16_t tag) const;
@@ -90,7 +95,9 @@ private:
     std::string path_;                                       // its path, unlinked at shutdown
     uint64_t next_id_ = 1;                                   // connection ids (0: listener)
     std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;  // live connections by id
-    std::list<Parked> parked_;                               // waiting opens/reads, oldest first
+    std::list<Parked> parked_;                 // waiting opens/reads/writes, oldest first
+    std::unordered_map<WaitKey, std::vector<std::list<Parked>::iterator>> bykey_;  // oldest first
+    std::vector<WaitKey> ready_;               // scratch: keys the tree says changed
     struct Watch {
         int fd;                                              // the descriptor
         std::function<void(uint32_t)> fn;                    // what runs when it is ready

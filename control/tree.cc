@@ -371,7 +371,7 @@ Answer Tree::open(Fid& f, uint8_t mode) {
                 if (--c->inuse == 0) p->last_close(*c);
                 return Answer::fail(Elistenhungup);
             }
-            return Answer::park();
+            return Answer::park(&c->rq);  // a call or the listener's hangup kicks it
         }
         int x = c->incall.front();  // oldest call first; it is already counted as open
         c->incall.pop_front();
@@ -444,7 +444,7 @@ Answer Tree::read(Fid& f, uint64_t off, uint32_t count, std::string& out) {
         return Answer::done();
     }
     case Q::Log:
-        if (s.log.available() == 0) return Answer::park();
+        if (s.log.available() == 0) return Answer::park(&s.log);
         out = s.log.read(count);
         return Answer::done();
     case Q::Stats: {
@@ -492,7 +492,7 @@ Answer Tree::read(Fid& f, uint64_t off, uint32_t count, std::string& out) {
         Queue& q = t == Q::Data ? c->rq : t == Q::Err ? c->eq : static_cast<Ipifc*>(c)->snoopq;
         switch (q.read(count, out, e)) {
         case Queue::R::Data: return Answer::done();
-        case Queue::R::Wait: return Answer::park();
+        case Queue::R::Wait: return Answer::park(&q);
         case Queue::R::Error: return Answer::fail(e);
         }
         return Answer::fail(Eio);
@@ -504,7 +504,12 @@ Answer Tree::read(Fid& f, uint64_t off, uint32_t count, std::string& out) {
 
 // ---- write ------------------------------------------------------------------------------
 
-Err Tree::write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) {
+Answer Tree::write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) {
+    if (Err e = write_now(f, off, data, n)) return Answer::fail(e);
+    return Answer::done();
+}
+
+Err Tree::write_now(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) {
     if ((f.omode & 3) == OREAD) return Ebadusefd;
     Q t = qtype(f.qid.path);
     Stack& s = stack(f);
@@ -656,7 +661,7 @@ Err Tree::config_write(int n, std::string_view path, std::string_view msg) {
     f.open = true;
     f.omode = OWRITE;
     uint32_t n_ = 0;
-    Err e = write(f, 0, {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()}, n_);
+    Err e = write_now(f, 0, {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()}, n_);
     clunk(f);
     return e;
 }

@@ -35,10 +35,11 @@ public:
     bool dirent(const Fid& f, uint64_t i, Dir& d) override;
     Answer open(Fid& f, uint8_t mode) override;
     Answer read(Fid& f, uint64_t off, uint32_t count, std::string& out) override;
-    Err write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) override;
+    Answer write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) override;
     Err wstat(Fid& f, const Dir& d) override;
     void clunk(Fid& f) override;
     void cancel(Fid& f) override;
+    void ready(std::vector<WaitKey>& keys) override { net_.ready.take(keys); }
 
     // Applies one configuration write as eve (devipd --config): path relative to /net.
     Err config_write(int stack, std::string_view path, std::string_view msg);
@@ -54,6 +55,7 @@ private:
     void fill(Dir& d, std::string name, uint64_t path, uint32_t mode, const std::string& owner,
               uint64_t len = 0) const;
     Err closeconv(proto::Proto& p, proto::Conv& c);
+    Err write_now(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n);
 
     proto::Net& net_;
     uint32_t boot_ = 0;     // seconds: atime/mtime of every file

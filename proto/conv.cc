@@ -2,18 +2,28 @@
 // Behaviour: ip3.md §1.4–§1.6, §3.2, §3.2.1.
 #include "proto/conv.h"
 
+#include <algorithm>
+
 #include "proto/ipaux.h"
 #include "proto/registry.h"
 #include "proto/stack.h"
 
 namespace devip::proto {
 
-// ---- Queue ------------------------------------------------------------------------------
+// ---- ReadySet and Queue -------------------------------------------------------------------
+
+void ReadySet::take(std::vector<const void*>& out) {
+    std::sort(keys_.begin(), keys_.end());
+    keys_.erase(std::unique(keys_.begin(), keys_.end()), keys_.end());
+    out.insert(out.end(), keys_.begin(), keys_.end());
+    keys_.clear();
+}
 
 bool Queue::put(std::string b) {
     if (closed_ || bytes_ + b.size() > limit_) return false;
     bytes_ += b.size();
     q_.push_back(std::move(b));
+    kick();
     return true;
 }
 
@@ -45,6 +55,7 @@ Queue::R Queue::read(uint32_t count, std::string& out, Err& e) {
 void Queue::hangup(Err reason) {
     if (closed_) return;
     closed_ = true;
+    kick();
     if (reason) {
         reason_buf_ = reason.text;
         reason_ = Err{reason_buf_.c_str()};
@@ -52,6 +63,7 @@ void Queue::hangup(Err reason) {
 }
 
 void Queue::reset() {
+    kick();
     q_.clear();
     bytes_ = 0;
     closed_ = false;
@@ -60,7 +72,15 @@ void Queue::reset() {
     eofs_ = 0;
 }
 
-// ---- Proto: construction, clone and close
+// ---- Conv and Proto: construction, clone and close
+
+Conv::Conv(Proto& p, int x, size_t rqlimit, bool rqmsg)
+    : p(&p), x(x), rq(rqlimit, rqmsg), eq(64 * 1024, true) {
+    rq.attach(&p.stack.net.ready);
+    eq.attach(&p.stack.net.ready);
+}
+
+ReadySet* Conv::rq_ready() const { return &p->stack.net.ready; }
 
 Proto::Proto(Stack& s, const ProtoRow& row)
     : stack(s), info{row.name, row.ipproto, row.nconv, int(&row - proto_table().data())} {}

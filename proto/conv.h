@@ -19,10 +19,25 @@ class Stack;
 class Proto;
 struct ProtoRow;
 
-// A queue of messages (or a byte stream) with qio.c's hangup semantics (§1.6).
+// What changed since the 9P server last looked: the keys (queues, logs) that parked requests
+// wait on. The server re-runs only the requests parked on a kicked key (srv.cc).
+class ReadySet {
+public:
+    void kick(const void* key) { keys_.push_back(key); }
+    // Moves the kicked keys (each once) into out.
+    void take(std::vector<const void*>& out);
+    bool empty() const { return keys_.empty(); }
+private:
+    std::vector<const void*> keys_;  // kicked since the last take, duplicates allowed
+};
+
+// A queue of messages (or a byte stream) with qio.c's hangup semantics (§1.6). Reads that
+// find it empty park on it (its address is the key); put, hangup and reset kick it.
 class Queue {
 public:
     Queue(size_t limit, bool msg) : limit_(limit), msg_(msg) {}
+    void attach(ReadySet* r) { ready_ = r; }  // where this queue's changes are announced
+    void kick() { if (ready_) ready_->kick(this); }
     // Appends one block; false (dropped) when over the limit or closed.
     bool put(std::string b);
     enum class R { Data, Wait, Error };
@@ -46,13 +61,14 @@ private:
     Err reason_{};               // hangup reason; empty for a plain hangup
     std::string reason_buf_;     // owns reason_'s text
     int eofs_ = 0;               // EOFs returned since a plain hangup
+    ReadySet* ready_ = nullptr;  // kicked on every change that may end a parked read
 };
 
 inline constexpr int kMaxIncall = 10;  // queued, untaken calls per listener (§1.5)
 
 struct Conv {
-    Conv(Proto& p, int x, size_t rqlimit, bool rqmsg) : p(&p), x(x), rq(rqlimit, rqmsg),
-        eq(64 * 1024, true) {}
+    Conv(Proto& p, int x, size_t rqlimit, bool rqmsg);
+    ReadySet* rq_ready() const;   // where this conv's queues announce changes
     virtual ~Conv() = default;
 
     Proto* p;                     // the protocol this conv belongs to

@@ -49,7 +49,9 @@ struct RaParams {
 
 // One interface: the ipifc conversation that holds it.
 struct Ipifc : Conv {
-    Ipifc(Proto& p, int x) : Conv(p, x, 192 * 1024, false), snoopq(192 * 1024, false) {}
+    Ipifc(Proto& p, int x) : Conv(p, x, 192 * 1024, false), snoopq(192 * 1024, false) {
+        snoopq.attach(rq_ready());
+    }
     Medium medium = Medium::None;   // None = unbound
     std::string dev;                // the device string given at bind
     int port = -1;                  // DPDK port for ether/gbe

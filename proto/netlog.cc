@@ -1,6 +1,8 @@
 // /net/log (netlog.c). Behaviour: ip3.md §2.11, §3.14.
 #include "proto/netlog.h"
 
+#include "proto/conv.h"
+
 #include <cstdarg>
 #include <cstdio>
 
@@ -78,6 +80,7 @@ void Netlog::print(uint32_t cat, const char* fmt, ...) {
     va_end(ap);
     if (n < 0) return;
     buf_.append(msg, std::min<size_t>(size_t(n), sizeof msg - 1));
+    if (ready_) ready_->kick(this);
     if (buf_.size() > kSize) buf_.erase(0, buf_.size() - kSize);
 }
 

@@ -9,6 +9,10 @@
 #include "proto/ip.h"
 
 namespace devip::proto {
+class ReadySet;
+}
+
+namespace devip::proto {
 
 enum Logcat : uint32_t {
     Logppp = 1 << 0, Logip = 1 << 1, Logfs = 1 << 2, Logil = 1 << 3, Logtcp = 1 << 4,
@@ -29,7 +33,9 @@ public:
     size_t available() const { return buf_.size(); }
     std::string read(uint32_t count);        // consumes
     uint32_t mask() const { return mask_; }
+    void attach(ReadySet* r) { ready_ = r; }  // kicked (key: this log) when text arrives
 private:
+    ReadySet* ready_ = nullptr;
     uint32_t mask_ = 0;     // enabled categories
     Ipaddr only_;           // recorded, never applied (quirk 14)
     int opens_ = 0;         // open fds; text accumulates only while > 0

@@ -73,6 +73,7 @@ void Selftab::text(std::string& out) const {
 // ---- Stack ------------------------------------------------------------------------------
 
 Stack::Stack(Net& n_, int n) : net(n_), n(n) {
+    log.attach(&net.ready);
     // listing order = 9front's registration order, hidden and unbuilt protocols skipped
     for (const ProtoRow& row : proto_table()) {
         if (!row.make || row.hidden) continue;

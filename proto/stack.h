@@ -243,6 +243,7 @@ public:
     uint32_t fib_routes = 1u << 16;          // IPv4 FIB size hint per stack (--fib-routes)
     uint32_t fib6_routes = 1u << 14;         // IPv6 FIB size hint per stack (--fib6-routes)
     uint64_t rng = 0x9e3779b97f4a7c15ull;    // port choice, ping ids
+    ReadySet ready;                          // queues and logs changed: parked 9P to re-run
     uint32_t random();
 private:
     std::array<std::unique_ptr<Stack>, kMaxStacks> stacks_;

@@ -187,6 +187,7 @@ void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
         nc->laddr = (t & Runi) && stack.self.find(dst) ? dst : ifc_addr(f, src);
         nc->ipversion = v6 ? Version::V6 : Version::V4;
         c->incall.push_back(nc->x);
+        c->rq.kick();  // a listen parked on the listener takes the call
         c = nc;
     }
     std::string b;

@@ -166,7 +166,11 @@ public:
         out = off < text.size() ? text.substr(off, count) : "";
         return Answer::done();
     }
-    Err write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) override {
+    Answer write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) override {
+        Err e = write_now(f, off, data, n);
+        return e ? Answer::fail(e) : Answer::done();
+    }
+    Err write_now(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) {
         uint64_t p = f.qid.path;
         std::string s(data.begin(), data.end());
         n = uint32_t(data.size());

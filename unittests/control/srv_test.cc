@@ -41,6 +41,9 @@ class MockFs : public Fsys {
 public:
     bool slow_ready = false;     // reads of "slow" complete once set
     bool listen_ready = false;   // opens of "listen" complete once set
+    bool b_full = false;         // writes of "b" park (flow control) on key &b_full
+    bool slow_keyed = false;     // reads of "slow" park on key &slow_ready, not unkeyed
+    std::vector<WaitKey> kicked; // keys ready() hands the server
     std::string slow_data = "slow data";
     std::string b_data;          // what was written to "b"
     std::string big_data;        // "big": 64 KiB of a pattern
@@ -110,7 +113,7 @@ public:
         case FileB: s = &b_data; break;
         case Big: s = &big_data; break;
         case Slow:
-            if (!slow_ready) return Answer::park();
+            if (!slow_ready) return Answer::park(slow_keyed ? &slow_ready : nullptr);
             s = &slow_data;
             break;
         default: return Answer::fail(Err{"no data"});
@@ -118,12 +121,19 @@ public:
         if (off < s->size()) out = s->substr(off, count);
         return Answer::done();
     }
-    Err write(Fid& f, uint64_t, std::span<const uint8_t> data, uint32_t& n) override {
-        if (f.qid.path != FileB) return proto::Eperm;
+    Answer write(Fid& f, uint64_t, std::span<const uint8_t> data, uint32_t& n) override {
+        if (f.qid.path != FileB) return Answer::fail(proto::Eperm);
+        if (b_full) return Answer::park(&b_full);
         b_data.append(data.begin(), data.end());
         n = uint32_t(data.size());
-        return {};
+        return Answer::done();
     }
+    void ready(std::vector<WaitKey>& keys) override {
+        keys.insert(keys.end(), kicked.begin(), kicked.end());
+        kicked.clear();
+        ready_calls++;
+    }
+    int ready_calls = 0;
     Err wstat(Fid&, const Dir& d) override {
         last_wstat = d.name;
         return {};
@@ -307,6 +317,17 @@ Fcall tread(uint32_t fid, uint64_t off, uint32_t count, uint16_t tag = 4) {
     t.count = count;
     return t;
 }
+// data must outlive the Fcall (string literals do).
+Fcall twrite(uint32_t fid, uint64_t off, std::string_view data, uint16_t tag = 5) {
+    Fcall t;
+    t.type = Ftype::Twrite;
+    t.tag = tag;
+    t.fid = fid;
+    t.offset = off;
+    t.data = {reinterpret_cast<const uint8_t*>(data.data()), data.size()};
+    return t;
+}
+
 Fcall tfid(Ftype type, uint32_t fid, uint16_t tag = 6) {
     Fcall t;
     t.type = type;
@@ -702,6 +723,63 @@ TEST_F(Srv, ParkedOpenCompletes) {
     EXPECT_EQ(r.type, Ftype::Ropen);
     EXPECT_EQ(r.tag, 7);
     EXPECT_EQ(c->rpc(tread(1, 0, 10)).type, Ftype::Rerror);  // open now: the mock says no data
+}
+
+TEST_F(Srv, KeyedParkedReadRunsOnlyWhenItsKeyIsReady) {
+    auto c = session();
+    fs_.slow_keyed = true;
+    open_file(*c, 1, "slow", OREAD);
+    c->send(tread(1, 0, 100, 5));
+    EXPECT_TRUE(c->silent());
+    fs_.slow_ready = true;  // ready, but nobody announced it: not re-run
+    srv_.retry_parked();
+    EXPECT_TRUE(c->silent());
+    EXPECT_EQ(srv_.parked(), 1u);
+    fs_.kicked.push_back(&fs_.b_full);  // another key: still not
+    srv_.retry_parked();
+    EXPECT_TRUE(c->silent());
+    fs_.kicked.push_back(&fs_.slow_ready);
+    srv_.retry_parked();
+    Fcall r;
+    ASSERT_TRUE(c->recv(r));
+    EXPECT_EQ(text(r), "slow data");
+    EXPECT_EQ(srv_.parked(), 0u);
+}
+
+TEST_F(Srv, ParkedWriteCompletesWithItsData) {
+    auto c = session();
+    open_file(*c, 1, "b", OWRITE);
+    fs_.b_full = true;
+    c->send(twrite(1, 0, "queued", 9));
+    EXPECT_TRUE(c->silent());
+    EXPECT_EQ(srv_.parked(), 1u);
+    expect_error(*c, tread(2, 0, 10), "unknown fid");  // other requests go on meanwhile
+    fs_.b_full = false;
+    fs_.kicked.push_back(&fs_.b_full);
+    srv_.retry_parked();
+    Fcall r;
+    ASSERT_TRUE(c->recv(r));
+    EXPECT_EQ(r.type, Ftype::Rwrite);
+    EXPECT_EQ(r.tag, 9);
+    EXPECT_EQ(r.count, 6u);
+    EXPECT_EQ(fs_.b_data.substr(fs_.b_data.size() - 6), "queued");
+    EXPECT_EQ(srv_.parked(), 0u);
+}
+
+TEST_F(Srv, FlushParkedWrite) {
+    auto c = session();
+    open_file(*c, 1, "b", OWRITE);
+    fs_.b_full = true;
+    size_t before = fs_.b_data.size();
+    c->send(twrite(1, 0, "never", 9));
+    EXPECT_TRUE(c->silent());
+    EXPECT_EQ(c->rpc(tflush(9, 10)).type, Ftype::Rflush);
+    EXPECT_EQ(srv_.parked(), 0u);
+    fs_.b_full = false;
+    fs_.kicked.push_back(&fs_.b_full);
+    srv_.retry_parked();
+    EXPECT_TRUE(c->silent());
+    EXPECT_EQ(fs_.b_data.size(), before);  // a flushed write writes nothing
 }
 
 TEST_F(Srv, FlushParkedRead) {
