@@ -164,6 +164,8 @@ inline void fast_burst(rte_mbuf** rx, uint16_t n, uint16_t inport, const proto::
             ip[8]--;  // RFC 1624: the TTL byte fell by one, the checksum rises by 0x0100
             uint32_t c = uint32_t(get16(ip + 10)) + 0x0100;
             put16(ip + 10, uint16_t(c + (c >> 16)));
+            if (unlikely(ip[9] == kProtoTcp && (ip[kIp4Hdr + 13] & 0x06) == 0x02))
+                ip4_mss_clamp(ip, kIp4Hdr, tlen[k], std::min(e.mtu, pr.mtu));
             std::memcpy(frame, e.hdr, 12);
             nok++;
             to_tx(m, kEthHdr + tlen[k], e.port);
@@ -191,6 +193,7 @@ inline void fast_burst(rte_mbuf** rx, uint16_t n, uint16_t inport, const proto::
         if (e.v != v) nh_memo<16>(e, v, fib6, inport, t);
         if (e.ok && ip[7] > 1 && tlen6[k] <= e.mtu) {
             ip[7]--;
+            if (unlikely(ip[6] == kProtoTcp)) ip6_mss_clamp(ip, tlen6[k], std::min(e.mtu, pr.mtu6));
             std::memcpy(frame, e.hdr, 12);
             nok++;
             to_tx(m, kEthHdr + tlen6[k], e.port);

@@ -3,6 +3,7 @@
 // everything unusual to the control thread, drop what is not ours. Pure: no DPDK calls, so
 // unit tests and the packet-input fuzzer drive exactly what the worker runs.
 #pragma once
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -63,6 +64,66 @@ inline bool fast_echo(uint8_t* ip, size_t hlen, size_t tlen, const PortRt& p,
     s.icmp_in[8]++;
     s.icmp_out[0]++;
     return true;
+}
+
+// §4.4: a forwarded TCP SYN has its MSS option lowered to what fits the smaller of the two
+// interfaces' IP MTUs (mtu) less 40 bytes of IPv4+TCP headers (60 for IPv6), with the TCP
+// checksum updated incrementally (RFC 1624). tcp: the TCP header, avail bytes of it in the
+// packet. Returns true when it changed the option. Cold: callers test tcp_is_syn first.
+[[gnu::cold]] inline bool tcp_mss_clamp(uint8_t* tcp, size_t avail, size_t mtu, bool v6) {
+    if (avail < 20) return false;
+    size_t doff = size_t(tcp[12] >> 4) * 4;
+    if (doff < 20 || doff > avail) return false;
+    size_t hdrs = v6 ? 60 : 40;
+    if (mtu <= hdrs) return false;
+    uint16_t most = uint16_t(std::min<size_t>(mtu - hdrs, 65535));
+    for (size_t i = 20; i < doff;) {
+        uint8_t kind = tcp[i];
+        if (kind == 0) break;  // end of options
+        if (kind == 1) {       // no-op
+            i++;
+            continue;
+        }
+        if (i + 1 >= doff || tcp[i + 1] < 2 || i + tcp[i + 1] > doff) break;  // malformed
+        if (kind == 2 && tcp[i + 1] == 4) {
+            uint16_t mss = get16(tcp + i + 2);
+            if (mss <= most) return false;
+            // RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), over the 16-bit words of the header
+            // that hold the two MSS bytes: one word, or two when a lone no-op put the
+            // option at an odd offset
+            uint32_t sum = uint16_t(~get16(tcp + 16));
+            bool odd = (i + 2) & 1;
+            auto word = [&](size_t at) { return uint16_t(tcp[at] << 8 | tcp[at + 1]); };
+            size_t w0 = odd ? i + 1 : i + 2;  // the word(s) covering the two MSS bytes
+            sum += uint16_t(~word(w0));
+            if (odd) sum += uint16_t(~word(w0 + 2));
+            put16(tcp + i + 2, most);
+            sum += word(w0);
+            if (odd) sum += word(w0 + 2);
+            while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+            put16(tcp + 16, uint16_t(~sum));
+            return true;
+        }
+        i += tcp[i + 1];
+    }
+    return false;
+}
+
+// A SYN (without RST) inside tcp's first 14 bytes, which are present (avail).
+inline bool tcp_is_syn(const uint8_t* tcp, size_t avail) {
+    return avail >= 14 && (tcp[13] & 0x06) == 0x02;
+}
+
+// The clamp for a forwarded IPv4 packet of tlen bytes with an hlen-byte header, and for an
+// IPv6 packet whose fixed header says TCP; mtu: the smaller IP MTU of the two interfaces.
+inline void ip4_mss_clamp(uint8_t* ip, size_t hlen, size_t tlen, size_t mtu) {
+    if (ip[9] != kProtoTcp || (get16(ip + 6) & 0x1fff) || tlen <= hlen) return;
+    if (tcp_is_syn(ip + hlen, tlen - hlen)) tcp_mss_clamp(ip + hlen, tlen - hlen, mtu, false);
+}
+inline void ip6_mss_clamp(uint8_t* ip, size_t tlen, size_t mtu) {
+    if (ip[6] != kProtoTcp || tlen <= size_t(kIp6Hdr)) return;
+    uint8_t* tcp = ip + kIp6Hdr;
+    if (tcp_is_syn(tcp, tlen - kIp6Hdr)) tcp_mss_clamp(tcp, tlen - kIp6Hdr, mtu, true);
 }
 
 // A FIB that knows nothing: every forwarding decision goes to the control thread.
@@ -261,6 +322,7 @@ template <class Fib>
     ip[8]--;  // RFC 1624: the TTL byte fell by one, the checksum rises by 0x0100
     uint32_t c = uint32_t(get16(ip + 10)) + 0x0100;
     put16(ip + 10, uint16_t(c + (c >> 16)));
+    ip4_mss_clamp(ip, ck.hlen, ck.tlen, std::min(t.port[inport].mtu, t.port[*outport].mtu));
     fast_forwarded(frame, l2, ck.tlen, t, s, *outport, newlen);
     return FastNext::Fwd;
 }
@@ -276,6 +338,7 @@ template <class Fib>
                                     value, outport, &why);  // fragments never come here
     if (!l2) return fast_not_forwarded(s, why);
     ip[7]--;
+    ip6_mss_clamp(ip, ck.tlen, std::min(t.port[inport].mtu6, t.port[*outport].mtu6));
     fast_forwarded(frame, l2, ck.tlen, t, s, *outport, newlen);
     return FastNext::Fwd6;
 }

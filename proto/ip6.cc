@@ -5,10 +5,10 @@
 // 9front ipv6.c ipiput6/ipoput6, ipifc.c ipv6local/findprimaryipv6, iproute.c v6source.
 #include <algorithm>
 
+#include "proto/fastpath.h"
 #include "proto/icmp6.h"
 #include "proto/ip6.h"
 #include "proto/stack.h"
-#include "proto/udp.h"
 
 namespace devip::proto {
 
@@ -86,6 +86,9 @@ void Stack::ip6_input(Ipifc& f, std::span<const uint8_t> pkt) {
         if (!ip6_reassemble(pkt, whole, out && out->reassemble)) return;
         ipstat[ForwDatagrams]++;
         if (whole.empty()) whole.assign(pkt.begin(), pkt.end());
+        if (out)
+            ip6_mss_clamp(reinterpret_cast<uint8_t*>(whole.data()), whole.size(),
+                          std::min(ip6_mtu(f), ip6_mtu(*out)));
         ip6_output(std::move(whole), uint8_t(hop - 1), 0, f.x);
         return;
     }

@@ -11,6 +11,7 @@
 #include "proto/icmp.h"
 #include "proto/icmp6.h"
 #include "proto/ipaux.h"
+#include "proto/fastpath.h"
 #include "proto/registry.h"
 #include "proto/wire.h"
 
@@ -325,6 +326,9 @@ void Stack::ip_input(Ipifc& f, std::span<const uint8_t> pkt) {
         b[8]--;
         put16(b + 10, 0);
         put16(b + 10, csum(b, size_t(b[0] & 0xf) * 4));
+        ip4_mss_clamp(b, size_t(b[0] & 0xf) * 4, p.size(),
+                      size_t(std::min(f.maxtu - medium_info(f.medium)->hsize,
+                                      out->maxtu - medium_info(out->medium)->hsize)));
         ipstat[ForwDatagrams]++;
         ipstat[OutRequests]++;
         Ipaddr nh = (r->type & (Rifc | Runi | Rbcast | Rmulti)) ? dst : r->gate;

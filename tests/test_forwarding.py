@@ -291,3 +291,48 @@ def test_proxy_arp_route(router):
     mac = router.d.mac.strip()
     neigh = router.run("A", "ip neigh show 198.18.1.200").stdout.decode().replace(":", "")
     assert mac in neigh, (mac, neigh)
+
+
+# On hostB: prints "ready" once its packet socket is bound, then the MSS option of the first
+# TCP SYN to port 9 that arrives on dtap1.
+SYN_MSS = textwrap.dedent("""
+    import socket, struct, sys
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    s.bind(("dtap1", 0))
+    s.settimeout(20)
+    print("ready", flush=True)
+    while True:
+        f = s.recv(2048)
+        ip = f[14:]
+        hl = (ip[0] & 15) * 4
+        tcp = ip[hl:]
+        if ip[9] != 6 or struct.unpack("!H", tcp[2:4])[0] != 9 or not tcp[13] & 2:
+            continue
+        doff, i = (tcp[12] >> 4) * 4, 20
+        while i < doff and tcp[i] != 0:
+            if tcp[i] == 1:
+                i += 1
+                continue
+            if tcp[i] == 2:
+                print("mss", struct.unpack("!H", tcp[i + 2:i + 4])[0], flush=True)
+                sys.exit(0)
+            i += tcp[i + 1]
+        print("no mss", flush=True)
+        sys.exit(0)
+""")
+
+
+def test_forwarded_syn_mss_clamped_4_4(router):
+    """§4.4: a forwarded SYN's MSS option is lowered to the smaller interface MTU less 40:
+    ether1's IP MTU of 1400 turns hostA's 1460 into 1360 (the TCP checksum stays valid, or
+    hostB would not answer it with a reset)."""
+    router.warm()
+    router.d.ipctl("write", "/net/ipifc/1/ctl", "mtu 1414")
+    cap = router.popen("B", ["/usr/bin/python3", "-c", SYN_MSS], text=True)
+    assert cap.stdout.readline().strip() == "ready"
+    r = router.run("A", "/usr/bin/python3 -c 'import socket\n"
+                        "try: socket.create_connection((\"198.18.2.2\", 9), 5)\n"
+                        "except ConnectionRefusedError: print(\"refused\")'")
+    assert cap.wait(20) == 0
+    assert cap.stdout.readline().strip() == "mss 1360"
+    assert "refused" in r.stdout.decode()  # hostB took the clamped SYN: its checksum is right
