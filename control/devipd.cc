@@ -66,6 +66,10 @@ public:
         d_.add_mcast(p, m, add);
     }
     rte_rcu_qsbr* qsbr() const override { return d_.qsbr(); }
+    int workers() const override { return d_.workers(); }
+    bool request(const proto::MsgHdr& h, std::span<const uint8_t> data, int w) override {
+        return d_.request(h, data, w);
+    }
     void retire(std::function<void()> fn) override { d_.retire(std::move(fn)); }
 private:
     dp::Dataplane& d_;
@@ -162,7 +166,10 @@ int serve(const std::string& sock, const char* config, uint32_t fib_routes,
         srv.poll(timeout);
         dplane.awake();
         net.now_ms = now_ms();
-        dplane.drain([&](uint16_t port, std::span<const uint8_t> f) { net.input(port, f); });
+        dplane.drain([&](uint16_t port, std::span<const uint8_t> f) { net.input(port, f); },
+                     [&](const proto::MsgHdr& h, std::span<const uint8_t> d) {
+                         net.completion(h, d);
+                     });
         if (net.now_ms >= next_tick) {
             net.tick(net.now_ms);
             next_tick = net.now_ms + kTickMs;

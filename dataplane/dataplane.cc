@@ -52,6 +52,13 @@ Err Dataplane::init() {
                                     RTE_MBUF_DEFAULT_BUF_SIZE, int(rte_socket_id()));
     if (!pool_) return proto::err_text("cannot create mbuf pool of %u: %s", nmbufs,
                                        rte_strerror(rte_errno));
+    // messages (requests, completions, frames the control thread sends) have a pool of their
+    // own: conversations never hold receive mbufs, and a flood of them cannot starve rx
+    unsigned nmsgs = 2 * kRingSize * unsigned(nworkers_) * 2 + (nworkers_ + 1) * kCache + 1024;
+    msgs_ = rte_pktmbuf_pool_create("devip_msgs", nmsgs, kCache, uint16_t(proto::kMsgPriv),
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, int(rte_socket_id()));
+    if (!msgs_) return proto::err_text("cannot create message pool of %u: %s", nmsgs,
+                                       rte_strerror(rte_errno));
 
     uint16_t pid;
     RTE_ETH_FOREACH_DEV(pid) {
@@ -102,10 +109,14 @@ Err Dataplane::init() {
         snprintf(name, sizeof name, "devip_punt%d", w);
         punt_.push_back(rte_ring_create(name, kRingSize, int(rte_socket_id()),
                                         RING_F_SP_ENQ | RING_F_SC_DEQ));
-        snprintf(name, sizeof name, "devip_down%d", w);
-        down_.push_back(rte_ring_create(name, kRingSize, int(rte_socket_id()),
-                                        RING_F_SP_ENQ | RING_F_SC_DEQ));
-        if (!punt_.back() || !down_.back()) return Err{"cannot create rings"};
+        snprintf(name, sizeof name, "devip_req%d", w);
+        req_.push_back(rte_ring_create(name, kRingSize, int(rte_socket_id()),
+                                       RING_F_SP_ENQ | RING_F_SC_DEQ));
+        snprintf(name, sizeof name, "devip_cpl%d", w);
+        cpl_.push_back(rte_ring_create(name, kRingSize, int(rte_socket_id()),
+                                       RING_F_SP_ENQ | RING_F_SC_DEQ));
+        if (!punt_.back() || !req_.back() || !cpl_.back()) return Err{"cannot create rings"};
+        ctx_.push_back(std::make_unique<proto::Ctx>());
     }
     size_t sz = rte_rcu_qsbr_get_memsize(uint32_t(nworkers_));
     qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("devip_qsbr", sz, RTE_CACHE_LINE_SIZE));
@@ -144,11 +155,12 @@ void Dataplane::stop() {
 bool Dataplane::sleep_prepare() {
     ctl_sleeping_.store(true, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    for (auto* r : punt_)
-        if (rte_ring_count(r)) {
-            ctl_sleeping_.store(false, std::memory_order_relaxed);
-            return true;
-        }
+    for (auto* rings : {&punt_, &cpl_})
+        for (auto* r : *rings)
+            if (rte_ring_count(r)) {
+                ctl_sleeping_.store(false, std::memory_order_relaxed);
+                return true;
+            }
     return false;
 }
 
@@ -171,29 +183,49 @@ void Dataplane::wake_control() {
     }
 }
 
-void Dataplane::tx(uint16_t port, std::span<const uint8_t> frame) {
-    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-    if (!m) {
-        tx_alloc_fail_++;
-        return;
-    }
-    char* p = rte_pktmbuf_append(m, uint16_t(frame.size()));
+namespace {
+// A message mbuf holding hdr and a copy of data (one segment: data fits the data room).
+rte_mbuf* make_msg(rte_mempool* pool, const proto::MsgHdr& hdr, std::span<const uint8_t> data) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool);
+    if (!m) return nullptr;
+    char* p = data.size() <= 0xffff ? rte_pktmbuf_append(m, uint16_t(data.size())) : nullptr;
     if (!p) {
         rte_pktmbuf_free(m);
-        tx_alloc_fail_++;
-        return;
+        return nullptr;
     }
-    std::memcpy(p, frame.data(), frame.size());
-    m->port = port;
-    if (rte_ring_enqueue(down_[0], m) != 0) {
-        rte_pktmbuf_free(m);
-        tx_alloc_fail_++;
-    }
+    if (!data.empty()) std::memcpy(p, data.data(), data.size());
+    *static_cast<proto::MsgHdr*>(rte_mbuf_to_priv(m)) = hdr;
+    m->port = hdr.port;
+    return m;
+}
+}  // namespace
+
+void Dataplane::tx(uint16_t port, std::span<const uint8_t> frame) {
+    proto::MsgHdr h{};
+    h.kind = proto::MsgKind::Tx;
+    h.port = port;
+    if (!request(h, frame, 0)) tx_alloc_fail_++;
 }
 
-size_t Dataplane::drain(const std::function<void(uint16_t, std::span<const uint8_t>)>& fn) {
+bool Dataplane::request(const proto::MsgHdr& hdr, std::span<const uint8_t> data, int w) {
+    bool ok = true;
+    for (int i = w < 0 ? 0 : w; i < (w < 0 ? nworkers_ : w + 1); i++) {
+        rte_mbuf* m = make_msg(msgs_, hdr, data);
+        if (!m) return false;
+        if (rte_ring_enqueue(req_[size_t(i)], m) != 0) {
+            rte_pktmbuf_free(m);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+size_t Dataplane::drain(
+    const std::function<void(uint16_t, std::span<const uint8_t>)>& fn,
+    const std::function<void(const proto::MsgHdr&, std::span<const uint8_t>)>& cpl) {
     size_t total = 0;
     rte_mbuf* ms[64];
+    std::vector<uint8_t> buf;
     for (auto* r : punt_) {
         unsigned n;
         while ((n = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(ms), 64, nullptr)) > 0) {
@@ -206,6 +238,20 @@ size_t Dataplane::drain(const std::function<void(uint16_t, std::span<const uint8
                     rte_pktmbuf_read(m, 0, m->pkt_len, buf.data());
                     fn(m->port, buf);
                 }
+                rte_pktmbuf_free(m);
+            }
+            total += n;
+        }
+    }
+    for (auto* r : cpl_) {
+        unsigned n;
+        while ((n = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(ms), 64, nullptr)) > 0) {
+            for (unsigned i = 0; i < n; i++) {
+                rte_mbuf* m = ms[i];
+                const auto& h = *static_cast<const proto::MsgHdr*>(rte_mbuf_to_priv(m));
+                buf.resize(m->pkt_len);
+                const void* p = rte_pktmbuf_read(m, 0, m->pkt_len, buf.data());
+                cpl(h, {static_cast<const uint8_t*>(p), m->pkt_len});
                 rte_pktmbuf_free(m);
             }
             total += n;
@@ -263,19 +309,22 @@ void Dataplane::port_counts(uint16_t port, uint64_t& in, uint64_t& out) const {
 }
 
 unsigned Dataplane::mbufs_in_use() const { return rte_mempool_in_use_count(pool_); }
+unsigned Dataplane::msgs_in_use() const { return rte_mempool_in_use_count(msgs_); }
 
 std::string Dataplane::port_stats(uint16_t port) const {
     rte_eth_stats s{};
     rte_eth_stats_get(port, &s);
-    uint64_t punted = 0, pdrops = 0, txdrops = 0, rx = 0, tx = 0;
+    uint64_t punted = 0, pdrops = 0, txdrops = 0, rx = 0, tx = 0, delivered = 0, cdrops = 0;
     for (auto& w : wstats_) {
+        delivered += w.delivered;
+        cdrops += w.cpl_drops;
         punted += w.punted;
         pdrops += w.punt_drops;
         txdrops += w.tx_drops;
         rx += w.rx;
         tx += w.tx;
     }
-    char buf[1024];
+    char buf[2048];
     const PortFacts* f = nullptr;
     for (auto& p : ports_)
         if (p.id == port) f = &p;
@@ -283,10 +332,13 @@ std::string Dataplane::port_stats(uint16_t port) const {
              "in: %lu\nout: %lu\nin bytes: %lu\nout bytes: %lu\nin errors: %lu\n"
              "out errors: %lu\nin missed: %lu\nno mbufs: %lu\ndriver: %s\nmtu: %u\n"
              "workers: %d\nworker rx: %lu\nworker tx: %lu\npunted: %lu\npunt drops: %lu\n"
-             "tx drops: %lu\ncontrol tx drops: %lu\nmbufs in use: %u\nmbufs total: %u\n",
+             "tx drops: %lu\ncontrol tx drops: %lu\nmbufs in use: %u\nmbufs total: %u\n"
+             "message mbufs in use: %u\nmessage mbufs total: %u\ndelivered: %lu\n"
+             "completion drops: %lu\n",
              s.ipackets, s.opackets, s.ibytes, s.obytes, s.ierrors, s.oerrors, s.imissed,
              s.rx_nombuf, f ? f->driver.c_str() : "", f ? f->mtu : 0, nworkers_, rx, tx,
-             punted, pdrops, txdrops, tx_alloc_fail_, mbufs_in_use(), pool_->size);
+             punted, pdrops, txdrops, tx_alloc_fail_, mbufs_in_use(), pool_->size,
+             msgs_in_use(), msgs_->size, delivered, cdrops);
     std::string out = buf;
     const proto::FastTable& t = *table_.load(std::memory_order_acquire);
     const proto::PortRt& pr = t.port[port];

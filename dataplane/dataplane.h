@@ -5,14 +5,18 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "proto/ctx.h"
 #include "proto/err.h"
 #include "proto/fast.h"
 #include "proto/ip.h"
+#include "proto/msg.h"
 
+struct rte_mbuf;
 struct rte_mempool;
 struct rte_ring;
 struct rte_rcu_qsbr;
@@ -44,6 +48,8 @@ struct alignas(64) WorkerStats {
     uint64_t tx_drops = 0;                  // tx queue full
     uint64_t loops = 0;                     // poll loops run
     uint64_t naps = 0;                      // idle naps (only when sharing the main CPU)
+    uint64_t delivered = 0;                 // datagrams handed to conversations (completions)
+    uint64_t cpl_drops = 0;                 // completions lost: ring full or no message mbuf
 };
 
 class Dataplane {
@@ -58,8 +64,13 @@ public:
 
     // Control thread side.
     void tx(uint16_t port, std::span<const uint8_t> frame);   // copy into an mbuf; to a worker
-    // Frames punted by the workers: fn(port, bytes) for each, then freed. Returns how many.
-    size_t drain(const std::function<void(uint16_t, std::span<const uint8_t>)>& fn);
+    // A request (hdr, data copied) to worker w, or to every worker when w < 0. False when
+    // there is no message mbuf or a ring is full.
+    bool request(const proto::MsgHdr& hdr, std::span<const uint8_t> data, int w);
+    // Frames punted by the workers: fn(port, bytes) for each, then freed; then completions:
+    // cpl(header, data). Returns how many of both.
+    size_t drain(const std::function<void(uint16_t, std::span<const uint8_t>)>& fn,
+                 const std::function<void(const proto::MsgHdr&, std::span<const uint8_t>)>& cpl);
     void publish(const proto::FastTable& t);
     rte_rcu_qsbr* qsbr() const { return qsbr_; }
     void retire(std::function<void()> fn);   // run fn after a grace period (control thread)
@@ -71,6 +82,7 @@ public:
     void set_promisc(uint16_t port, bool on);
     void add_mcast(uint16_t port, const proto::Ether& mac, bool add);
     unsigned mbufs_in_use() const;
+    unsigned msgs_in_use() const;
 
     // Waking the control thread: it sleeps in epoll with wake_fd() in its set. Before it
     // sleeps it calls sleep_prepare(); true means frames are already waiting (do not sleep).
@@ -87,9 +99,16 @@ private:
     std::vector<PortFacts> ports_;
     int nworkers_ = 0;
     std::vector<unsigned> lcores_;               // worker lcore ids, in worker order
-    rte_mempool* pool_ = nullptr;                // every port's mbufs
-    std::vector<rte_ring*> punt_;                // worker → control, one per worker
-    std::vector<rte_ring*> down_;                // control → worker (frames to send)
+    rte_mempool* pool_ = nullptr;                // every port's mbufs (receive)
+    rte_mempool* msgs_ = nullptr;                // message mbufs (MsgHdr in the private area)
+    std::vector<rte_ring*> punt_;                // worker → control: frames, one per worker
+    std::vector<rte_ring*> req_;                 // control → worker: requests (Tx frames, flows)
+    std::vector<rte_ring*> cpl_;                 // worker → control: completions
+    std::vector<std::unique_ptr<proto::Ctx>> ctx_;  // each worker's conversation shards
+    // Local datagrams among a burst's punts that a conversation of worker w takes leave the
+    // list as completions; the rest stay punted.
+    void l4_stage(unsigned w, const proto::FastTable& t, rte_mbuf** punt, uint16_t& npunt);
+    void flow_request(unsigned w, const proto::MsgHdr& h, rte_mbuf* m);  // FlowAdd, FlowDel
     rte_rcu_qsbr* qsbr_ = nullptr;               // workers report quiescence once per loop
     std::atomic<const proto::FastTable*> table_{nullptr};  // what workers read
     struct Retired {

@@ -66,6 +66,76 @@ void yield_to_main() {
 
 }  // namespace
 
+// A request about a conversation's flow (cold: once per connect, announce or close).
+void Dataplane::flow_request(unsigned w, const MsgHdr& h, rte_mbuf* m) {
+    if (h.stack >= kMaxStacks || m->pkt_len < sizeof(FlowMsg)) return;
+    FlowMsg f;
+    std::memcpy(&f, rte_pktmbuf_mtod(m, const void*), sizeof f);
+    UdpShard& s = ctx_[w]->udp[h.stack];
+    if (h.kind == MsgKind::FlowAdd)
+        s.add(f, h.conv, h.gen);
+    else if (h.kind == MsgKind::FlowDel)
+        s.del(h.conv);
+}
+
+// The l4 stage (STYLE.md §3.6) for what the fast path punted: an unfragmented UDP datagram
+// to one of our unicast IPv4 addresses that a conversation's flow takes is copied into a
+// completion (the receive mbuf is freed at once); everything else stays punted.
+void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16_t& npunt) {
+    Ctx& x = *ctx_[w];
+    WorkerStats& ws = wstats_[w];
+    uint16_t keep = 0;
+    rte_mbuf* done[kBurst];
+    uint16_t ndone = 0;
+    for (uint16_t i = 0; i < npunt; i++) {
+        rte_mbuf* m = punt[i];
+        punt[keep++] = m;  // kept unless taken below
+        if (m->nb_segs != 1 || m->port >= kMaxPorts || m->data_len <= kEthHdr) continue;
+        const PortRt& p = t.port[m->port];
+        const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+        if (!p.bound || (frame[0] & 1) || get16(frame + 12) != kEthIp4) continue;
+        const uint8_t* ip = frame + kEthHdr;
+        Ip4Check ck = ip4_check(ip, m->data_len - kEthHdr, true);
+        if (!ck.ok || ip[9] != kProtoUdp || (get16(ip + 6) & 0x3fff)) continue;
+        uint32_t dst;
+        std::memcpy(&dst, ip + 16, 4);
+        if (!fast_is_local(p, dst) || x.udp[p.stack].size() == 0) continue;
+        UdpVerdict v = udp_classify4(x.udp[p.stack], ip, ck.hlen, ck.tlen);
+        if (!v.flow) continue;
+        rte_mbuf* c = rte_pktmbuf_alloc(msgs_);
+        char* d = c ? rte_pktmbuf_append(c, uint16_t(sizeof v.meta + v.len)) : nullptr;
+        if (!d) {  // no message mbuf, or a jumbo datagram: the control thread takes it
+            if (c) rte_pktmbuf_free(c);
+            continue;
+        }
+        std::memcpy(d, &v.meta, sizeof v.meta);
+        std::memcpy(d + sizeof v.meta, ip + v.off, v.len);
+        auto& h = *static_cast<MsgHdr*>(rte_mbuf_to_priv(c));
+        h = MsgHdr{};
+        h.kind = v.call ? MsgKind::Call : MsgKind::DataIn;
+        h.stack = p.stack;
+        h.proto = kUdpIndex;
+        h.port = m->port;
+        h.conv = v.flow->conv;
+        h.gen = v.flow->gen;
+        FastStats& st = ws.s[p.stack];
+        st.ip[InReceives]++;
+        st.ip[InDelivers]++;
+        done[ndone++] = c;
+        rte_pktmbuf_free(m);
+        keep--;
+    }
+    npunt = keep;
+    if (!ndone) return;
+    unsigned sent = rte_ring_enqueue_burst(cpl_[w], reinterpret_cast<void**>(done), ndone, nullptr);
+    ws.delivered += sent;
+    if (sent < ndone) {
+        ws.cpl_drops += ndone - sent;
+        rte_pktmbuf_free_bulk(done + sent, ndone - sent);
+    }
+    if (sent) wake_control();
+}
+
 int Dataplane::worker_main(unsigned w) {
     WorkerStats& ws = wstats_[w];
     rte_rcu_qsbr_thread_register(qsbr_, w);
@@ -87,6 +157,7 @@ int Dataplane::worker_main(unsigned w) {
             ws.rx += n;
             BurstOut o;
             fast_burst(rx, n, pf.id, t, ws.s, txb, o, full);
+            if (o.npunt) l4_stage(w, t, o.punt, o.npunt);
             if (o.npunt) {
                 unsigned done = rte_ring_enqueue_burst(punt_[w], reinterpret_cast<void**>(o.punt),
                                                        o.npunt, nullptr);
@@ -98,9 +169,16 @@ int Dataplane::worker_main(unsigned w) {
             if (o.ndrop) rte_pktmbuf_free_bulk(o.drop, o.ndrop);
         }
         for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
-        // frames the control thread built (ARP, ICMP errors, conversation output, slow path)
-        unsigned n = rte_ring_dequeue_burst(down_[w], reinterpret_cast<void**>(rx), kBurst, nullptr);
+        // requests: frames the control thread built (ARP, ICMP errors, conversation output,
+        // slow path), conversation flows
+        unsigned n = rte_ring_dequeue_burst(req_[w], reinterpret_cast<void**>(rx), kBurst, nullptr);
         for (unsigned i = 0; i < n; i++) {
+            const auto& h = *static_cast<const MsgHdr*>(rte_mbuf_to_priv(rx[i]));
+            if (h.kind != MsgKind::Tx || rx[i]->port >= kMaxPorts) {
+                flow_request(w, h, rx[i]);
+                rte_pktmbuf_free(rx[i]);
+                continue;
+            }
             TxBuf& b = txb[rx[i]->port];
             b.m[b.n++] = rx[i];
             if (b.n == kBurst) flush(b, rx[i]->port, q, ws);

@@ -100,6 +100,7 @@ Result<Conv*> Proto::clone(const std::string& user) {
         c = convs.back().get();
     }
     c->inuse = 1;
+    c->gen++;
     c->owner = user;
     c->perm = 0660;
     c->state = ConvState::Idle;

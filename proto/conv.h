@@ -93,6 +93,8 @@ struct Conv {
     int listening = 0;            // listen opens waiting on this conv
     std::vector<std::pair<Ipaddr, Ipaddr>> multi;  // joined groups: (ifc address, group)
     uint32_t qin_dropped = 0;     // datagrams dropped because rq was full
+    uint32_t gen = 0;             // incarnation: bumped by clone; workers' messages carry it
+    bool flowed = false;          // its flow is installed on the workers (udp)
 };
 
 // One protocol directory. Virtual calls happen once per ctl message or file read, never

@@ -8,6 +8,7 @@
 
 #include "proto/fast.h"
 #include "proto/ip.h"
+#include "proto/msg.h"
 #include "proto/text.h"
 
 struct rte_rcu_qsbr;
@@ -43,6 +44,13 @@ public:
     virtual rte_rcu_qsbr* qsbr() const { return nullptr; }
     // Runs fn on the control thread once every worker has passed a quiescent state.
     virtual void retire(std::function<void()> fn) { fn(); }
+    // Workers serving conversations (0 in unit tests: everything stays on this thread).
+    virtual int workers() const { return 0; }
+    // A request to worker w (every worker when w < 0), data copied. False: not sent.
+    virtual bool request(const MsgHdr& hdr, std::span<const uint8_t> data, int w) {
+        (void)hdr, (void)data, (void)w;
+        return false;
+    }
 };
 
 }  // namespace devip::proto

@@ -17,6 +17,9 @@ void udp_in(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
 void udp_advise(Proto& p, std::span<const uint8_t> emb, Err why) {
     static_cast<Udp&>(p).advise(emb, why);
 }
+void udp_done(Proto& p, const MsgHdr& h, std::span<const uint8_t> data) {
+    static_cast<Udp&>(p).completion(h, data);
+}
 void icmp_in(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
     static_cast<Icmp&>(p).input(f, pkt, hlen);
 }
@@ -30,20 +33,20 @@ void icmp6_adv(Proto& p, std::span<const uint8_t> emb, Err why) {
     static_cast<Icmp6&>(p).advise(emb, why);
 }
 
-// name, IP protocol, conversations, hidden, make, IPv4 input, IPv6 input, advice
+// name, IP protocol, conversations, hidden, make, IPv4 input, IPv6 input, advice, completion
 constexpr ProtoRow kTable[] = {
-    {"tcp", 6, 4096, false, nullptr, nullptr, nullptr, nullptr},
-    {"udp", 17, 1024, false, make_proto<Udp>, udp_in, udp_in, udp_advise},
-    {"rudp", 254, 32, false, nullptr, nullptr, nullptr, nullptr},
-    {"ipifc", -1, 32, false, make_proto<Ipifcproto>, nullptr, nullptr, nullptr},
-    {"icmp", 1, 128, false, make_proto<Icmp>, icmp_in, nullptr, icmp_adv},
-    {"icmpv6", 58, 16, false, make_proto<Icmp6>, nullptr, icmp6_in, icmp6_adv},
-    {"igmp", 2, 0, true, nullptr, nullptr, nullptr, nullptr},
-    {"mld", 0, 0, true, nullptr, nullptr, nullptr, nullptr},
-    {"gre", 47, 64, false, nullptr, nullptr, nullptr, nullptr},
-    {"ipmux", -1, 64, false, nullptr, nullptr, nullptr, nullptr},
-    {"esp", 50, 1024, false, nullptr, nullptr, nullptr, nullptr},
-    {"il", 40, 1024, false, nullptr, nullptr, nullptr, nullptr},
+    {"tcp", 6, 4096, false, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"udp", 17, 1024, false, make_proto<Udp>, udp_in, udp_in, udp_advise, udp_done},
+    {"rudp", 254, 32, false, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"ipifc", -1, 32, false, make_proto<Ipifcproto>, nullptr, nullptr, nullptr, nullptr},
+    {"icmp", 1, 128, false, make_proto<Icmp>, icmp_in, nullptr, icmp_adv, nullptr},
+    {"icmpv6", 58, 16, false, make_proto<Icmp6>, nullptr, icmp6_in, icmp6_adv, nullptr},
+    {"igmp", 2, 0, true, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"mld", 0, 0, true, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"gre", 47, 64, false, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"ipmux", -1, 64, false, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"esp", 50, 1024, false, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"il", 40, 1024, false, nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
 }  // namespace

@@ -15,12 +15,15 @@ namespace devip::proto {
 class Proto;
 class Stack;
 struct Ipifc;
+struct MsgHdr;
 
 // Local delivery of pkt (a validated IP packet of hlen header bytes, for this host) on f.
 using ProtoInput = void (*)(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen);
 // An ICMP error about a packet this protocol sent: emb is the quoted IP header and what
 // follows it (at least 8 bytes), why the advice text (ip3.md §4.8.3).
 using ProtoAdvise = void (*)(Proto& p, std::span<const uint8_t> emb, Err why);
+// A worker's completion about one of this protocol's conversations (msg.h).
+using ProtoCompletion = void (*)(Proto& p, const MsgHdr& h, std::span<const uint8_t> data);
 
 struct ProtoRow {
     const char* name;         // directory under /net (9front's spelling)
@@ -31,6 +34,7 @@ struct ProtoRow {
     ProtoInput input4;        // IPv4 local delivery; null: not an IPv4 protocol
     ProtoInput input6;        // IPv6 local delivery (by the fixed header's next header)
     ProtoAdvise advise;       // ICMP and ICMPv6 errors about our packets; null: none
+    ProtoCompletion completion;  // what its conversations' workers report; null: none
 };
 
 // The table, indexed by registration index (the qid's proto field).

@@ -613,6 +613,13 @@ void Net::input(uint16_t port, std::span<const uint8_t> frame) {
     s.ether_input(*f, frame);
 }
 
+void Net::completion(const MsgHdr& h, std::span<const uint8_t> data) {
+    Stack* s = find_stack(h.stack);
+    const ProtoRow* row = proto_row(h.proto);
+    if (!s || !row || !row->completion) return;
+    if (Proto* p = s->proto(row->name)) row->completion(*p, h, data);
+}
+
 void Net::publish() {
     FastTable t{};
     for (int p = 0; p < kMaxPorts; p++) {

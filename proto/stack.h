@@ -235,6 +235,8 @@ public:
     int port_by_dev(std::string_view dev) const;  // "/net/ether0" → 0, or -1
     // A frame received on a port (punted by a worker).
     void input(uint16_t port, std::span<const uint8_t> frame);
+    // A worker's completion (msg.h), for the protocol it names.
+    void completion(const MsgHdr& h, std::span<const uint8_t> data);
     void publish();                          // rebuild the FastTable from every stack
     void stop_advertising();                 // devipd stops: final RAs (RFC 4861 §6.2.5)
     void tick(uint64_t now_ms);

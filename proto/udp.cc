@@ -7,6 +7,7 @@
 #include "proto/icmp6.h"
 #include "proto/ip6.h"
 #include "proto/stack.h"
+#include "proto/udp_shard.h"
 #include "proto/wire.h"
 
 namespace devip::proto {
@@ -31,23 +32,8 @@ Conv* demux(Proto& p, const Ipaddr& ra, uint16_t rp, const Ipaddr& la, uint16_t 
     for (auto& c : p.convs) {
         if (c->inuse == 0) continue;
         if (c->state != ConvState::Connected && c->state != ConvState::Announced) continue;
-        int r;
-        if (!c->raddr.is_noaddr()) {
-            if (c->raddr != ra || c->rport != rp || c->lport != lp) continue;
-            if (!c->laddr.is_noaddr() && c->laddr != la) continue;
-            r = 1;
-        } else if (c->lport == lp && c->laddr == la) {
-            r = 2;
-        } else if (c->lport == lp && c->laddr.is_noaddr()) {
-            r = 3;
-        } else if (c->lport == 0 && c->laddr == la) {
-            r = 4;
-        } else if (c->lport == 0 && c->laddr.is_noaddr()) {
-            r = 5;
-        } else {
-            continue;
-        }
-        if (r < rank) {
+        int r = udp_rank(c->raddr, c->rport, c->laddr, c->lport, ra, rp, la, lp);
+        if (r && r < rank) {
             rank = r;
             best = c.get();
         }
@@ -71,6 +57,28 @@ std::unique_ptr<Conv> Udp::make_conv(int x) {
     return std::make_unique<Conv>(*this, x, kUdpQmax, true);
 }
 
+Err Udp::write_ctl(Conv& c, const CtlArgs& a) {
+    Err e = Proto::write_ctl(c, a);
+    sync_flow(c);
+    return e;
+}
+
+void Udp::sync_flow(Conv& c) {
+    Netio* io = stack.net.io;
+    if (!io || io->workers() == 0) return;
+    bool on = c.inuse > 0 && (c.state == ConvState::Connected || c.state == ConvState::Announced);
+    if (!on && !c.flowed) return;
+    MsgHdr h{};
+    h.kind = on ? MsgKind::FlowAdd : MsgKind::FlowDel;
+    h.stack = uint8_t(stack.n);
+    h.proto = uint8_t(info.index);
+    h.conv = uint32_t(c.x);
+    h.gen = c.gen;
+    FlowMsg f{c.laddr, c.raddr, c.lport, c.rport, uint8_t(c.headers)};
+    // a lost request leaves the flow as it was: datagrams then come up the slow way
+    if (io->request(h, {reinterpret_cast<const uint8_t*>(&f), sizeof f}, -1)) c.flowed = on;
+}
+
 Err Udp::ctl(Conv& c, const CtlArgs& a) {
     if (a.size() == 1 && a[0] == "headers") {
         c.headers = true;
@@ -84,6 +92,7 @@ Err Udp::ctl(Conv& c, const CtlArgs& a) {
 }
 
 void Udp::close(Conv& c) {
+    sync_flow(c);  // the open count is 0: the flow goes
     c.rq.hangup();
     c.eq.hangup();
     c.headers = false;
@@ -161,46 +170,67 @@ void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
         stack.log.print(Logudp, "udp: checksum error from %s\n", fmt_ip(src).c_str());
         return;
     }
-    uint16_t sport = get16(u), dport = get16(u + 2);
+    DatagramMeta m{src, dst, get16(u), get16(u + 2)};
     std::span<const uint8_t> payload(u + kUdpHdr, ulen - kUdpHdr);
-    Conv* c = demux(*this, src, sport, dst, dport);
+    Conv* c = demux(*this, src, m.sport, dst, m.dport);
     if (!c) {
         st.no_ports++;
-        stack.log.print(Logudp, "udp: no conv %s!%d -> %s!%d\n", fmt_ip(src).c_str(), sport,
-                        fmt_ip(dst).c_str(), dport);
+        stack.log.print(Logudp, "udp: no conv %s!%d -> %s!%d\n", fmt_ip(src).c_str(), m.sport,
+                        fmt_ip(dst).c_str(), m.dport);
         if (v6)
             stack.icmp6_error(f.x, pkt, Icmp6Unreachable, kIcmp6PortUnreach);
         else
             stack.icmp_error(f.x, pkt, Unreachable, 3);
         return;
     }
+    deliver(f, c, m, v6, payload);
+}
+
+// A worker checked the datagram and found c's flow; the conv may have gone meanwhile (its
+// incarnation differs), and a listener's caller may have its conversation by now.
+void Udp::completion(const MsgHdr& h, std::span<const uint8_t> data) {
+    if (data.size() < sizeof(DatagramMeta)) return;
+    DatagramMeta m;
+    std::memcpy(&m, data.data(), sizeof m);
+    st.in_datagrams++;
+    Conv* c = conv(int(h.conv));
+    const Net::Owner& o = h.port < kMaxPorts ? stack.net.owner[h.port] : Net::Owner{};
+    Ipifc* f = o.s == &stack ? stack.ipifc->ifc(o.ifc) : nullptr;
+    if (!c || c->gen != h.gen || c->inuse == 0 || !f) return;
+    if (h.kind == MsgKind::Call) c = demux(*this, m.src, m.sport, m.dst, m.dport);
+    if (c) deliver(*f, c, m, !m.src.is_v4(), data.subspan(sizeof m));
+}
+
+void Udp::deliver(Ipifc& f, Conv* c, const DatagramMeta& m, bool v6,
+                  std::span<const uint8_t> payload) {
     if (c->raddr.is_noaddr() && !c->headers) {  // a new caller on an announced conv
         if (c->incall.size() >= size_t(kMaxIncall)) return;
         auto n = clone(c->owner);
         if (!n) return;
         Conv* nc = *n;
         nc->state = ConvState::Connected;
-        nc->raddr = src;
-        nc->rport = sport;
-        nc->lport = c->lport ? c->lport : dport;
-        uint16_t t = stack.ipforme(dst);
-        nc->laddr = (t & Runi) && stack.self.find(dst) ? dst : ifc_addr(f, src);
+        nc->raddr = m.src;
+        nc->rport = m.sport;
+        nc->lport = c->lport ? c->lport : m.dport;
+        uint16_t t = stack.ipforme(m.dst);
+        nc->laddr = (t & Runi) && stack.self.find(m.dst) ? m.dst : ifc_addr(f, m.src);
         nc->ipversion = v6 ? Version::V6 : Version::V4;
         c->incall.push_back(nc->x);
         c->rq.kick();  // a listen parked on the listener takes the call
         c = nc;
+        sync_flow(*nc);
     }
     std::string b;
     if (c->headers) {
         b.resize(kUdphdrSize);
         auto* h = reinterpret_cast<uint8_t*>(b.data());
-        std::memcpy(h, src.b.data(), 16);
-        std::memcpy(h + 16, dst.b.data(), 16);
-        Ipaddr ifcaddr = ifc_addr(f, src);
+        std::memcpy(h, m.src.b.data(), 16);
+        std::memcpy(h + 16, m.dst.b.data(), 16);
+        Ipaddr ifcaddr = ifc_addr(f, m.src);
         if (ifcaddr.is_noaddr() && !f.lifc.empty()) ifcaddr = f.lifc.front().local;
         std::memcpy(h + 32, ifcaddr.b.data(), 16);
-        put16(h + 48, sport);
-        put16(h + 50, dport);
+        put16(h + 48, m.sport);
+        put16(h + 50, m.dport);
     }
     b.append(payload.begin(), payload.end());
     if (!c->rq.put(std::move(b))) c->qin_dropped++;

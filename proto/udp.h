@@ -2,6 +2,7 @@
 // §2.10 (stats), v4 and v6.
 #pragma once
 #include "proto/conv.h"
+#include "proto/msg.h"
 
 namespace devip::proto {
 
@@ -20,6 +21,7 @@ class Udp final : public Proto {
 public:
     Udp(Stack& s, const ProtoRow& row) : Proto(s, row) {}
     std::unique_ptr<Conv> make_conv(int x) override;
+    Err write_ctl(Conv& c, const CtlArgs& a) override;  // then the flow follows the conv
     Err ctl(Conv& c, const CtlArgs& a) override;
     Err write_data(Conv& c, std::span<const uint8_t> data) override;
     void close(Conv& c) override;
@@ -30,10 +32,17 @@ public:
     void input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen);
     // An ICMP error about a datagram we sent (emb: the embedded IP header + 8 bytes).
     void advise(std::span<const uint8_t> emb, Err why);
+    // A datagram a worker demultiplexed (DataIn, Call: a DatagramMeta, then the payload).
+    void completion(const MsgHdr& h, std::span<const uint8_t> data);
     UdpStats st;
 
 private:
     Ipaddr ifc_addr(const Ipifc& f, const Ipaddr& a) const;
+    // Queues payload for c (a listener: a new caller's conversation first), arrived on f.
+    void deliver(Ipifc& f, Conv* c, const DatagramMeta& m, bool v6,
+                 std::span<const uint8_t> payload);
+    // Installs c's flow on every worker (it is connected or announced), or withdraws it.
+    void sync_flow(Conv& c);
 };
 
 // The stack's UDP (tests and tools; the stack itself reaches protocols by the table).

@@ -1,0 +1,18 @@
+// One worker's view of the conversations it serves (STYLE.md §2 "ctx.h"): a shard of each
+// protocol's flows per stack. Owned by the worker; changed only by its requests.
+#pragma once
+#include <array>
+
+#include "proto/fast.h"
+#include "proto/udp_shard.h"
+
+namespace devip::proto {
+
+struct Ctx {
+    std::array<UdpShard, kMaxStacks> udp;  // UDP flows, per stack
+};
+
+// The message mbuf's private area holds a MsgHdr: its size, rounded as the mempool wants.
+inline constexpr unsigned kMsgPriv = (sizeof(MsgHdr) + 7) & ~7u;
+
+}  // namespace devip::proto

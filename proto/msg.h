@@ -1,0 +1,51 @@
+// Messages between the control thread and the workers (DESIGN.md "Conversations on
+// workers"). Each is an mbuf of the message pool (never the receive pool) whose private area
+// holds a MsgHdr; its data is the kind's payload. Requests go control → worker on the
+// worker's request ring; completions come back on its completion ring.
+#pragma once
+#include <cstdint>
+
+#include "proto/ip.h"
+
+namespace devip::proto {
+
+enum class MsgKind : uint8_t {
+    // requests (control → worker)
+    Tx,         // data: a whole Ethernet frame to send on MsgHdr::port
+    FlowAdd,    // data: a FlowMsg; the worker demultiplexes that flow to conv from now on
+    FlowDel,    // data: a FlowMsg; it stops (last close, a new connect)
+    // completions (worker → control)
+    DataIn,     // data: a DatagramMeta, then the payload, for conv (or a new caller: Call)
+    Call,       // the same, for a listener whose caller has no conversation yet
+};
+
+// In each message mbuf's private area.
+struct MsgHdr {
+    MsgKind kind;      // what the message is
+    uint8_t stack;     // stack number
+    uint8_t proto;     // registration index of the protocol (registry.h)
+    uint8_t flags;     // kind-specific
+    uint16_t port;     // Tx: output port; DataIn, Call: arrival port
+    uint16_t tag;      // 9P tag the request answers, when one waits on it
+    uint32_t conv;     // conversation number
+    uint32_t gen;      // the conversation's incarnation: completions for an older one are stale
+    uint32_t uid;      // the caller's identity (uid), for requests made on its behalf
+};
+
+// FlowAdd / FlowDel: one conversation's addresses as its protocol demultiplexes them
+// (ip3.md §4.5: raddr unset = announced).
+struct FlowMsg {
+    Ipaddr laddr;      // IPnoaddr: any local address
+    Ipaddr raddr;      // IPnoaddr: any remote (an announced conversation)
+    uint16_t lport;    // 0: any port (§4.5's "la with port *")
+    uint16_t rport;
+    uint8_t headers;   // udp headers mode: every datagram to the conv itself, no calls
+};
+
+// Before the payload of DataIn and Call.
+struct DatagramMeta {
+    Ipaddr src, dst;   // the datagram's addresses
+    uint16_t sport, dport;
+};
+
+}  // namespace devip::proto

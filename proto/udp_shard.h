@@ -1,0 +1,119 @@
+// UDP on a worker (the hot face of udp.cc): each worker keeps the flows of the stack's UDP
+// conversations, installed by FlowAdd requests, and decides for every datagram to one of
+// our addresses which conversation takes it (ip3.md §4.5). The payload then goes to the
+// control thread as a DataIn (or Call) completion, copied out of the receive mbuf; a
+// datagram no flow takes goes up whole, and the control thread answers it as 9front does
+// (port unreachable). Pure: no DPDK calls.
+#pragma once
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "proto/msg.h"
+#include "proto/wire.h"
+
+namespace devip::proto {
+
+inline constexpr uint8_t kUdpIndex = 1;  // udp's registration index (registry.cc)
+
+// iphtlook's ranking (§4.5) of a conversation (c*) for a datagram from ra!rp to la!lp: 1
+// exact, 2 announced on la!lp, 3 announced on *!lp, 4 la with port *, 5 any; 0 no match.
+inline int udp_rank(const Ipaddr& craddr, uint16_t crport, const Ipaddr& claddr,
+                    uint16_t clport, const Ipaddr& ra, uint16_t rp, const Ipaddr& la,
+                    uint16_t lp) {
+    if (!craddr.is_noaddr()) {
+        if (craddr != ra || crport != rp || clport != lp) return 0;
+        return claddr.is_noaddr() || claddr == la ? 1 : 0;
+    }
+    if (clport == lp) return claddr == la ? 2 : claddr.is_noaddr() ? 3 : 0;
+    if (clport == 0) return claddr == la ? 4 : claddr.is_noaddr() ? 5 : 0;
+    return 0;
+}
+
+struct UdpFlow {
+    FlowMsg f;       // its addresses
+    uint32_t conv;   // conversation number
+    uint32_t gen;    // its incarnation (MsgHdr::gen)
+};
+
+class UdpShard {
+public:
+    void add(const FlowMsg& f, uint32_t conv, uint32_t gen);  // replaces conv's flow
+    void del(uint32_t conv);
+    // The best flow for a datagram from ra!rp to la!lp, or null.
+    const UdpFlow* lookup(const Ipaddr& ra, uint16_t rp, const Ipaddr& la, uint16_t lp) const;
+    size_t size() const { return lport_.size(); }
+private:
+    std::unordered_map<uint16_t, std::vector<UdpFlow>> byport_;  // by local port (0 = any)
+    std::unordered_map<uint32_t, uint16_t> lport_;               // conv → its byport_ key
+};
+
+inline void UdpShard::add(const FlowMsg& f, uint32_t conv, uint32_t gen) {
+    del(conv);
+    byport_[f.lport].push_back({f, conv, gen});
+    lport_[conv] = f.lport;
+}
+
+inline void UdpShard::del(uint32_t conv) {
+    auto it = lport_.find(conv);
+    if (it == lport_.end()) return;
+    auto b = byport_.find(it->second);
+    if (b != byport_.end()) {
+        std::erase_if(b->second, [&](const UdpFlow& u) { return u.conv == conv; });
+        if (b->second.empty()) byport_.erase(b);
+    }
+    lport_.erase(it);
+}
+
+inline const UdpFlow* UdpShard::lookup(const Ipaddr& ra, uint16_t rp, const Ipaddr& la,
+                                       uint16_t lp) const {
+    const UdpFlow* best = nullptr;
+    int rank = 6;
+    for (uint16_t key : {lp, uint16_t(0)}) {
+        auto b = byport_.find(key);
+        if (b == byport_.end()) continue;
+        for (const UdpFlow& u : b->second) {
+            int r = udp_rank(u.f.raddr, u.f.rport, u.f.laddr, u.f.lport, ra, rp, la, lp);
+            if (r && r < rank) {
+                rank = r;
+                best = &u;
+            }
+        }
+        if (lp == 0) break;
+    }
+    return best;
+}
+
+// What a worker does with one IPv4 datagram for one of our unicast addresses (ip: the
+// packet, hlen and tlen from its checked header, not a fragment).
+struct UdpVerdict {
+    const UdpFlow* flow = nullptr;  // the flow that takes it; null: up to the control thread
+    bool call = false;              // a listener's new caller: a Call completion
+    DatagramMeta meta;              // addresses and ports
+    uint32_t off = 0, len = 0;      // the payload within ip
+};
+
+inline UdpVerdict udp_classify4(const UdpShard& s, const uint8_t* ip, size_t hlen, size_t tlen) {
+    UdpVerdict v;
+    if (tlen < hlen + 8) return v;
+    const uint8_t* u = ip + hlen;
+    size_t ulen = get16(u + 4);
+    if (ulen < 8 || ulen > tlen - hlen) return v;  // the control thread counts it
+    v.meta.src = Ipaddr::v4(get32(ip + 12));
+    v.meta.dst = Ipaddr::v4(get32(ip + 16));
+    if (get16(u + 6) != 0) {  // v4 zero: unchecked
+        uint32_t sum = csum_add(ip + 12, 8);
+        sum += kProtoUdp + uint32_t(ulen);
+        if (csum(u, ulen, sum) != 0) return v;  // InErrors: counted up there
+    }
+    v.meta.sport = get16(u);
+    v.meta.dport = get16(u + 2);
+    v.flow = s.lookup(v.meta.src, v.meta.sport, v.meta.dst, v.meta.dport);
+    if (!v.flow) return v;
+    v.call = v.flow->f.raddr.is_noaddr() && !v.flow->f.headers;
+    v.off = uint32_t(hlen + 8);
+    v.len = uint32_t(ulen - 8);
+    return v;
+}
+
+}  // namespace devip::proto
