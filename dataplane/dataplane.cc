@@ -315,7 +315,10 @@ std::string Dataplane::port_stats(uint16_t port) const {
     rte_eth_stats s{};
     rte_eth_stats_get(port, &s);
     uint64_t punted = 0, pdrops = 0, txdrops = 0, rx = 0, tx = 0, delivered = 0, cdrops = 0;
+    uint64_t sent = 0, slow = 0;
     for (auto& w : wstats_) {
+        sent += w.sent;
+        slow += w.sent_slow;
         delivered += w.delivered;
         cdrops += w.cpl_drops;
         punted += w.punted;
@@ -334,11 +337,11 @@ std::string Dataplane::port_stats(uint16_t port) const {
              "workers: %d\nworker rx: %lu\nworker tx: %lu\npunted: %lu\npunt drops: %lu\n"
              "tx drops: %lu\ncontrol tx drops: %lu\nmbufs in use: %u\nmbufs total: %u\n"
              "message mbufs in use: %u\nmessage mbufs total: %u\ndelivered: %lu\n"
-             "completion drops: %lu\n",
+             "completion drops: %lu\nconversation tx: %lu\nconversation tx slow: %lu\n",
              s.ipackets, s.opackets, s.ibytes, s.obytes, s.ierrors, s.oerrors, s.imissed,
              s.rx_nombuf, f ? f->driver.c_str() : "", f ? f->mtu : 0, nworkers_, rx, tx,
              punted, pdrops, txdrops, tx_alloc_fail_, mbufs_in_use(), pool_->size,
-             msgs_in_use(), msgs_->size, delivered, cdrops);
+             msgs_in_use(), msgs_->size, delivered, cdrops, sent, slow);
     std::string out = buf;
     const proto::FastTable& t = *table_.load(std::memory_order_acquire);
     const proto::PortRt& pr = t.port[port];

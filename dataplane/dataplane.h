@@ -50,6 +50,8 @@ struct alignas(64) WorkerStats {
     uint64_t naps = 0;                      // idle naps (only when sharing the main CPU)
     uint64_t delivered = 0;                 // datagrams handed to conversations (completions)
     uint64_t cpl_drops = 0;                 // completions lost: ring full or no message mbuf
+    uint64_t sent = 0;                      // conversation packets built and sent here
+    uint64_t sent_slow = 0;                 // conversation packets handed to IP output up there
 };
 
 class Dataplane {
@@ -109,6 +111,7 @@ private:
     // list as completions; the rest stay punted.
     void l4_stage(unsigned w, const proto::FastTable& t, rte_mbuf** punt, uint16_t& npunt);
     void flow_request(unsigned w, const proto::MsgHdr& h, rte_mbuf* m);  // FlowAdd, FlowDel
+    bool udp_send(unsigned w, const proto::FastTable& t, proto::MsgHdr& h, rte_mbuf* m);
     rte_rcu_qsbr* qsbr_ = nullptr;               // workers report quiescence once per loop
     std::atomic<const proto::FastTable*> table_{nullptr};  // what workers read
     struct Retired {

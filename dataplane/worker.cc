@@ -78,6 +78,46 @@ void Dataplane::flow_request(unsigned w, const MsgHdr& h, rte_mbuf* m) {
         s.del(h.conv);
 }
 
+// A datagram to send on a connected UDP conversation's flow: the headers go into the
+// request mbuf's headroom; with a current route hint it is sent from here (true: m->port set,
+// ready for its tx buffer), else it goes up to the control thread's IP output as TxSlow.
+bool Dataplane::udp_send(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf* m) {
+    const UdpFlow* u = h.stack < kMaxStacks ? ctx_[w]->udp[h.stack].by_conv(h.conv) : nullptr;
+    std::atomic<uint32_t>* id = u ? t.ipid[h.stack] : nullptr;
+    char* ip = id && u->gen == h.gen ? rte_pktmbuf_prepend(m, kIp4Hdr + 8) : nullptr;
+    if (!ip) {  // a stale request (the conv closed meanwhile), or no room
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    size_t len = udp_build4(reinterpret_cast<uint8_t*>(ip), u->f,
+                            uint16_t(id->fetch_add(1, std::memory_order_relaxed)),
+                            m->data_len - kIp4Hdr - 8);
+    const OutHint& hint = u->f.hint;
+    std::atomic<uint32_t>* gen = t.rgen[h.stack];
+    WorkerStats& ws = wstats_[w];
+    if (hint.ok && gen && hint.gen == gen->load(std::memory_order_acquire) && len <= hint.mtu &&
+        t.port[hint.port].bound) {
+        char* e = rte_pktmbuf_prepend(m, kEthHdr);
+        if (e) {
+            std::memcpy(e, hint.eth, 12);
+            put16(reinterpret_cast<uint8_t*>(e) + 12, kEthIp4);
+            m->port = hint.port;
+            ws.s[h.stack].ip[OutRequests]++;
+            ws.sent++;
+            return true;
+        }
+    }
+    h.kind = MsgKind::TxSlow;
+    ws.sent_slow++;
+    if (rte_ring_enqueue(cpl_[w], m) != 0) {
+        ws.cpl_drops++;
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    wake_control();
+    return false;
+}
+
 // The l4 stage (STYLE.md §3.6) for what the fast path punted: an unfragmented UDP datagram
 // to one of our unicast IPv4 addresses that a conversation's flow takes is copied into a
 // completion (the receive mbuf is freed at once); everything else stays punted.
@@ -173,8 +213,10 @@ int Dataplane::worker_main(unsigned w) {
         // slow path), conversation flows
         unsigned n = rte_ring_dequeue_burst(req_[w], reinterpret_cast<void**>(rx), kBurst, nullptr);
         for (unsigned i = 0; i < n; i++) {
-            const auto& h = *static_cast<const MsgHdr*>(rte_mbuf_to_priv(rx[i]));
-            if (h.kind != MsgKind::Tx || rx[i]->port >= kMaxPorts) {
+            auto& h = *static_cast<MsgHdr*>(rte_mbuf_to_priv(rx[i]));
+            if (h.kind == MsgKind::Send) {
+                if (!udp_send(w, t, h, rx[i])) continue;  // up as TxSlow, or dropped
+            } else if (h.kind != MsgKind::Tx || rx[i]->port >= kMaxPorts) {
                 flow_request(w, h, rx[i]);
                 rte_pktmbuf_free(rx[i]);
                 continue;

@@ -57,6 +57,7 @@ ArpEnt* Stack::arp_find(const Ipaddr& ip, int x) {
 
 void Stack::arp_drop(ArpEnt& e) {
     if (e.fast) neigh_fast(e, false);
+    if (e.state == ArpEnt::Ok) route_changed();
     e = ArpEnt{};
 }
 
@@ -104,6 +105,7 @@ void Stack::arp_enter(const Ipaddr& ip, int x, const Ether& mac, bool create) {
         if (!create) return;
         e = arp_new(ip, x);
     }
+    if (e->state != ArpEnt::Ok || e->mac != mac) route_changed();
     e->mac = mac;
     e->state = ArpEnt::Ok;
     e->ctime = net.now_ms;

@@ -63,6 +63,7 @@ struct FastTable {
     std::array<FibRt<4>*, kMaxStacks> fib{};    // each stack's IPv4 FIB (stable; null: slow path)
     std::array<FibRt<16>*, kMaxStacks> fib6{};  // and its IPv6 FIB
     std::array<std::atomic<uint32_t>*, kMaxStacks> ipid{};  // each stack's v4 ID counter
+    std::array<std::atomic<uint32_t>*, kMaxStacks> rgen{};  // each stack's route generation
     uint64_t gen = 0;                       // bumped on every publish
 };
 

@@ -14,9 +14,23 @@ enum class MsgKind : uint8_t {
     Tx,         // data: a whole Ethernet frame to send on MsgHdr::port
     FlowAdd,    // data: a FlowMsg; the worker demultiplexes that flow to conv from now on
     FlowDel,    // data: a FlowMsg; it stops (last close, a new connect)
+    Send,       // data: a datagram's payload for conv's flow to build and send
     // completions (worker → control)
     DataIn,     // data: a DatagramMeta, then the payload, for conv (or a new caller: Call)
     Call,       // the same, for a listener whose caller has no conversation yet
+    TxSlow,     // data: a whole IPv4 packet the worker could not send itself (no usable
+                // route hint: unresolved neighbour, a route change, too big): IP output
+};
+
+// How a worker sends to one remote without the routing table: the output port, the
+// Ethernet addresses, the IP MTU there, valid while the stack's route generation (bumped on
+// every route, neighbour and interface change) is what it was when the hint was made.
+struct OutHint {
+    uint8_t ok;        // usable: a resolved neighbour on an Ethernet port
+    uint16_t port;     // output port
+    uint16_t mtu;      // largest IP packet out of it
+    uint8_t eth[12];   // destination and source MAC
+    uint32_t gen;      // the stack's route generation it is good for
 };
 
 // In each message mbuf's private area.
@@ -40,6 +54,8 @@ struct FlowMsg {
     uint16_t lport;    // 0: any port (§4.5's "la with port *")
     uint16_t rport;
     uint8_t headers;   // udp headers mode: every datagram to the conv itself, no calls
+    uint8_t ttl, tos;  // for what the worker sends
+    OutHint hint;      // toward raddr (connected conversations)
 };
 
 // Before the payload of DataIn and Call.

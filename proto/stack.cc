@@ -85,7 +85,10 @@ Stack::Stack(Net& n_, int n) : net(n_), n(n) {
     ipifc = static_cast<Ipifcproto*>(proto("ipifc"));
     icmp = static_cast<Icmp*>(proto("icmp"));
     icmp6 = static_cast<Icmp6*>(proto("icmpv6"));
-    rib.on_change = [this](const Route& r, bool present) { fib_route(r, present); };
+    rib.on_change = [this](const Route& r, bool present) {
+        route_changed();
+        fib_route(r, present);
+    };
 }
 
 // The workers' FIB, made when forwarding is first turned on (it costs tens of megabytes) and
@@ -561,8 +564,10 @@ void Stack::ipstats_text(Text& t) const {
 void Stack::tick(uint64_t now) {
     ra6_tick(now);
     for (auto& e : arp) {
-        if (e.state == ArpEnt::Ok && e.fast && now - e.ctime >= kArpAgeMs)
+        if (e.state == ArpEnt::Ok && e.fast && now - e.ctime >= kArpAgeMs) {
             neigh_fast(e, false);  // aged (§4.14.1): the next packet comes to us, re-resolves
+            route_changed();
+        }
         if (e.state != ArpEnt::Empty && !e.ip.is_v4()) {  // neighbour discovery's own timers
             nd_tick(e, now);
             continue;
@@ -578,7 +583,30 @@ void Stack::tick(uint64_t now) {
     }
 }
 
-void Stack::ifc_changed() { net.publish(); }
+void Stack::ifc_changed() {
+    route_changed();
+    net.publish();
+}
+
+OutHint Stack::out_hint(const Ipaddr& src, const Ipaddr& dst) {
+    OutHint h{};
+    h.gen = rgen.load(std::memory_order_acquire);
+    if (!dst.is_v4() || dst.is_multicast() || dst == v4bcast) return h;
+    const Route* r = rib.lookup(dst, src);
+    if (!r || (r->type & (Runi | Rbcast | Rmulti | Rtrans))) return h;
+    Ipifc* f = ipifc->ifc(r->ifc);
+    if (!f || f->port < 0 || (f->medium != Medium::Ether && f->medium != Medium::Gbe)) return h;
+    const Ipaddr& nh = (r->type & Rifc) ? dst : r->gate;
+    if (ipforme(nh) & (Rbcast | Rmulti)) return h;
+    ArpEnt* e = arp_find(nh, f->x);
+    if (!e || e->state != ArpEnt::Ok || net.now_ms - e->ctime >= kArpAgeMs) return h;
+    h.ok = 1;
+    h.port = uint16_t(f->port);
+    h.mtu = uint16_t(f->maxtu - medium_info(f->medium)->hsize);
+    std::memcpy(h.eth, e->mac.b.data(), 6);
+    std::memcpy(h.eth + 6, f->mac.b.data(), 6);
+    return h;
+}
 
 // ---- Net --------------------------------------------------------------------------------
 
@@ -648,6 +676,7 @@ void Net::publish() {
         t.fib[o.s->n] = o.s->fib4 ? o.s->fib4->rt() : nullptr;
         t.fib6[o.s->n] = o.s->fib6 ? o.s->fib6->rt() : nullptr;
         t.ipid[o.s->n] = &o.s->ipid;
+        t.rgen[o.s->n] = &o.s->rgen;
         for (auto& l : f->lifc) {
             if (!(l.type & Rv4) || l.local.is_unspecified() || r.nlocal >= kMaxFastLocal)
                 continue;

@@ -99,6 +99,7 @@ public:
     uint32_t ndbvers = 0;              // bumped on every ndb change
     uint32_t ndbmtime = 0;             // seconds, last ndb change
     std::atomic<uint32_t> ipid{0};     // v4 ID counter (low 16 bits), shared with workers' echo replies
+    std::atomic<uint32_t> rgen{1};     // route generation: workers' route hints go stale with it
     uint32_t ip6id = 0;                // v6 fragment identification counter
     std::unique_ptr<Fib4> fib4;        // what workers forward IPv4 with; null without workers
     std::unique_ptr<Fib6> fib6;        // and IPv6
@@ -217,6 +218,11 @@ public:
 
     // Interface changes: rebuild what workers see.
     void ifc_changed();
+    // A route, neighbour or interface changed: every worker route hint goes stale.
+    void route_changed() { rgen.fetch_add(1, std::memory_order_release); }
+    // A hint for a worker sending from src to dst (msg.h), or one with ok 0 when the
+    // packets must come this way (no route, unresolved or non-Ethernet next hop, broadcast).
+    OutHint out_hint(const Ipaddr& src, const Ipaddr& dst);
     void ipstats_text(Text& t) const;
     void icmpstats_text(Text& t) const;
     void tick(uint64_t now_ms);

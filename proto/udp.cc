@@ -74,7 +74,8 @@ void Udp::sync_flow(Conv& c) {
     h.proto = uint8_t(info.index);
     h.conv = uint32_t(c.x);
     h.gen = c.gen;
-    FlowMsg f{c.laddr, c.raddr, c.lport, c.rport, uint8_t(c.headers)};
+    FlowMsg f{c.laddr, c.raddr, c.lport, c.rport, uint8_t(c.headers), c.ttl, c.tos, {}};
+    if (on && c.raddr.is_v4() && !c.headers) f.hint = stack.out_hint(c.laddr, c.raddr);
     // a lost request leaves the flow as it was: datagrams then come up the slow way
     if (io->request(h, {reinterpret_cast<const uint8_t*>(&f), sizeof f}, -1)) c.flowed = on;
 }
@@ -110,8 +111,31 @@ void Udp::stats(Text& t) const {
           (unsigned long long)st.in_errors, (unsigned long long)st.out_datagrams);
 }
 
+// A connected IPv4 conversation's datagram that fits one frame is built and sent by a worker
+// from the conversation's flow (its route hint); true when it went so.
+bool Udp::worker_send(Conv& c, std::span<const uint8_t> data) {
+    Netio* io = stack.net.io;
+    if (!c.flowed || c.headers || !io || io->workers() == 0 || c.ipversion != Version::V4 ||
+        !c.raddr.is_v4() || !c.laddr.is_v4() || c.laddr.is_v4_zero() || data.size() > kWorkerMax)
+        return false;
+    MsgHdr h{};
+    h.kind = MsgKind::Send;
+    h.stack = uint8_t(stack.n);
+    h.proto = uint8_t(info.index);
+    h.conv = uint32_t(c.x);
+    h.gen = c.gen;
+    if (!io->request(h, data, c.x % io->workers())) return false;  // one conv, one worker: in order
+    st.out_datagrams++;
+    return true;
+}
+
 // One write = one datagram. In headers mode the first 52 bytes say where it goes (§4.7.2).
 Err Udp::write_data(Conv& c, std::span<const uint8_t> data) {
+    if (worker_send(c, data)) {
+        stack.log.print(Logudpmsg, "udp: %s!%d -> %s!%d len %zu\n", fmt_ip(c.laddr).c_str(),
+                        c.lport, fmt_ip(c.raddr).c_str(), c.rport, data.size());
+        return ok;
+    }
     Ipaddr raddr = c.raddr, laddr = c.laddr;
     uint16_t rport = c.rport;
     if (c.headers) {
@@ -189,6 +213,14 @@ void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
 // A worker checked the datagram and found c's flow; the conv may have gone meanwhile (its
 // incarnation differs), and a listener's caller may have its conversation by now.
 void Udp::completion(const MsgHdr& h, std::span<const uint8_t> data) {
+    if (h.kind == MsgKind::TxSlow) {  // the worker's hint would not do: IP output here, and
+        // a fresh hint for the conversation when there is a good one now
+        stack.ip4_output(std::string(data.begin(), data.end()));
+        Conv* c = conv(int(h.conv));
+        if (c && c->gen == h.gen && c->flowed && stack.out_hint(c->laddr, c->raddr).ok)
+            sync_flow(*c);
+        return;
+    }
     if (data.size() < sizeof(DatagramMeta)) return;
     DatagramMeta m;
     std::memcpy(&m, data.data(), sizeof m);

@@ -6,6 +6,7 @@
 // (port unreachable). Pure: no DPDK calls.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <unordered_map>
 #include <vector>
 
@@ -42,6 +43,7 @@ public:
     void del(uint32_t conv);
     // The best flow for a datagram from ra!rp to la!lp, or null.
     const UdpFlow* lookup(const Ipaddr& ra, uint16_t rp, const Ipaddr& la, uint16_t lp) const;
+    const UdpFlow* by_conv(uint32_t conv) const;  // conv's flow, or null
     size_t size() const { return lport_.size(); }
 private:
     std::unordered_map<uint16_t, std::vector<UdpFlow>> byport_;  // by local port (0 = any)
@@ -82,6 +84,43 @@ inline const UdpFlow* UdpShard::lookup(const Ipaddr& ra, uint16_t rp, const Ipad
         if (lp == 0) break;
     }
     return best;
+}
+
+inline const UdpFlow* UdpShard::by_conv(uint32_t conv) const {
+    auto it = lport_.find(conv);
+    if (it == lport_.end()) return nullptr;
+    auto b = byport_.find(it->second);
+    if (b == byport_.end()) return nullptr;
+    for (const UdpFlow& u : b->second)
+        if (u.conv == conv) return &u;
+    return nullptr;
+}
+
+// A datagram of len payload bytes, already at ip + 28, from f's connected conversation:
+// the IPv4 and UDP headers in front of it (ID id, checksums computed). Returns the packet's
+// length.
+inline size_t udp_build4(uint8_t* ip, const FlowMsg& f, uint16_t id, size_t len) {
+    size_t tlen = size_t(kIp4Hdr) + 8 + len;
+    ip[0] = 0x45;
+    ip[1] = f.tos;
+    put16(ip + 2, uint16_t(tlen));
+    put16(ip + 4, id);
+    put16(ip + 6, 0);  // §4.4: DF never on local packets
+    ip[8] = f.ttl;
+    ip[9] = kProtoUdp;
+    put16(ip + 10, 0);
+    std::memcpy(ip + 12, f.laddr.b.data() + 12, 4);
+    std::memcpy(ip + 16, f.raddr.b.data() + 12, 4);
+    put16(ip + 10, csum(ip, kIp4Hdr));
+    uint8_t* u = ip + kIp4Hdr;
+    put16(u, f.lport);
+    put16(u + 2, f.rport);
+    put16(u + 4, uint16_t(8 + len));
+    put16(u + 6, 0);
+    uint32_t sum = csum_add(ip + 12, 8) + kProtoUdp + uint32_t(8 + len);
+    uint16_t c = csum(u, 8 + len, sum);
+    put16(u + 6, c ? c : 0xffff);
+    return tlen;
 }
 
 // What a worker does with one IPv4 datagram for one of our unicast addresses (ip: the
