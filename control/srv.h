@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -40,6 +41,13 @@ public:
     size_t clients() const { return conns_.size(); }
     size_t parked() const { return parked_.size(); }
     int epoll_fd() const { return ep_; }  // for a caller that nests this loop in its own
+
+    // Other descriptors served by this loop (the metrics endpoint): fn(events) runs in poll()
+    // when epoll reports events (EPOLLIN, EPOLLOUT, ...) on fd. fn may watch, rewatch or
+    // unwatch any fd, itself included. unwatch before closing fd. False: epoll refused.
+    bool watch(int fd, uint32_t events, std::function<void(uint32_t)> fn);
+    bool rewatch(int fd, uint32_t events);
+    void unwatch(int fd);
 
 private:
     struct Conn;
@@ -85,6 +93,12 @@ private:
     uint64_t next_id_ = 1;                                   // connection ids (0: listener)
     std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;  // live connections by id
     std::list<Parked> parked_;                               // waiting opens/reads, oldest first
+    struct Watch {
+        uint64_t key;                                        // epoll key: kWatchBit|gen|fd
+        std::function<void(uint32_t)> fn;                    // the owner's handler
+    };
+    std::unordered_map<int, Watch> watches_;                 // watch()ed fds
+    uint32_t watch_gen_ = 0;  // in the key, so a stale event for a reused fd is ignored
 };
 
 }  // namespace devip::ctl

@@ -70,6 +70,16 @@ public:
     void set_promisc(uint16_t port, bool on);
     void add_mcast(uint16_t port, const proto::Ether& mac, bool add);
     unsigned mbufs_in_use() const;
+    unsigned mbufs_total() const;
+    // For the metrics endpoint: rte_eth_stats of a port (false: the PMD would not say), each
+    // worker's counters (plain loads of 64-bit fields only that worker writes), and the
+    // control thread's failed slow-path transmits.
+    struct EthCounters {
+        uint64_t ipackets, opackets, ibytes, obytes, ierrors, oerrors, imissed, rx_nombuf;
+    };
+    bool eth_counters(uint16_t port, EthCounters& out) const;
+    const std::vector<WorkerStats>& worker_stats() const { return wstats_; }
+    uint64_t control_tx_drops() const { return tx_alloc_fail_; }
 
     // Worker side (public for the lcore launcher).
     int worker_main(unsigned idx);

@@ -93,10 +93,17 @@ void Udp::state(const Conv& c, Text& t) const {
     t.put("%s qin %zu qout 0\n", c.inuse ? "Open" : "Closed", c.rq.bytes());
 }
 
+constexpr Stat<UdpStats> kUdpStats[] = {
+    {"InDatagrams", &UdpStats::in_datagrams}, {"NoPorts", &UdpStats::no_ports},
+    {"InErrors", &UdpStats::in_errors}, {"OutDatagrams", &UdpStats::out_datagrams},
+};
+
 void Udp::stats(Text& t) const {
-    t.put("InDatagrams: %llu\nNoPorts: %llu\nInErrors: %llu\nOutDatagrams: %llu\n",
-          (unsigned long long)st.in_datagrams, (unsigned long long)st.no_ports,
-          (unsigned long long)st.in_errors, (unsigned long long)st.out_datagrams);
+    for (auto& k : kUdpStats) t.put("%s: %llu\n", k.name, (unsigned long long)(st.*k.field));
+}
+
+void Udp::counters(std::vector<Counter>& out) const {
+    for (auto& k : kUdpStats) out.push_back({k.name, st.*k.field, {}});
 }
 
 // One write = one datagram. In headers mode the first 52 bytes say where it goes (§4.7.2).

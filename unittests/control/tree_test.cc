@@ -65,7 +65,7 @@ TEST_F(TreeTest, TopLevelListingOrder_1_1) {
     Fid f = at(eve, "");
     EXPECT_EQ(list(f), (std::vector<std::string>{"udp", "ipifc", "icmp", "icmpv6", "arp",
                                                  "bootp", "ndb", "iproute", "ipselftab", "log",
-                                                 "ether0"}));
+                                                 "config", "ether0"}));
     Dir d;
     ASSERT_TRUE(tree.dirent(f, 4, d));  // arp
     EXPECT_EQ(d.qid.path, 2u);
