@@ -347,7 +347,8 @@ void MetricsHttp::accept_all() {
         int fd = accept4(lfd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) return;  // EAGAIN, or out of descriptors: the rest wait in the backlog
         if (clients_.size() >= kHttpMaxClients) close_client(clients_.front()->fd);
-        if (!srv_.watch(fd, EPOLLIN | EPOLLRDHUP, [this, fd](uint32_t ev) { on_client(fd, ev); })) {
+        auto fn = [this, fd](uint32_t ev) { on_client(fd, ev); };
+        if (!srv_.watch(fd, EPOLLIN | EPOLLRDHUP, fn)) {
             close(fd);
             continue;
         }
@@ -382,7 +383,7 @@ void MetricsHttp::on_client(int fd, uint32_t events) {
             ssize_t n = recv(fd, buf, sizeof buf, 0);
             if (n > 0) {
                 c->in.append(buf, size_t(n));
-                if (c->in.size() > kHttpMaxRequest || c->in.find("\r\n\r\n") != std::string::npos ||
+                if (c->in.size() > kHttpMaxRequest || c->in.find("\n\r\n") != std::string::npos ||
                     c->in.find("\n\n") != std::string::npos)
                     break;
                 continue;
@@ -427,7 +428,8 @@ void MetricsHttp::answer(Client& c) {
     bool head = method == "HEAD";
     if (method != "GET" && !head)
         return reply("405 Method Not Allowed", text, "only GET and HEAD\n", false);
-    if (target != "/metrics") return reply("404 Not Found", text, "not found: try /metrics\n", head);
+    if (target != "/metrics")
+        return reply("404 Not Found", text, "not found: try /metrics\n", head);
     reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", body_(), head);
 }
 

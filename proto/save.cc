@@ -76,18 +76,18 @@ void Stack::save_ifc(Text& t, const Ipifc& f, int x, bool first) const {
         bool six = !v4 && mask_len(l.mask) >= 0 && mask_len(l.mask) <= 64 &&
                    ipifc->ifc_id(f, id) && id == l.local;
         if (six && (!l.onlink || !l.autoflag || l.validlt != ~0u || l.preflt != ~0u)) {
-            t.put("%s add6 %s %d %d %d %u %u\n", ctl.c_str(), fmt_ip(l.local & l.mask).c_str(),
-                  mask_len(l.mask), l.onlink, l.autoflag, remaining(l.validlt, l.origint, now),
-                  remaining(l.preflt, l.origint, now));
+            t.put("%s add6 %s %d %d %d %u %u\n", ctl.c_str(),
+                  fmt_ip(l.local & l.mask).c_str(), mask_len(l.mask), l.onlink, l.autoflag,
+                  remaining(l.validlt, l.origint, now), remaining(l.preflt, l.origint, now));
             continue;
         }
-        t.put("%s %s %s %s", ctl.c_str(), l.tentative ? "try" : "add", fmt_ip(l.local).c_str(),
-              mask_arg(l.mask, v4).c_str());
+        t.put("%s %s %s %s", ctl.c_str(), l.tentative ? "try" : "add",
+              fmt_ip(l.local).c_str(), mask_arg(l.mask, v4).c_str());
         uint16_t flags = l.type & (Rproxy | Rtrans);
         if (l.remote != (l.local & l.mask) || flags) t.put(" %s", fmt_ip(l.remote).c_str());
         if (flags)
-            t.put(" 0 %s%s%s", flags & Rproxy ? "proxy" : "", flags == (Rproxy | Rtrans) ? "," : "",
-                  flags & Rtrans ? "trans" : "");
+            t.put(" 0 %s%s%s", flags & Rproxy ? "proxy" : "",
+                  flags == (Rproxy | Rtrans) ? "," : "", flags & Rtrans ? "trans" : "");
         t.put("\n");
     }
 }
@@ -100,7 +100,8 @@ void Stack::config_text(Text& t, bool keys) const {
         auto& f = static_cast<const Ipifc&>(*c);
         if (!f.bound()) continue;
         if (medium_info(f.medium)->unbind_on_close) {
-            t.put("# ipifc %d (%s) not saved: it lives while its ctl is open\n", f.x, f.dev.c_str());
+            t.put("# ipifc %d (%s) not saved: it lives while its ctl is open\n", f.x,
+                  f.dev.c_str());
             continue;
         }
         renum[size_t(f.x)] = next;
@@ -117,8 +118,8 @@ void Stack::config_text(Text& t, bool keys) const {
         char flags[8];
         route_type_text(r.type, flags);
         bool v4 = r.v4();
-        routes.push_back("/net/iproute add " + fmt_ip(r.dst) + " " + mask_arg(r.mask, v4) + " " +
-                         fmt_ip(r.gate) + " " + flags + " " + tag_text(r.tag) + " " +
+        routes.push_back("/net/iproute add " + fmt_ip(r.dst) + " " + mask_arg(r.mask, v4) +
+                         " " + fmt_ip(r.gate) + " " + flags + " " + tag_text(r.tag) + " " +
                          std::to_string(renum[size_t(r.ifc)]) + " " + fmt_ip(r.src) + " " +
                          mask_arg(r.smask, v4) + "\n");
     });
