@@ -249,7 +249,7 @@ public:
     uint32_t fib_routes = 1u << 16;          // IPv4 FIB size hint per stack (--fib-routes)
     uint32_t fib6_routes = 1u << 14;         // IPv6 FIB size hint per stack (--fib6-routes)
     uint64_t rng = 0x9e3779b97f4a7c15ull;    // port choice, ping ids
-    dlog::Limiter lim_unbound, lim_hdr, lim_icmp;  // per-packet messages of devipd's own log
+    dlog::Limiter lim_unbound, lim_hdr, lim_icmp, lim_noport;  // devipd's own per-packet log
     uint32_t random();
 private:
     std::array<std::unique_ptr<Stack>, kMaxStacks> stacks_;

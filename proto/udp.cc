@@ -3,6 +3,8 @@
 // thread in this edition: every datagram for a conversation ends in a 9P read there anyway.
 #include "proto/udp.h"
 
+#include "proto/dlog.h"
+
 #include "proto/icmp.h"
 #include "proto/icmp6.h"
 #include "proto/ip6.h"
@@ -171,6 +173,9 @@ void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
     Conv* c = demux(*this, src, sport, dst, dport);
     if (!c) {
         st.no_ports++;
+        dlog::limited(stack.net.lim_noport, stack.net.now_ms, dlog::Level::Debug,
+                      "stack %d: udp: %s!%u to %s!%u: no conversation", stack.n,
+                      fmt_ip(src).c_str(), sport, fmt_ip(dst).c_str(), dport);
         stack.log.print(Logudp, "udp: no conv %s!%d -> %s!%d\n", fmt_ip(src).c_str(), sport,
                         fmt_ip(dst).c_str(), dport);
         if (v6)
