@@ -53,19 +53,20 @@ void Stack::save_ifc(Text& t, const Ipifc& f, int x, bool first) const {
     struct Key {
         const char* name;
         int RaParams::*field;
+        bool learned;   // recvra: router advertisements set it (ra6.cc), so it is not saved
     };
     static constexpr Key kRa[] = {
-        {"recvra", &RaParams::recvra},     {"sendra", &RaParams::sendra},
-        {"mflag", &RaParams::mflag},       {"oflag", &RaParams::oflag},
-        {"maxraint", &RaParams::maxraint}, {"minraint", &RaParams::minraint},
-        {"linkmtu", &RaParams::linkmtu},   {"reachtime", &RaParams::reachtime},
-        {"rxmitra", &RaParams::rxmitra},   {"ttl", &RaParams::ttl},
-        {"routerlt", &RaParams::routerlt},
+        {"recvra", &RaParams::recvra, false},     {"sendra", &RaParams::sendra, false},
+        {"mflag", &RaParams::mflag, true},        {"oflag", &RaParams::oflag, true},
+        {"maxraint", &RaParams::maxraint, false}, {"minraint", &RaParams::minraint, false},
+        {"linkmtu", &RaParams::linkmtu, true},    {"reachtime", &RaParams::reachtime, true},
+        {"rxmitra", &RaParams::rxmitra, true},    {"ttl", &RaParams::ttl, true},
+        {"routerlt", &RaParams::routerlt, true},
     };
     const RaParams def{};
     std::string ra;
     for (auto& k : kRa)
-        if (f.ra.*k.field != def.*k.field)
+        if (f.ra.*k.field != def.*k.field && !(k.learned && f.ra.recvra))
             ra += " " + std::string(k.name) + " " + std::to_string(f.ra.*k.field);
     if (!ra.empty()) t.put("%s ra6%s\n", ctl.c_str(), ra.c_str());
     const uint64_t now = net.now_ms / 1000;

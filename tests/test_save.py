@@ -1,9 +1,13 @@
 """ipctl save: the running configuration as a devipd --config file. Replayed into a fresh
 devipd it gives the same /net files (counters masked); derived state (interface and self
 routes, neighbours learned from the wire) stays out; -k is the host owner's."""
+import ipaddress
+import os
 import re
 
-from conftest import DEVIP_IP, Devip, linux_mac
+from conftest import DEVIP_IP, linux_mac, wait_for
+from test_ra import HOST6_CONF, RADVD_CONF, linux_ll
+from v6_util import eui64
 
 CONFIG = """\
 /net/ipifc/clone bind ether /net/ether0
@@ -104,3 +108,30 @@ def test_save_of_another_stack(devip_factory):
     out = a.ipctl("save", "-n", "3").stdout.decode()
     assert out == "# devip stack 3: the running configuration (ipctl save)\n"
     assert a.ipctl("-n", "3", "save").stdout.decode() == out
+
+
+def test_what_router_advertisements_made_stays_out(devip_factory):
+    """recvra with radvd on the link: the SLAAC address, the ra6 default route and the
+    parameters the RAs set are the router's, not configuration."""
+    d = devip_factory(config=HOST6_CONF, linux_ipv6=True)
+    d.ns_run("sysctl -qw net.ipv6.conf.all.forwarding=1")
+    d.ns_run("ip addr add 2001:2:0:1::2/64 dev dtap0 nodad")
+    assert wait_for(lambda: linux_ll(d), 10)
+    conf = os.path.join(d.dir, "radvd.conf")
+    with open(conf, "w") as f:
+        f.write(RADVD_CONF)
+    d.ns_popen(["radvd", "-n", "-C", conf, "-p", os.path.join(d.dir, "radvd.pid"),
+                "-m", "stderr"])
+    slaac = eui64(d.mac, "2001:2:0:1::")
+    assert wait_for(lambda: " ra6 " in d.cat("/net/iproute") and
+                    "linkmtu 1400" in d.cat("/net/ipifc/0/status"), 30), d.cat("/net/iproute")
+    def has_slaac():
+        return any(ipaddress.ip_address(l.split()[0]) == ipaddress.ip_address(slaac)
+                   for l in d.cat("/net/ipifc/0/status").splitlines()[1:] if l.strip())
+    assert wait_for(has_slaac, 30), d.cat("/net/ipifc/0/status")
+    saved = d.ipctl("save").stdout.decode()
+    assert saved == ("# devip stack 0: the running configuration (ipctl save)\n"
+                     "/net/ipifc/clone bind ether /net/ether0\n"
+                     "/net/ipifc/0/ctl ra6 recvra 1\n"
+                     "/net/ipifc/0/ctl add 198.18.0.1 /24\n"
+                     "/net/ipifc/0/ctl add fe80::1 /64\n"), saved
