@@ -372,7 +372,7 @@ void MetricsHttp::close_client(int fd) {
     std::erase_if(clients_, [fd](const std::unique_ptr<Client>& c) { return c->fd == fd; });
 }
 
-void MetricsHttp::on_client(int fd, uint32_t events) {
+void MetricsHttp::on_client(int fd, uint32_t) {  // any event: try to read, then to send
     Client* c = nullptr;
     for (auto& k : clients_)
         if (k->fd == fd) c = k.get();
@@ -402,7 +402,6 @@ void MetricsHttp::on_client(int fd, uint32_t events) {
         if (n <= 0) break;
         c->off += size_t(n);
     }
-    (void)events;
     close_client(fd);
 }
 

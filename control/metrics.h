@@ -85,7 +85,7 @@ public:
 private:
     struct Client;
     void accept_all();
-    void on_client(int fd, uint32_t events);
+    void on_client(int fd, uint32_t events);  // readable, writable or hung up
     void answer(Client& c);
     void close_client(int fd);
     void reap_idle(uint64_t now);

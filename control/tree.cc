@@ -53,9 +53,10 @@ struct OpenState {
     bool snoop = false;      // ipifc snoop reader
     RouteTag tag = kTagNone; // iproute fd tag
     bool answer = false;     // iproute: reads return `route`'s answer, not the table
-    std::string route;       // iproute: that answer; config: the text being read
+    std::string route;       // iproute: that answer
     bool keys = false;       // config: "keys" was written (eve only): secrets included
-    bool config_built = false;  // config: route holds this open's text
+    bool config_built = false;  // config: text holds this open's configuration
+    std::string text;        // config: the text being read
 };
 
 OpenState& st(Fid& f) {
@@ -430,10 +431,10 @@ Answer Tree::read(Fid& f, uint64_t off, uint32_t count, std::string& out) {
         if (off == 0 || !o.config_built) {
             Text all;
             s.config_text(all, o.keys);
-            o.route = all.take();
+            o.text = all.take();
             o.config_built = true;
         }
-        return string_read(o.route, off, count, out);
+        return string_read(o.text, off, count, out);
     }
     case Q::Ndb:
         return string_read(s.ndb, off, count, out);

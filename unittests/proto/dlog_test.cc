@@ -17,6 +17,7 @@ TEST(Dlog, LevelNames) {
     EXPECT_FALSE(set_level("verbose"));
     EXPECT_EQ(level(), Level::Warn);  // unchanged by a bad name
     EXPECT_FALSE(set_sink("file"));
+    EXPECT_TRUE(set_sink("syslog"));  // openlog only: nothing is sent until a message
     EXPECT_TRUE(set_sink("stderr"));
     set_level(was);
 }
