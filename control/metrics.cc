@@ -255,6 +255,10 @@ std::string metrics_text(const proto::Net& net, const MetricsSource& src) {
         proto_metrics(p, *s);
         table_metrics(p, *s);
     }
+    p.counter("devip_log_suppressed_total",
+              "Per-packet messages of devipd's own log held back by its rate limit.", {},
+              net.lim_unbound.suppressed_total + net.lim_hdr.suppressed_total +
+                  net.lim_icmp.suppressed_total + net.lim_noport.suppressed_total);
     return p.text();
 }
 

@@ -59,6 +59,8 @@ TEST_F(MetricsTest, PortAndWorkerCountersWithLabels) {
     EXPECT_TRUE(has_line("devip_mempool_mbufs_in_use 7"));
     EXPECT_TRUE(has_line("# TYPE devip_mempool_mbufs gauge"));
     EXPECT_TRUE(has_line("devip_control_tx_drops_total 3"));
+    net.lim_noport.suppressed_total = 9;
+    EXPECT_TRUE(has_line("devip_log_suppressed_total 9"));
 }
 
 TEST_F(MetricsTest, IpMibSumsControlAndWorkerCounters) {
