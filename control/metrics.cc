@@ -213,6 +213,8 @@ void table_metrics(Page& p, const proto::Stack& s) {
     };
     fib("ipv4", s.fib4.get());
     fib("ipv6", s.fib6.get());
+    p.gauge("devip_routes", "Routes in /net/iproute, interface and self routes included.",
+            {{"stack", st}}, s.rib.size());
     uint64_t wait = 0, okay = 0;
     for (auto& e : s.arp) {
         if (e.state == proto::ArpEnt::Wait) wait++;

@@ -86,6 +86,8 @@ TEST_F(MetricsTest, EveryProtocolExportsItsStatsThroughTheHook) {
     EXPECT_TRUE(has_line(
         "devip_ifc_info{stack=\"0\",ifc=\"0\",device=\"/net/ether0\",port=\"ether0\"} 1"));
     EXPECT_TRUE(has_line("devip_neighbours{stack=\"0\",state=\"OK\"} 0"));
+    EXPECT_TRUE(has_line("devip_routes{stack=\"0\"} " + std::to_string(s.rib.size())));
+    EXPECT_GT(s.rib.size(), 0u);  // the interface and self routes of the address
 }
 
 TEST_F(MetricsTest, OneHelpAndTypePerFamilyAndItsSamplesTogether) {
