@@ -338,6 +338,11 @@ Err MetricsHttp::listen(const HttpAddr& a) {
         close(fd);
         return err_text("metrics: %s: %s", where_.c_str(), strerror(e));
     }
+    sockaddr_storage got{};
+    socklen_t glen = sizeof got;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&got), &glen);
+    port_ = ntohs(a.family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&got)->sin6_port
+                                       : reinterpret_cast<sockaddr_in*>(&got)->sin_port);
     if (!srv_.watch(fd, EPOLLIN, [this](uint32_t) { accept_all(); })) {
         close(fd);
         return err_text("metrics: epoll: %s", strerror(errno));

@@ -80,6 +80,7 @@ public:
     MetricsHttp& operator=(const MetricsHttp&) = delete;
     proto::Err listen(const HttpAddr& a);
     std::string where() const { return where_; }  // "127.0.0.1:9100"
+    uint16_t port() const { return port_; }        // the bound port (a given 0: the kernel's)
     size_t clients() const { return clients_.size(); }
 
 private:
@@ -94,6 +95,7 @@ private:
     std::function<std::string()> body_;            // the page for /metrics
     int lfd_ = -1;                                 // listening socket
     std::string where_;                            // what we listen on, for the log
+    uint16_t port_ = 0;                            // the port bound
     std::vector<std::unique_ptr<Client>> clients_;  // open connections, oldest first
 };
 

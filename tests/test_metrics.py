@@ -3,6 +3,7 @@ with python3-prometheus-client's parser; counters that move by exactly what a te
 responder's 404/405/431 answers and its never blocking the control loop; DPDK's own telemetry
 socket beside it (dpdk-telemetry.py)."""
 import json
+import re
 import socket
 import subprocess
 import urllib.error
@@ -191,3 +192,37 @@ def test_bad_metrics_address_is_a_usage_error(spec, err):
         assert err in r.stderr.splitlines()
     finally:
         d.close()
+
+
+def test_a_slow_reader_gets_the_whole_page_and_blocks_nothing(mdev):
+    """A big page (every stack) to a client with a small receive buffer that does not read
+    yet: others are served meanwhile, and it gets the whole page when it reads. (A reply
+    larger than the kernel's buffers is unittests' MetricsHttp test.)"""
+    for n in range(1, 16):  # every stack adds its families' samples: a page of ~100 KB
+        mdev.ipctl("-n", str(n), "cat", "/net/ipifc/stats")
+
+    def slow():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", PORT))
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: devip\r\n\r\n")
+        return s
+    s = in_netns(mdev.ns, slow)
+    try:
+        status, _, body = fetch(mdev)  # answered while the first reply waits
+        assert status == 200 and len(body) > 65536, len(body)
+        assert mdev.cat("/net/ipifc/0/status").startswith("device /net/ether0 ")
+        got = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    finally:
+        s.close()
+    head, _, page = got.partition(b"\r\n\r\n")
+    length = int(re.search(rb"\r\nContent-Length: (\d+)", head).group(1))
+    assert len(page) == length > 65536
+    assert {f.name for f in text_string_to_metric_families(page.decode())} == \
+        {f.name for f in text_string_to_metric_families(body)}

@@ -2,7 +2,10 @@
 // labels per Prometheus' conventions, 64-bit values as they are, one HELP/TYPE per family;
 // the --metrics address syntax.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "control/metrics.h"
 #include "proto/stack.h"
@@ -137,6 +140,83 @@ TEST(HttpAddr, BadOnesAreNamed) {
     EXPECT_STREQ(parse_http_addr("x:80", a).text, "bad metrics address x");
     EXPECT_STREQ(parse_http_addr("[::1]9100", a).text, "bad metrics address [::1]9100");
     EXPECT_STREQ(parse_http_addr("127.0.0.1:", a).text, "bad metrics port ");
+}
+
+}  // namespace
+}  // namespace devip::ctl
+
+// The responder on a real socket, pumped by the Server's poll: a reply far larger than the
+// socket buffers reaches a client that reads slowly, while another client is answered.
+namespace devip::ctl {
+namespace {
+
+struct NoFs final : Fsys {
+    Err attach(Fid&, std::string_view) override { return Err{"no"}; }
+    Err walk(Fid&, std::string_view) override { return Err{"no"}; }
+    Err stat(const Fid&, Dir&) override { return Err{"no"}; }
+    bool dirent(const Fid&, uint64_t, Dir&) override { return false; }
+    Answer open(Fid&, uint8_t) override { return Answer::fail(Err{"no"}); }
+    Answer read(Fid&, uint64_t, uint32_t, std::string&) override {
+        return Answer::fail(Err{"no"});
+    }
+    Err write(Fid&, uint64_t, std::span<const uint8_t>, uint32_t&) override { return Err{"no"}; }
+    Err wstat(Fid&, const Dir&) override { return Err{"no"}; }
+    void clunk(Fid&) override {}
+    void cancel(Fid&) override {}
+};
+
+int connect_to(uint16_t port, int rcvbuf) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (rcvbuf) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    return fd;
+}
+
+// Reads what is there now; true at end of file.
+bool drain(int fd, std::string& got) {
+    char b[65536];
+    for (;;) {
+        ssize_t n = recv(fd, b, sizeof b, 0);
+        if (n > 0) {
+            got.append(b, size_t(n));
+            continue;
+        }
+        return n == 0;
+    }
+}
+
+TEST(MetricsHttp, LargeReplyToASlowReaderWhileOthersAreServed) {
+    NoFs fs;
+    Server srv(fs);
+    const std::string big(8 << 20, 'x');  // far beyond any socket buffer
+    MetricsHttp http(srv, [&] { return big; });
+    ASSERT_FALSE(http.listen(HttpAddr{AF_INET, "127.0.0.1", 0}));
+    ASSERT_NE(http.port(), 0);
+    int slow = connect_to(http.port(), 4096);
+    const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    ASSERT_EQ(send(slow, req, sizeof req - 1, 0), ssize_t(sizeof req - 1));
+    for (int i = 0; i < 20; i++) srv.poll(5);  // sends what fits, then waits for EPOLLOUT
+    EXPECT_EQ(http.clients(), 1u);
+    int quick = connect_to(http.port(), 0);
+    const char bad[] = "GET /other HTTP/1.1\r\n\r\n";
+    ASSERT_EQ(send(quick, bad, sizeof bad - 1, 0), ssize_t(sizeof bad - 1));
+    std::string q;
+    for (int i = 0; i < 200 && !drain(quick, q); i++) srv.poll(5);
+    EXPECT_EQ(q.rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u) << q;
+    std::string got;
+    for (int i = 0; i < 20000 && !drain(slow, got); i++) srv.poll(1);
+    size_t body = got.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos);
+    EXPECT_NE(got.find("\r\nContent-Length: 8388608\r\n"), std::string::npos);
+    EXPECT_EQ(got.size() - body - 4, big.size());
+    EXPECT_EQ(http.clients(), 0u);
+    close(slow);
+    close(quick);
 }
 
 }  // namespace
