@@ -55,8 +55,8 @@ std::string escape(std::string_view v) {
 }
 
 struct Label {
-    const char* name;
-    std::string value;
+    const char* name;   // "stack", "port", ...
+    std::string value;  // unescaped
 };
 
 // Families in the order first seen, each with its samples.
@@ -81,9 +81,9 @@ public:
 
 private:
     struct Family {
-        std::string name, help;
-        const char* type;
-        std::string samples;
+        std::string name, help;  // the metric's name and its HELP text
+        const char* type;        // "counter" or "gauge"
+        std::string samples;     // its sample lines so far
     };
     void sample(const std::string& name, const char* help, const char* type,
                 std::initializer_list<Label> labels, uint64_t v) {
@@ -102,15 +102,15 @@ private:
         }
         s += ' ' + std::to_string(v) + '\n';
     }
-    std::vector<Family> fam_;
-    std::unordered_map<std::string, size_t> index_;
+    std::vector<Family> fam_;                        // in the order first seen
+    std::unordered_map<std::string, size_t> index_;  // name → index in fam_
 };
 
 void port_metrics(Page& p, const MetricsSource& src) {
     struct Row {
-        const char* name;
-        const char* help;
-        uint64_t PortMetrics::*field;
+        const char* name;              // after the family prefix, before _total
+        const char* help;              // the HELP text
+        uint64_t PortMetrics::*field;  // the value
     };
     static constexpr Row kRows[] = {
         {"rx_packets", "Packets received by the port (rte_eth_stats ipackets).",
@@ -134,9 +134,9 @@ void port_metrics(Page& p, const MetricsSource& src) {
 
 void worker_metrics(Page& p, const MetricsSource& src) {
     struct Row {
-        const char* name;
-        const char* help;
-        uint64_t WorkerMetrics::*field;
+        const char* name;              // after the family prefix, before _total
+        const char* help;              // the HELP text
+        uint64_t WorkerMetrics::*field;  // the value
     };
     static constexpr Row kRows[] = {
         {"loops", "Poll loops the worker has run.", &WorkerMetrics::loops},

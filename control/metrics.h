@@ -62,7 +62,7 @@ std::string metrics_text(const proto::Net& net, const MetricsSource& src);
 struct HttpAddr {
     int family = 0;           // AF_INET or AF_INET6
     std::string addr;         // numeric address
-    uint16_t port = 0;
+    uint16_t port = 0;        // TCP port
 };
 proto::Err parse_http_addr(const std::string& spec, HttpAddr& out);
 
