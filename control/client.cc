@@ -654,7 +654,9 @@ void WritePipe::settle(uint16_t tag, const uint8_t* msg, uint32_t size) {
     if (!err.empty()) {
         failures_.push_back({s.label, std::move(err)});
         failed_ = true;
+        errors_.fetch_add(1, std::memory_order_relaxed);
     }
+    answered_.fetch_add(1, std::memory_order_relaxed);
     s.busy.store(false, std::memory_order_release);
 }
 

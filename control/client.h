@@ -189,6 +189,9 @@ public:
     bool put(std::string_view data, uint64_t label);
     // Sends what is queued and waits for every answer. The failures, in label order.
     std::vector<Failure> finish();
+    // Answers so far and how many were errors (for progress; safe from the writing thread).
+    uint64_t answered() const { return answered_.load(std::memory_order_relaxed); }
+    uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
 
 private:
     struct Slot {
@@ -208,6 +211,8 @@ private:
     std::vector<uint8_t> out_;       // encoded writes not yet sent
     std::vector<Failure> failures_;  // guarded by the Client's mu_
     std::atomic<bool> failed_{false};  // a write failed, a send failed, or the window is lost
+    std::atomic<uint64_t> answered_{0};  // Rwrite or Rerror received
+    std::atomic<uint64_t> errors_{0};    // of which failures
     bool finished_ = false;          // finish() has run
     friend class Client;
 };

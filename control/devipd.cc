@@ -14,9 +14,11 @@
 #include <fstream>
 #include <string>
 
+#include "control/metrics.h"
 #include "control/srv.h"
 #include "control/tree.h"
 #include "dataplane/dataplane.h"
+#include "proto/dlog.h"
 #include "proto/stack.h"
 
 #include <rte_eal.h>
@@ -24,12 +26,15 @@
 namespace {
 
 using namespace devip;
+using proto::dlog::Level;
+using proto::dlog::msg;
 
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
 const char kUsage[] =
     "usage: devipd [EAL options --] [--socket PATH] [--config FILE] [--workers N]\n"
+    "              [--metrics [ADDR:]PORT] [--log-level LEVEL] [--log stderr|syslog]\n"
     "\n"
     "Plan 9's ip(3) /net served over 9P2000 on a UNIX socket, on DPDK ports.\n"
     "\n"
@@ -44,6 +49,10 @@ const char kUsage[] =
     "  --fib6-routes N IPv6 routes the forwarding table is sized for (default 16384): 4N\n"
     "                  groups of 1 KB (at least 16384); both tables are made when iprouting\n"
     "                  is first turned on and use memory only as routes fill them\n"
+    "  --metrics [ADDR:]PORT  serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR\n"
+    "                  defaults to 127.0.0.1, in devipd's network namespace; [V6ADDR]:PORT)\n"
+    "  --log-level L   devipd's own messages: error, warn, info (default) or debug\n"
+    "  --log SINK      stderr (default) or syslog (daemon facility); /net/log is separate\n"
     "  --help          this text\n";
 
 // The stack's view of the packet machinery.
@@ -79,20 +88,51 @@ private:
 // Timers (ARP and ND retransmissions, router advertisements, reassembly, FIB commits) run on
 // this tick; nothing that answers a packet or a client waits for it.
 constexpr uint64_t kTickMs = 10;
+// What the metrics page needs from the packet machinery.
+class DpMetrics final : public ctl::MetricsSource {
+public:
+    explicit DpMetrics(const dp::Dataplane& d) : d_(d) {}
+    std::vector<ctl::PortMetrics> ports() const override {
+        std::vector<ctl::PortMetrics> v;
+        for (auto& p : d_.ports()) {
+            dp::Dataplane::EthCounters e{};
+            d_.eth_counters(p.id, e);
+            v.push_back({p.name, e.ipackets, e.opackets, e.ibytes, e.obytes, e.ierrors,
+                         e.oerrors, e.imissed, e.rx_nombuf});
+        }
+        return v;
+    }
+    std::vector<ctl::WorkerMetrics> workers() const override {
+        std::vector<ctl::WorkerMetrics> v;
+        for (auto& w : d_.worker_stats())
+            v.push_back({w.loops, w.naps, w.rx, w.tx, w.punted, w.punt_drops, w.tx_drops});
+        return v;
+    }
+    uint64_t mbufs_in_use() const override { return d_.mbufs_in_use(); }
+    uint64_t mbufs_total() const override { return d_.mbufs_total(); }
+    uint64_t control_tx_drops() const override { return d_.control_tx_drops(); }
+private:
+    const dp::Dataplane& d_;
+};
 
 uint64_t now_ms() {
     using namespace std::chrono;
     return uint64_t(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
 }
 
-// A config file: "PATH MESSAGE" per line; blank lines and '#' comments are skipped.
+// A config file: "PATH MESSAGE" per line; blank lines and '#' comments are skipped. MESSAGE
+// starts after the blank that ends PATH (ctl messages are tokenized anyway; ndb lines keep
+// their leading tabs). /net/ndb lines build the ndb text: the first truncates it, each adds
+// its MESSAGE and a newline.
 bool apply_config(ctl::Tree& tree, const char* file) {
     std::ifstream in(file);
     if (!in) {
-        fprintf(stderr, "devipd: %s: %s\n", file, strerror(errno));
+        msg(Level::Error, "%s: %s", file, strerror(errno));
         return false;
     }
     std::string line;
+    uint64_t ndb = 0;      // bytes of ndb text this file has written
+    bool ndb_seen = false;
     for (int n = 1; std::getline(in, line); n++) {
         size_t b = line.find_first_not_of(" \t");
         if (b == std::string::npos || line[b] == '#') continue;
@@ -101,12 +141,23 @@ bool apply_config(ctl::Tree& tree, const char* file) {
             line.pop_back();
         size_t sp = line.find_first_of(" \t");
         std::string path = line.substr(0, sp);
-        std::string msg = sp == std::string::npos ? "" : line.substr(line.find_first_not_of(" \t", sp));
-        if (proto::Err e = tree.config_write(0, path, msg)) {
-            fprintf(stderr, "devipd: %s:%d: %s: %s\n", file, n, path.c_str(), e.text);
+        std::string m = sp == std::string::npos ? "" : line.substr(sp + 1);
+        proto::Err e;
+        if (path == "/net/ndb" || path == "ndb") {
+            m += '\n';
+            e = tree.config_write(0, path, m, ndb, !ndb_seen);
+            ndb += m.size();
+            ndb_seen = true;
+        } else {
+            e = tree.config_write(0, path, m);
+        }
+        if (e) {
+            msg(Level::Error, "%s:%d: %s: %s", file, n, path.c_str(), e.text);
             return false;
         }
+        msg(Level::Debug, "%s:%d: %s %s", file, n, path.c_str(), m.c_str());
     }
+    msg(Level::Info, "applied %s", file);
     return true;
 }
 
@@ -114,10 +165,10 @@ bool apply_config(ctl::Tree& tree, const char* file) {
 // creates (the dataplane, the stacks and their FIBs in EAL memory) is destroyed on return,
 // before EAL is cleaned up.
 int serve(const std::string& sock, const char* config, uint32_t fib_routes,
-          uint32_t fib6_routes) {
+          uint32_t fib6_routes, const ctl::HttpAddr* metrics) {
     dp::Dataplane dplane;
     if (proto::Err e = dplane.init()) {
-        fprintf(stderr, "devipd: %s\n", e.text);
+        msg(Level::Error, "%s", e.text);
         return 1;
     }
     DpNetio io(dplane);
@@ -138,22 +189,30 @@ int serve(const std::string& sock, const char* config, uint32_t fib_routes,
 
     int rc = 0;
     ctl::Server srv(tree);
-    if (config && !apply_config(tree, config)) {
+    DpMetrics dpm(dplane);
+    ctl::MetricsHttp http(srv, [&] { return ctl::metrics_text(net, dpm); });
+    proto::Err merr = metrics ? http.listen(*metrics) : proto::ok;
+    if (merr) {
+        msg(Level::Error, "%s", merr.text);
+        rc = 1;
+        g_stop = 1;
+    } else if (config && !apply_config(tree, config)) {
         rc = 1;
         g_stop = 1;
     } else if (proto::Err e = srv.listen(sock)) {
-        fprintf(stderr, "devipd: %s: %s\n", sock.c_str(), e.text);
+        msg(Level::Error, "%s: %s", sock.c_str(), e.text);
         rc = 1;
         g_stop = 1;
     } else {
+        if (metrics) msg(Level::Info, "metrics on http://%s/metrics", http.where().c_str());
         printf("devipd: %zu port(s), %d worker(s), serving /net on %s\n", dplane.ports().size(),
                dplane.workers(), sock.c_str());
         fflush(stdout);
     }
     // The loop sleeps in epoll until a client speaks, a worker punts (it signals the wake-up
     // eventfd), or the next timer tick is due; punted frames are served at once, not on a tick.
-    if (proto::Err e = srv.watch(dplane.wake_fd(), EPOLLIN, [](uint32_t) {})) {
-        fprintf(stderr, "devipd: %s\n", e.text);
+    if (!srv.watch(dplane.wake_fd(), EPOLLIN, [](uint32_t) {})) {
+        fprintf(stderr, "devipd: cannot watch the wake-up eventfd\n");
         g_stop = 1;
         rc = 1;
     }
@@ -197,6 +256,8 @@ int main(int argc, char** argv) {
     const char* config = nullptr;
     int workers = 0;
     uint32_t fib_routes = 0, fib6_routes = 0;
+    ctl::HttpAddr metrics;
+    bool want_metrics = false;
     for (int i = used; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--socket" && i + 1 < argc) {
@@ -209,8 +270,25 @@ int main(int argc, char** argv) {
             fib_routes = uint32_t(strtoul(argv[++i], nullptr, 0));
         } else if (a == "--fib6-routes" && i + 1 < argc) {
             fib6_routes = uint32_t(strtoul(argv[++i], nullptr, 0));
+        } else if (a == "--metrics" && i + 1 < argc) {
+            if (proto::Err e = ctl::parse_http_addr(argv[++i], metrics)) {
+                msg(Level::Error, "%s", e.text);
+                return 2;
+            }
+            want_metrics = true;
+        } else if (a == "--log-level" && i + 1 < argc) {
+            if (!proto::dlog::set_level(argv[++i])) {
+                msg(Level::Error, "bad log level %s (error, warn, info, debug)", argv[i]);
+                return 2;
+            }
+        } else if (a == "--log" && i + 1 < argc) {
+            if (!proto::dlog::set_sink(argv[++i])) {
+                msg(Level::Error, "bad log sink %s (stderr, syslog)", argv[i]);
+                return 2;
+            }
         } else {
-            fprintf(stderr, "devipd: unknown option %s\n%s", a.c_str(), kUsage);
+            msg(Level::Error, "unknown option %s", a.c_str());
+            fputs(kUsage, stderr);
             return 2;
         }
     }
@@ -228,7 +306,7 @@ int main(int argc, char** argv) {
             }
 
     if (proto::Err e = dp::eal_init(eal)) {
-        fprintf(stderr, "devipd: %s\n", e.text);
+        msg(Level::Error, "%s", e.text);
         return 1;
     }
     // our own per-process prefix: nobody else can attach to it, so its runtime directory
@@ -236,7 +314,8 @@ int main(int argc, char** argv) {
     std::string rundir;
     if (std::find(eal.begin(), eal.end(), dp::own_file_prefix_arg()) != eal.end())
         rundir = rte_eal_get_runtime_dir();
-    int rc = serve(sock, config, fib_routes, fib6_routes);  // owns everything that lives in EAL memory
+    // owns everything that lives in EAL memory
+    int rc = serve(sock, config, fib_routes, fib6_routes, want_metrics ? &metrics : nullptr);
     rte_eal_cleanup();
     if (!rundir.empty()) {
         std::error_code ec;

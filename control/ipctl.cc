@@ -290,11 +290,48 @@ bool skip_line(std::string_view l) {
     return i == std::string_view::npos || l[i] == '#';
 }
 
+// write -p's progress on a terminal: lines read, their rate, errors; at most 4 times a second
+// on one rewritten line, then a summary line. Silent when stderr is not a tty.
+class Progress {
+public:
+    explicit Progress(const WritePipe& p) : pipe_(p), on_(::isatty(2)), t0_(Clock::now()) {}
+    void tick(uint64_t lines) {
+        if (!on_) return;
+        auto now = Clock::now();
+        if (now - last_ < std::chrono::milliseconds(250)) return;
+        last_ = now;
+        show(lines, now, false);
+    }
+    void done(uint64_t lines) {
+        if (on_) show(lines, Clock::now(), true);
+    }
+
+private:
+    void show(uint64_t lines, Clock::time_point now, bool final) {
+        double s = std::chrono::duration<double>(now - t0_).count();
+        double rate = s > 0 ? double(lines) / s : 0;
+        auto n = [](uint64_t v) { return (unsigned long long)v; };
+        if (final)  // the \033[K clears what is left of the longer progress line
+            std::fprintf(stderr,
+                         "\ripctl: %llu lines in %.1f s (%.0f lines/s), %llu errors\033[K\n",
+                         n(lines), s, rate, n(pipe_.errors()));
+        else
+            std::fprintf(stderr,
+                         "\ripctl: %llu lines, %.0f lines/s, %llu answered, %llu errors\033[K",
+                         n(lines), rate, n(pipe_.answered()), n(pipe_.errors()));
+        std::fflush(stderr);
+    }
+    const WritePipe& pipe_;
+    bool on_;                        // stderr is a terminal
+    Clock::time_point t0_, last_{};  // start, last refresh
+};
+
 // write -p: every line of stdin through one WritePipe. Stdin is read in big blocks and cut
 // into lines in place; the first failure stops the reading, and every failure is reported
 // with its line number once the writes in flight are answered.
 int write_pipelined(Client& c, CFid& f) {
     WritePipe pipe(c, f.fid(), f.offset());
+    Progress progress(pipe);
     std::vector<char> buf(1 << 20);
     size_t have = 0;     // bytes in buf
     uint64_t line = 0;   // lines read
@@ -318,11 +355,15 @@ int write_pipelined(Client& c, CFid& f) {
             at = end;
             line++;
             if (!skip_line(l)) stop = !pipe.put(l, line);
+            if ((line & 1023) == 0) progress.tick(line);
         }
+        progress.tick(line);
         std::memmove(buf.data(), buf.data() + at, have - at);
         have -= at;
     }
-    for (const WritePipe::Failure& x : pipe.finish()) {
+    std::vector<WritePipe::Failure> failed = pipe.finish();
+    progress.done(line);
+    for (const WritePipe::Failure& x : failed) {
         std::fprintf(stderr, "ipctl: line %llu: %s\n", (unsigned long long)x.label,
                      x.err.c_str());
         rc = kExitError;
@@ -833,6 +874,22 @@ int cmd_announce(Client& c, const Args& a) {
     calls.clear();  // clunks every call's fids before the client goes
     return rc;
 }
+// The running configuration (/net/config) on stdout: a file devipd --config replays. -k
+// writes "keys" first, which only the host owner may (open for writing is eve's).
+int cmd_save(Client& c, const Args& a) {
+    CFid f;
+    bool keys = a.has('k');
+    if (CErr e = CFid::open(c, "config", keys ? ORDWR : OREAD, f))
+        return fail(keys ? "save -k: " + e.text + " (secrets are for the host owner)" : e.text);
+    if (keys) {
+        if (CErr e = f.write("keys")) return fail(e);
+        f.seek(0);
+    }
+    std::string text;
+    if (CErr e = f.read_all(text)) return fail(e);
+    if (!put_fd(1, text)) return fail(std::string("write stdout: ") + std::strerror(errno));
+    return f.close() ? kExitError : 0;
+}
 
 // ===================================================================== the command table
 
@@ -869,6 +926,14 @@ constexpr Command kCommands[] = {
      "       such as a routing table; every error names its line, the first stops the\n"
      "       reading, and lines already sent after it may have been applied\n",
      false, cmd_write},
+    {"save", "kn:", 0, 0, "save [-k] [-n STACK]",
+     "Print the running configuration of the stack (/net/config) as a file that\n"
+     "devipd --config replays: interfaces with their settings and addresses, routes\n"
+     "that are not derived (no interface or self routes, nothing learned from router\n"
+     "advertisements), the neighbour entries written to /net/arp, the /net/ndb text.\n"
+     "  -k        include secrets (host owner only; none exist yet: ESP keys later)\n"
+     "  -n STACK  the stack to save (as ipctl -n); devipd --config applies to stack 0\n",
+     false, cmd_save},
     {"stat", "", 1, kAny, "stat PATH...",
      "Print a file's directory entry: name, qid.path (hex), qid.vers, qid.type (hex),\n"
      "mode (octal), length, uid, gid, muid, atime, mtime, type, dev; one per line.\n",
@@ -978,6 +1043,7 @@ int run(int argc, char** argv) {
     if (const char* env = std::getenv("DEVIP_SOCKET"); env && *env) sock = env;
     if (top.has('s')) sock = top.opt['s'];
     std::string stack = top.has('n') ? top.opt['n'] : "";
+    if (cmd->run == cmd_save && a.has('n')) stack = a.opt.at('n');
 
     // Never destroyed: the signal thread may use it until the process has gone. Files are
     // clunked by the commands; the connection closes with the process.

@@ -45,7 +45,7 @@ constexpr Err Eintr{"interrupted"};
 constexpr size_t kChunk = 64 * 1024;     // one recv
 constexpr size_t kMaxEvents = 64;        // events per epoll_wait
 constexpr uint64_t kListenId = 0;        // epoll key of the listening socket
-constexpr uint64_t kWatchBit = 1ull << 63;  // epoll keys of watched descriptors (watch)
+constexpr uint64_t kWatchBit = 1ull << 63;  // keys of watch()ed fds; connections count from 1
 
 bool is_request(Ftype t) { return (uint8_t(t) & 1) == 0; }
 
@@ -194,30 +194,40 @@ void Server::poll(int timeout_ms) {
     retry_parked();
 }
 
-proto::Err Server::watch(int fd, uint32_t events, std::function<void(uint32_t)> fn) {
-    if (ep_ < 0) return err_text("epoll: %s", strerror(errno));
-    uint64_t id = kWatchBit | uint64_t(uint32_t(fd));
+bool Server::watch(int fd, uint32_t events, std::function<void(uint32_t)> fn) {
+    if (ep_ < 0 || watches_.count(fd)) return false;
+    uint64_t key = kWatchBit | uint64_t(++watch_gen_ & 0x7fffffff) << 32 | uint32_t(fd);
     epoll_event ev{};
     ev.events = events;
-    ev.data.u64 = id;
-    if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) return err_text("epoll_ctl: %s", strerror(errno));
-    watches_[id] = Watch{fd, std::move(fn)};
-    return {};
+    ev.data.u64 = key;
+    if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) return false;
+    watches_[fd] = {key, std::move(fn)};
+    return true;
+}
+
+bool Server::rewatch(int fd, uint32_t events) {
+    auto it = watches_.find(fd);
+    if (it == watches_.end()) return false;
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = it->second.key;
+    return epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &ev) == 0;
 }
 
 void Server::unwatch(int fd) {
-    uint64_t id = kWatchBit | uint64_t(uint32_t(fd));
-    if (watches_.erase(id)) epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
+    if (watches_.erase(fd)) epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
 }
 
 void Server::on_event(uint64_t id, uint32_t events) {
-    if (id == kListenId) {
-        accept_all();
+    if (id & kWatchBit) {
+        auto it = watches_.find(int(uint32_t(id)));
+        if (it == watches_.end() || it->second.key != id) return;  // unwatched this round
+        auto fn = it->second.fn;  // fn may unwatch itself
+        fn(events);
         return;
     }
-    if (id & kWatchBit) {
-        auto w = watches_.find(id);
-        if (w != watches_.end()) w->second.fn(events);
+    if (id == kListenId) {
+        accept_all();
         return;
     }
     auto it = conns_.find(id);

@@ -39,14 +39,16 @@ public:
     // Closes every client (cancelling parked requests, clunking fids), then the socket.
     void shutdown();
 
-    // Another descriptor served by the same epoll loop: fn(events) runs when it is ready.
-    // Its ids never clash with connections'. unwatch before closing fd.
-    proto::Err watch(int fd, uint32_t events, std::function<void(uint32_t)> fn);
-    void unwatch(int fd);
-
     size_t clients() const { return conns_.size(); }
     size_t parked() const { return parked_.size(); }
     int epoll_fd() const { return ep_; }  // for a caller that nests this loop in its own
+
+    // Other descriptors served by this loop (the metrics endpoint): fn(events) runs in poll()
+    // when epoll reports events (EPOLLIN, EPOLLOUT, ...) on fd. fn may watch, rewatch or
+    // unwatch any fd, itself included. unwatch before closing fd. False: epoll refused.
+    bool watch(int fd, uint32_t events, std::function<void(uint32_t)> fn);
+    bool rewatch(int fd, uint32_t events);
+    void unwatch(int fd);
 
 private:
     struct Conn;
@@ -99,10 +101,11 @@ private:
     std::unordered_map<WaitKey, std::vector<std::list<Parked>::iterator>> bykey_;  // oldest first
     std::vector<WaitKey> ready_;               // scratch: keys the tree says changed
     struct Watch {
-        int fd;                                              // the descriptor
-        std::function<void(uint32_t)> fn;                    // what runs when it is ready
+        uint64_t key;                                        // epoll key: kWatchBit|gen|fd
+        std::function<void(uint32_t)> fn;                    // the owner's handler
     };
-    std::unordered_map<uint64_t, Watch> watches_;            // by epoll key (kWatchBit set)
+    std::unordered_map<int, Watch> watches_;                 // watch()ed fds
+    uint32_t watch_gen_ = 0;  // in the key, so a stale event for a reused fd is ignored
 };
 
 }  // namespace devip::ctl

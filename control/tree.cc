@@ -24,6 +24,7 @@ constexpr NodeInfo kTopFiles[] = {
     {"arp", Q::Arp, 0664},         {"bootp", Q::Bootp, 0666},
     {"ndb", Q::Ndb, 0666},         {"iproute", Q::Iproute, 0664},
     {"ipselftab", Q::Ipselftab, 0444}, {"log", Q::Log, 0666},
+    {"config", Q::Config, 0644},  // ours, after 9front's files
 };
 // Conversation files, in listing order (§1.3); mode 0 = the conv's perm.
 constexpr NodeInfo kConvFiles[] = {
@@ -53,6 +54,9 @@ struct OpenState {
     RouteTag tag = kTagNone; // iproute fd tag
     bool answer = false;     // iproute: reads return `route`'s answer, not the table
     std::string route;       // iproute: that answer
+    bool keys = false;       // config: "keys" was written (eve only): secrets included
+    bool config_built = false;  // config: text holds this open's configuration
+    std::string text;        // config: the text being read
 };
 
 OpenState& st(Fid& f) {
@@ -258,6 +262,7 @@ Err Tree::stat(const Fid& f, Dir& d) {
         parent.qid = {QTDIR, 0, qpath(kEtherProto, qconv(f.qid.path), Q::Etherdir)};
         break;
     case Q::Arp: case Q::Bootp: case Q::Ndb: case Q::Iproute: case Q::Ipselftab: case Q::Log:
+    case Q::Config:
         parent.qid = {QTDIR, 0, qpath(0, 0, Q::Topdir)};
         break;
     default:  // conversation files
@@ -318,6 +323,7 @@ Answer Tree::open(Fid& f, uint8_t mode) {
     case Q::Arp:
     case Q::Iproute:
     case Q::Etherctl:
+    case Q::Config:
         if (rw != OREAD && !who.eve) return Answer::fail(Eperm);
         if (t == Q::Iproute) st(f).tag = kTagNone;
         return Answer::done();
@@ -420,6 +426,16 @@ Answer Tree::read(Fid& f, uint64_t off, uint32_t count, std::string& out) {
     case Q::Bootp:
         out.clear();
         return Answer::done();
+    case Q::Config: {  // built at the first read of an open, so chunked reads agree
+        OpenState& o = st(f);
+        if (off == 0 || !o.config_built) {
+            Text all;
+            s.config_text(all, o.keys);
+            o.text = all.take();
+            o.config_built = true;
+        }
+        return string_read(o.text, off, count, out);
+    }
     case Q::Ndb:
         return string_read(s.ndb, off, count, out);
     case Q::Iproute:
@@ -518,6 +534,14 @@ Err Tree::write_now(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_
     switch (t) {
     case Q::Arp:
         return s.arp_write(text);
+    case Q::Config: {  // "keys": later reads include secrets (open for writing is eve's)
+        CtlArgs& a = args_;
+        parsecmd(text, a);
+        if (a.size() != 1 || a[0] != "keys") return Ebadctl;
+        st(f).keys = true;
+        st(f).config_built = false;
+        return ok;
+    }
     case Q::Iproute: {
         CtlArgs& a = args_;  // reused: a route load is a million of these
         parsecmd(text, a);
@@ -640,7 +664,8 @@ void Tree::cancel(Fid& f) {
 
 // ---- configuration writes ---------------------------------------------------------------
 
-Err Tree::config_write(int n, std::string_view path, std::string_view msg) {
+Err Tree::config_write(int n, std::string_view path, std::string_view msg, uint64_t off,
+                       bool trunc) {
     static const Ident eve{"root", 0, true};
     Fid f;
     f.who = &eve;
@@ -656,12 +681,13 @@ Err Tree::config_write(int n, std::string_view path, std::string_view msg) {
     }
     for (auto& nm : names)
         if (Err e = walk(f, nm)) return e;
-    Answer a = open(f, OWRITE);
+    uint8_t mode = OWRITE | (trunc ? OTRUNC : 0);
+    Answer a = open(f, mode);
     if (a.st != Status::Done) return a.st == Status::Error ? a.err : Eio;
     f.open = true;
-    f.omode = OWRITE;
+    f.omode = mode;
     uint32_t n_ = 0;
-    Err e = write_now(f, 0, {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()}, n_);
+    Err e = write_now(f, off, {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()}, n_);
     clunk(f);
     return e;
 }

@@ -10,12 +10,14 @@
 namespace devip::ctl {
 
 // File types; values are 9front's (§1.1) so stat results match. Ether* are ours: the
-// /net/etherN directories that stand where Plan 9 binds #l.
+// /net/etherN directories that stand where Plan 9 binds #l; so is Config (/net/config,
+// the running configuration for ipctl save).
 enum class Q : uint8_t {
     Topdir = 1, Arp, Bootp, Ndb, Iproute, Ipselftab, Log,
     Protodir, Clone, Stats,
     Convdir, Ctl, Data, Err, Listen, Local, Remote, Status, Snoop,
     Etherdir, Etheraddr, Etherstats, Etherifstats, Etherctl,
+    Config,
 };
 inline constexpr unsigned kEtherProto = 31;  // qid proto field of /net/etherN files
 
@@ -41,8 +43,10 @@ public:
     void cancel(Fid& f) override;
     void ready(std::vector<WaitKey>& keys) override { net_.ready.take(keys); }
 
-    // Applies one configuration write as eve (devipd --config): path relative to /net.
-    Err config_write(int stack, std::string_view path, std::string_view msg);
+    // Applies one configuration write as eve (devipd --config): path relative to /net; the
+    // write goes at offset off, after an open with OTRUNC when trunc.
+    Err config_write(int stack, std::string_view path, std::string_view msg, uint64_t off = 0,
+                     bool trunc = false);
 
 private:
     proto::Stack& stack(const Fid& f) const { return net_.stack(f.stack); }

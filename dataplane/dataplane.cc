@@ -310,6 +310,15 @@ void Dataplane::port_counts(uint16_t port, uint64_t& in, uint64_t& out) const {
 
 unsigned Dataplane::mbufs_in_use() const { return rte_mempool_in_use_count(pool_); }
 unsigned Dataplane::msgs_in_use() const { return rte_mempool_in_use_count(msgs_); }
+unsigned Dataplane::mbufs_total() const { return pool_->size; }
+
+bool Dataplane::eth_counters(uint16_t port, EthCounters& out) const {
+    rte_eth_stats s{};
+    if (rte_eth_stats_get(port, &s) != 0) return false;
+    out = {s.ipackets, s.opackets, s.ibytes, s.obytes, s.ierrors, s.oerrors, s.imissed,
+           s.rx_nombuf};
+    return true;
+}
 
 std::string Dataplane::port_stats(uint16_t port) const {
     rte_eth_stats s{};

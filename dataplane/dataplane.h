@@ -85,6 +85,16 @@ public:
     void add_mcast(uint16_t port, const proto::Ether& mac, bool add);
     unsigned mbufs_in_use() const;
     unsigned msgs_in_use() const;
+    unsigned mbufs_total() const;
+    // For the metrics endpoint: rte_eth_stats of a port (false: the PMD would not say), each
+    // worker's counters (plain loads of 64-bit fields only that worker writes), and the
+    // control thread's failed slow-path transmits.
+    struct EthCounters {
+        uint64_t ipackets, opackets, ibytes, obytes, ierrors, oerrors, imissed, rx_nombuf;
+    };
+    bool eth_counters(uint16_t port, EthCounters& out) const;
+    const std::vector<WorkerStats>& worker_stats() const { return wstats_; }
+    uint64_t control_tx_drops() const { return tx_alloc_fail_; }
 
     // Waking the control thread: it sleeps in epoll with wake_fd() in its set. Before it
     // sleeps it calls sleep_prepare(); true means frames are already waiting (do not sleep).

@@ -215,6 +215,26 @@ void Stack::arp_text(std::string& out) const {
     out += t.str();
 }
 
+void Stack::arpuser_text(std::string& out) const {
+    Text t;
+    for (auto& e : arp) {
+        if (e.state != ArpEnt::Ok || !e.user) continue;
+        Ipifc* f = ipifc->ifc(e.ifc);
+        if (!f || !f->bound() || f->ifcid != e.ifcid) continue;
+        Ipaddr me = ifc_addr_toward(e.ifc, e.ip);
+        if (!e.ip.is_v4() && !nd_ifcaddr(e, me)) continue;
+        if (me.is_noaddr()) continue;
+        t.put("add %s ", medium_info(f->medium)->name);
+        t.put_ip(e.ip);
+        t.put(" ");
+        t.put_ether(e.mac);
+        t.put(" ");
+        t.put_ip(me);
+        t.put("\n");
+    }
+    out += t.str();
+}
+
 // /net/arp writes (§3.13).
 Err Stack::arp_write(std::string_view text) {
     CtlArgs a = parse_arp_cmd(text);
@@ -285,6 +305,7 @@ Err Stack::arp_write(std::string_view text) {
         Ether e;
         std::memcpy(e.b.data(), mac, 6);
         arp_enter(*ip, x, e, true);
+        if (ArpEnt* ent = arp_find(*ip, x)) ent->user = true;
         return ok;
     }
     return Ebadarp;

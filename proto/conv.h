@@ -19,6 +19,15 @@ class Stack;
 class Proto;
 struct ProtoRow;
 
+// One counter of a protocol's stats file as the metrics endpoint exports it (64-bit, never
+// going backwards): name as the file labels it; for per-message-type counters name is "In"
+// or "Out" and type the message type's name.
+struct Counter {
+    std::string name;   // "InDatagrams", or "In"/"Out" with type
+    uint64_t value;     // summed over the control thread and the workers
+    std::string type;   // "EchoRequest", or empty
+};
+
 // What changed since the 9P server last looked: the keys (queues, logs) that parked requests
 // wait on. The server re-runs only the requests parked on a kicked key (srv.cc).
 class ReadySet {
@@ -126,6 +135,11 @@ public:
     virtual void local(const Conv& c, Text& t) const;
     virtual void remote(const Conv& c, Text& t) const;
     virtual void stats(Text& t) const = 0;
+    // The stats file's counters as rows (devipd --metrics); a protocol adds its own here.
+    virtual void counters(std::vector<Counter>&) const {}
+    // Appends the /net writes that remake this protocol's configuration (ipctl save), with
+    // secrets only when keys. Interfaces, routes, ARP and ndb are the stack's (save.cc).
+    virtual void save(Text&, bool keys) const {}
     virtual bool has_snoop() const { return false; }
 
     // clone (§1.4 reuse rule): lowest conv with inuse 0 and not busy; Enodev when full.

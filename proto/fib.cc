@@ -2,6 +2,8 @@
 // next hops, neighbours. Workers read FibRt (fib_lookup.h).
 #include "proto/fib.h"
 
+#include "proto/dlog.h"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -71,7 +73,8 @@ void Fib<N>::install(const Addr& dst, int len, uint32_t value) {
         return;
     }
     // no group left: until it fits, the control thread routes everything (correct, slow)
-    if (unfit_.empty()) fprintf(stderr, "devipd: fib: table full; forwarding on the slow path\n");
+    if (unfit_.empty())
+        dlog::msg(dlog::Level::Warn, "fib: table full; forwarding on the slow path");
     unfit_[{dst, len}] = value;
     set_odd();
 }

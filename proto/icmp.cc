@@ -70,6 +70,24 @@ void Icmp::stats(Text& t) const {
     }
 }
 
+void Icmp::counters(std::vector<Counter>& out) const {
+    const IcmpStats& s = stack.icmpstat;
+    FastStats fs{};
+    if (stack.net.io) stack.net.io->fast_stats(stack.n, fs);
+    out.push_back({"InMsgs", s.inmsgs + fs.icmp_inmsgs, {}});
+    out.push_back({"InErrors", s.inerrors, {}});
+    out.push_back({"OutMsgs", s.outmsgs, {}});
+    out.push_back({"CsumErrs", s.csumerrs, {}});
+    out.push_back({"LenErrs", s.lenerrs, {}});
+    out.push_back({"HlenErrs", s.hlenerrs, {}});
+    for (int i = 0; i < 19; i++) {
+        std::string type = kTypeNames[i] ? kTypeNames[i] : std::to_string(i);
+        while (type.back() == ' ') type.pop_back();  // the file pads AddrMaskReply
+        out.push_back({"In", s.in[i] + fs.icmp_in[i], type});
+        out.push_back({"Out", s.out[i] + fs.icmp_out[i], type});
+    }
+}
+
 // One write = one message: 20 bytes of IPv4 header space, then the ICMP message (§4.8.1).
 Err Icmp::write_data(Conv& c, std::span<const uint8_t> data) {
     if (data.size() < size_t(kIp4Hdr + kIcmpHdr)) return ok;  // silently dropped

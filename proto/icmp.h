@@ -20,6 +20,7 @@ public:
     void close(Conv& c) override;
     void state(const Conv& c, Text& t) const override;
     void stats(Text& t) const override;
+    void counters(std::vector<Counter>& out) const override;
 
     // pkt: a validated IPv4 packet (hlen header bytes) addressed to us, arrived on f.
     void input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen);

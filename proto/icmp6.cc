@@ -112,6 +112,14 @@ void Icmp6::stats(Text& t) const {
               (unsigned long long)st.out[k.type]);
 }
 
+void Icmp6::counters(std::vector<Counter>& out) const {
+    for (int i = 0; i < kIcmp6Stats; i++) out.push_back({kStatNames[i], st.n[i], {}});
+    for (auto& k : kTypeNames) {
+        out.push_back({"In", st.in[k.type], k.name});
+        out.push_back({"Out", st.out[k.type], k.name});
+    }
+}
+
 // One write = one message. Without headers: 40 bytes of IPv6 header space, then the message,
 // whose identifier becomes the local port. With headers: the 40 bytes carry the source at
 // 8 and the destination at 24, and the message goes out as written (icmpkick6).

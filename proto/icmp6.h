@@ -44,6 +44,7 @@ public:
     void close(Conv& c) override;
     void state(const Conv& c, Text& t) const override;
     void stats(Text& t) const override;
+    void counters(std::vector<Counter>& out) const override;
 
     // pkt: a whole IPv6 packet addressed to us whose fixed header says ICMPv6, arrived on f.
     void input(Ipifc& f, std::span<const uint8_t> pkt);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "proto/dlog.h"
 #include "proto/icmp.h"
 #include "proto/icmp6.h"
 #include "proto/ipaux.h"
@@ -110,8 +111,8 @@ void Stack::fib_enable() {
     if (!e) e = f6->init(net.fib6_routes, grace, retire);
     if (e) {
         log.print(Logip, "%s\n", e.text);
-        fprintf(stderr, "devipd: stack %d: %s; forwarding stays on the control thread\n", n,
-                e.text);
+        dlog::msg(dlog::Level::Warn, "stack %d: %s; forwarding stays on the control thread", n,
+                  e.text);
         return;
     }
     fib4 = std::move(f4);
@@ -294,6 +295,9 @@ void Stack::ip_input(Ipifc& f, std::span<const uint8_t> pkt) {
     Ip4Check ck = ip4_check(pkt.data(), pkt.size(), true);
     if (!ck.ok) {
         ipstat[InHdrErrors]++;
+        dlog::limited(net.lim_hdr, net.now_ms, dlog::Level::Debug,
+                      "stack %d: ifc %d: IPv4 header error from %s", n, f.x,
+                      pkt.size() >= 16 ? fmt_ip(Ipaddr::v4(get32(pkt.data() + 12))).c_str() : "?");
         return;
     }
     pkt = pkt.first(ck.tlen);
@@ -510,6 +514,8 @@ bool Stack::icmp_allow() {
     icmp_last = now;
     if (icmp_tokens < 1) {
         icmp_limited++;
+        dlog::limited(net.lim_icmp, now, dlog::Level::Info,
+                      "stack %d: ICMP errors over %g a second: not sent", n, kIcmpRate);
         return false;
     }
     icmp_tokens -= 1;
@@ -550,16 +556,22 @@ constexpr const char* kIpStatNames[kIpStats] = {
 };
 }  // namespace
 
-void Stack::ipstats_text(Text& t) const {
+void Stack::ipstats(uint64_t (&v)[kIpStats]) const {
     FastStats fs{};
     if (net.io) net.io->fast_stats(n, fs);
-    for (int i = 0; i < kIpStats; i++) {
-        uint64_t v = ipstat[i] + fs.ip[i];
-        if (i == Forwarding) v = ipifc->iprouting_set ? (ipifc->iprouting ? 1 : 2) : 0;
-        if (i == DefaultTTL) v = 255;
-        t.put("%s: %llu\n", kIpStatNames[i], (unsigned long long)v);
-    }
+    for (int i = 0; i < kIpStats; i++) v[i] = ipstat[i] + fs.ip[i];
+    v[Forwarding] = ipifc->iprouting_set ? (ipifc->iprouting ? 1 : 2) : 0;
+    v[DefaultTTL] = 255;
 }
+
+void Stack::ipstats_text(Text& t) const {
+    uint64_t v[kIpStats];
+    ipstats(v);
+    for (int i = 0; i < kIpStats; i++)
+        t.put("%s: %llu\n", kIpStatNames[i], (unsigned long long)v[i]);
+}
+
+const char* ipstat_name(int i) { return i >= 0 && i < kIpStats ? kIpStatNames[i] : nullptr; }
 
 void Stack::tick(uint64_t now) {
     ra6_tick(now);
@@ -634,7 +646,11 @@ int Net::port_by_dev(std::string_view dev) const {
 }
 
 void Net::input(uint16_t port, std::span<const uint8_t> frame) {
-    if (port >= kMaxPorts || !owner[port].s) return;
+    if (port >= kMaxPorts || !owner[port].s) {
+        dlog::limited(lim_unbound, now_ms, dlog::Level::Debug,
+                      "port %u: frame with no interface bound: dropped", port);
+        return;
+    }
     Stack& s = *owner[port].s;
     Ipifc* f = s.ipifc->ifc(owner[port].ifc);
     if (!f || !f->bound()) return;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proto/conv.h"
+#include "proto/dlog.h"
 #include "proto/fast.h"
 #include "proto/fib.h"
 #include "proto/ip.h"
@@ -67,6 +68,8 @@ struct ArpEnt {
     uint64_t rtime = 0;      // ms: last request sent
     int rxmit = 0;           // requests sent while waiting
     bool fast = false;       // published in the FIB's neighbour hash
+    bool user = false;       // written by a user (`add` on /net/arp): ipctl save keeps it;
+                             // it ages like any other (9front), only the origin is noted
     std::string hold;        // the latest IP packet waiting for resolution
 };
 inline constexpr uint64_t kArpAgeMs = 15 * 60 * 1000;
@@ -210,6 +213,8 @@ public:
     void fib_route(const Route& r, bool present);  // Rib change → FIB
     void fib_enable();                 // make the FIB (iprouting turned on)
     void arp_text(std::string& out) const;
+    // /net/arpuser: the entries a user wrote, as the /net/arp writes that make them again.
+    void arpuser_text(std::string& out) const;
     Err arp_write(std::string_view text);
 
     // Medium output of a whole IP packet on interface f toward next hop nh.
@@ -224,6 +229,11 @@ public:
     // packets must come this way (no route, unresolved or non-Ethernet next hop, broadcast).
     OutHint out_hint(const Ipaddr& src, const Ipaddr& dst);
     void ipstats_text(Text& t) const;
+    // The running configuration as devipd --config lines (save.cc); keys: secrets too (the
+    // caller checked that the reader is the host owner).
+    void config_text(Text& t, bool keys) const;
+    void save_ifc(Text& t, const Ipifc& f, int x, bool first) const;
+    void ipstats(uint64_t (&v)[kIpStats]) const;  // the MIB of ipstats_text, as numbers
     void icmpstats_text(Text& t) const;
     void tick(uint64_t now_ms);
 };
@@ -252,6 +262,7 @@ public:
     uint32_t fib6_routes = 1u << 14;         // IPv6 FIB size hint per stack (--fib6-routes)
     uint64_t rng = 0x9e3779b97f4a7c15ull;    // port choice, ping ids
     ReadySet ready;                          // queues and logs changed: parked 9P to re-run
+    dlog::Limiter lim_unbound, lim_hdr, lim_icmp, lim_noport;  // devipd's own per-packet log
     uint32_t random();
 private:
     std::array<std::unique_ptr<Stack>, kMaxStacks> stacks_;
@@ -259,5 +270,6 @@ private:
 };
 
 uint16_t ip_csum(const void* p, size_t n, uint32_t sum = 0);
+const char* ipstat_name(int i);  // "InReceives": the /net/ipifc/stats label of IpStat i
 
 }  // namespace devip::proto

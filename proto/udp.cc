@@ -3,6 +3,8 @@
 // thread in this edition: every datagram for a conversation ends in a 9P read there anyway.
 #include "proto/udp.h"
 
+#include "proto/dlog.h"
+
 #include "proto/icmp.h"
 #include "proto/icmp6.h"
 #include "proto/ip6.h"
@@ -105,10 +107,17 @@ void Udp::state(const Conv& c, Text& t) const {
     t.put("%s qin %zu qout 0\n", c.inuse ? "Open" : "Closed", c.rq.bytes());
 }
 
+constexpr Stat<UdpStats> kUdpStats[] = {
+    {"InDatagrams", &UdpStats::in_datagrams}, {"NoPorts", &UdpStats::no_ports},
+    {"InErrors", &UdpStats::in_errors}, {"OutDatagrams", &UdpStats::out_datagrams},
+};
+
 void Udp::stats(Text& t) const {
-    t.put("InDatagrams: %llu\nNoPorts: %llu\nInErrors: %llu\nOutDatagrams: %llu\n",
-          (unsigned long long)st.in_datagrams, (unsigned long long)st.no_ports,
-          (unsigned long long)st.in_errors, (unsigned long long)st.out_datagrams);
+    for (auto& k : kUdpStats) t.put("%s: %llu\n", k.name, (unsigned long long)(st.*k.field));
+}
+
+void Udp::counters(std::vector<Counter>& out) const {
+    for (auto& k : kUdpStats) out.push_back({k.name, st.*k.field, {}});
 }
 
 // A connected IPv4 conversation's datagram that fits one frame is built and sent by a worker
@@ -199,6 +208,9 @@ void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
     Conv* c = demux(*this, src, m.sport, dst, m.dport);
     if (!c) {
         st.no_ports++;
+        dlog::limited(stack.net.lim_noport, stack.net.now_ms, dlog::Level::Debug,
+                      "stack %d: udp: %s!%u to %s!%u: no conversation", stack.n,
+                      fmt_ip(src).c_str(), m.sport, fmt_ip(dst).c_str(), m.dport);
         stack.log.print(Logudp, "udp: no conv %s!%d -> %s!%d\n", fmt_ip(src).c_str(), m.sport,
                         fmt_ip(dst).c_str(), m.dport);
         if (v6)

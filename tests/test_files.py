@@ -41,14 +41,14 @@ def stat(d, path):
 def test_top_level_listing(mhost):
     names = [p.rsplit("/", 1)[1] for p in mhost.ipctl("ls", "/net").stdout.decode().split()]
     # protocols in 9front's registration order (tcp udp rudp ipifc icmp icmpv6 ...: the ones
-    # devip has), then the six files, then the DPDK ports
+    # devip has), then the six files, then devip's own config (ipctl save), then the ports
     assert names == ["udp", "ipifc", "icmp", "icmpv6", "arp", "bootp", "ndb", "iproute",
-                     "ipselftab", "log", "ether0"]
+                     "ipselftab", "log", "config", "ether0"]
 
 
 @pytest.mark.parametrize("name,mode,qtype", [
     ("arp", "0664", 2), ("bootp", "0666", 3), ("ndb", "0666", 4), ("iproute", "0664", 5),
-    ("ipselftab", "0444", 6), ("log", "0666", 7)])
+    ("ipselftab", "0444", 6), ("log", "0666", 7), ("config", "0644", 25)])
 def test_top_level_files_modes_owner_and_qids(mhost, name, mode, qtype):
     st = stat(mhost, "/net/" + name)
     assert (st["mode"], st["uid"], st["qid.path"], st["qid.type"]) == \

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 
 #include <chrono>
 #include <cstdio>
@@ -1061,6 +1062,62 @@ TEST_F(Srv, ShutdownClunksAndUnlinks) {
     struct stat st{};
     EXPECT_NE(stat(path_.c_str(), &st), 0);
     EXPECT_TRUE(c->hung_up());
+}
+
+}  // namespace
+}  // namespace devip::ctl
+
+// --- watch(): other descriptors in the server's loop (the metrics endpoint) ---
+
+namespace devip::ctl {
+namespace {
+
+TEST_F(Srv, WatchedFdRunsItsHandlerFromPoll) {
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    int calls = 0;
+    uint32_t seen = 0;
+    ASSERT_TRUE(srv_.watch(p[0], EPOLLIN, [&](uint32_t ev) {
+        calls++;
+        seen = ev;
+        char b[8];
+        while (read(p[0], b, sizeof b) > 0) {
+        }
+    }));
+    EXPECT_FALSE(srv_.watch(p[0], EPOLLIN, [](uint32_t) {}));  // one handler per fd
+    srv_.poll(0);
+    EXPECT_EQ(calls, 0);
+    ASSERT_EQ(write(p[1], "x", 1), 1);
+    srv_.poll(100);
+    EXPECT_EQ(calls, 1);
+    EXPECT_TRUE(seen & EPOLLIN);
+    srv_.unwatch(p[0]);
+    ASSERT_EQ(write(p[1], "x", 1), 1);
+    srv_.poll(0);
+    EXPECT_EQ(calls, 1);
+    close(p[0]);
+    close(p[1]);
+}
+
+TEST_F(Srv, HandlerMayUnwatchAnotherFdReadyInTheSameRound) {
+    int a[2], b[2];
+    ASSERT_EQ(pipe2(a, O_NONBLOCK | O_CLOEXEC), 0);
+    ASSERT_EQ(pipe2(b, O_NONBLOCK | O_CLOEXEC), 0);
+    int calls = 0;
+    auto h = [&](int self, int other) {
+        return [&, self, other](uint32_t) {
+            calls++;
+            srv_.unwatch(self);
+            srv_.unwatch(other);  // its event, if already fetched, must not run
+        };
+    };
+    ASSERT_TRUE(srv_.watch(a[0], EPOLLIN, h(a[0], b[0])));
+    ASSERT_TRUE(srv_.watch(b[0], EPOLLIN, h(b[0], a[0])));
+    ASSERT_EQ(write(a[1], "x", 1), 1);
+    ASSERT_EQ(write(b[1], "x", 1), 1);
+    srv_.poll(100);
+    EXPECT_EQ(calls, 1);
+    for (int fd : {a[0], a[1], b[0], b[1]}) close(fd);
 }
 
 }  // namespace

@@ -67,7 +67,7 @@ TEST_F(TreeTest, TopLevelListingOrder_1_1) {
     Fid f = at(eve, "");
     EXPECT_EQ(list(f), (std::vector<std::string>{"udp", "ipifc", "icmp", "icmpv6", "arp",
                                                  "bootp", "ndb", "iproute", "ipselftab", "log",
-                                                 "ether0"}));
+                                                 "config", "ether0"}));
     Dir d;
     ASSERT_TRUE(tree.dirent(f, 4, d));  // arp
     EXPECT_EQ(d.qid.path, 2u);
@@ -147,6 +147,29 @@ TEST_F(TreeTest, OnlyEveWritesIprouteAndArp_3_12_3_13) {
     EXPECT_EQ(open(n, OWRITE).err, Eperm);
     Fid l = at(nobody, "log");
     EXPECT_EQ(open(l, ORDWR).st, Status::Done);  // anyone
+}
+
+TEST_F(TreeTest, ConfigIsReadByAnyoneAndKeysAreEves) {
+    ASSERT_FALSE(tree.config_write(0, "/net/ipifc/clone", "bind ether /net/ether0"));
+    ASSERT_FALSE(tree.config_write(0, "ipifc/0/ctl", "add 198.18.0.1 /24"));
+    Fid g = at(glenda, "config");
+    ASSERT_EQ(open(g, OREAD).st, Status::Done);
+    std::string all = read(g);
+    EXPECT_EQ(all, "# devip stack 0: the running configuration (ipctl save)\n"
+                   "/net/ipifc/clone bind ether /net/ether0\n"
+                   "/net/ipifc/0/ctl add 198.18.0.1 /24\n");
+    // chunked reads of one open see one text, even when the stack changes between them
+    std::string first;
+    ASSERT_EQ(tree.read(g, 0, 10, first).st, Status::Done);
+    ASSERT_FALSE(tree.config_write(0, "ipifc/0/ctl", "mtu 1400"));
+    EXPECT_EQ(first + read(g, 10), all);
+    Fid w = at(glenda, "config");
+    EXPECT_EQ(open(w, ORDWR).err, Eperm);
+    Fid e = at(eve, "config");
+    ASSERT_EQ(open(e, ORDWR).st, Status::Done);
+    EXPECT_EQ(write(e, "secrets please"), Ebadctl);
+    EXPECT_FALSE(write(e, "keys"));
+    EXPECT_NE(read(e).find("mtu 1400"), std::string::npos);
 }
 
 TEST_F(TreeTest, ListenParksUntilACallArrives_1_5) {
