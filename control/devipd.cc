@@ -76,6 +76,10 @@ public:
     }
     rte_rcu_qsbr* qsbr() const override { return d_.qsbr(); }
     int workers() const override { return d_.workers(); }
+    int owner_of(uint16_t port, const proto::Ipaddr& a, const proto::Ipaddr& b, uint16_t pa,
+                 uint16_t pb) const override {
+        return d_.owner_of(port, a, b, pa, pb);
+    }
     bool request(const proto::MsgHdr& h, std::span<const uint8_t> data, int w) override {
         return d_.request(h, data, w);
     }

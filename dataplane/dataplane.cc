@@ -25,6 +25,20 @@ constexpr uint16_t kTxDesc = 1024;
 constexpr unsigned kRingSize = 1024;
 constexpr unsigned kCache = 256;
 
+// Entry i of the redirection table is queue i mod n, as owner_of assumes; returns the table's
+// size, or 0 when the PMD would not take it (then RSS spreads as it likes and packets that
+// land on a worker that does not own their flow are handed over).
+uint16_t program_reta(uint16_t pid, uint16_t size, uint16_t n) {
+    if (size == 0 || size > RTE_ETH_RSS_RETA_SIZE_512) return 0;
+    rte_eth_rss_reta_entry64 conf[RTE_ETH_RSS_RETA_SIZE_512 / RTE_ETH_RETA_GROUP_SIZE]{};
+    for (uint16_t i = 0; i < size; i++) {
+        auto& g = conf[i / RTE_ETH_RETA_GROUP_SIZE];
+        g.mask |= 1ull << (i % RTE_ETH_RETA_GROUP_SIZE);
+        g.reta[i % RTE_ETH_RETA_GROUP_SIZE] = uint16_t(i % n);
+    }
+    return rte_eth_dev_rss_reta_update(pid, conf, size) == 0 ? size : 0;
+}
+
 int launch(void* arg) {
     auto* p = static_cast<std::pair<Dataplane*, unsigned>*>(arg);
     int r = p->first->worker_main(p->second);
@@ -70,10 +84,17 @@ Err Dataplane::init() {
                                    info.driver_name, nworkers_, info.max_rx_queues,
                                    info.max_tx_queues);
         rte_eth_conf conf{};
-        if (nworkers_ > 1 && info.flow_type_rss_offloads) {
+        // the symmetric key (proto/owner.h), repeated to the length the device wants
+        uint8_t key[64];
+        uint8_t keylen = info.hash_key_size ? info.hash_key_size : proto::kRssKeyLen;
+        for (unsigned i = 0; i < sizeof key; i++) key[i] = proto::kRssKey[i % 2];
+        bool rss = nworkers_ > 1 && info.flow_type_rss_offloads && keylen <= sizeof key;
+        if (rss) {
             conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf =
                 (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP) & info.flow_type_rss_offloads;
+            conf.rx_adv_conf.rss_conf.rss_key = key;
+            conf.rx_adv_conf.rss_conf.rss_key_len = keylen;
         }
         int r = rte_eth_dev_configure(pid, uint16_t(nworkers_), uint16_t(nworkers_), &conf);
         if (r < 0) return proto::err_text("port %u: configure: %s", pid, rte_strerror(-r));
@@ -89,6 +110,7 @@ Err Dataplane::init() {
         }
         r = rte_eth_dev_start(pid);
         if (r < 0) return proto::err_text("port %u: start: %s", pid, rte_strerror(-r));
+        uint16_t reta = rss ? program_reta(pid, info.reta_size, uint16_t(nworkers_)) : 0;
         rte_eth_allmulticast_enable(pid);  // promiscuous only on request (/net/etherN/ctl)
         PortFacts f{};
         f.id = pid;
@@ -100,6 +122,7 @@ Err Dataplane::init() {
         uint16_t mtu = 1500;
         rte_eth_dev_get_mtu(pid, &mtu);
         f.mtu = mtu;
+        f.reta = reta;
         ports_.push_back(f);
     }
 
@@ -306,6 +329,13 @@ void Dataplane::port_counts(uint16_t port, uint64_t& in, uint64_t& out) const {
         in = s.ipackets;
         out = s.opackets;
     }
+}
+
+int Dataplane::owner_of(uint16_t port, const proto::Ipaddr& a, const proto::Ipaddr& b,
+                        uint16_t pa, uint16_t pb) const {
+    for (auto& p : ports_)
+        if (p.id == port) return proto::owner_of(a, b, pa, pb, nworkers_, p.reta);
+    return 0;
 }
 
 unsigned Dataplane::mbufs_in_use() const { return rte_mempool_in_use_count(pool_); }

@@ -15,6 +15,7 @@
 #include "proto/fast.h"
 #include "proto/ip.h"
 #include "proto/msg.h"
+#include "proto/owner.h"
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -37,6 +38,7 @@ struct PortFacts {
     proto::Ether mac;      // its MAC
     std::string driver;    // PMD name
     uint32_t mtu;          // IP MTU
+    uint16_t reta;         // RSS redirection table entries as programmed (0: no RSS)
 };
 
 // Counters of one worker (written only by it; read by the control thread).
@@ -63,6 +65,9 @@ public:
     void stop();                   // stop workers, wait for them, stop and close ports
     const std::vector<PortFacts>& ports() const { return ports_; }
     int workers() const { return nworkers_; }
+    // The worker that receives a flow on port (proto/owner.h), either direction.
+    int owner_of(uint16_t port, const proto::Ipaddr& a, const proto::Ipaddr& b, uint16_t pa,
+                 uint16_t pb) const;
 
     // Control thread side.
     void tx(uint16_t port, std::span<const uint8_t> frame);   // copy into an mbuf; to a worker

@@ -46,6 +46,12 @@ public:
     virtual void retire(std::function<void()> fn) { fn(); }
     // Workers serving conversations (0 in unit tests: everything stays on this thread).
     virtual int workers() const { return 0; }
+    // The worker whose queue of port receives the flow a!pa ⇄ b!pb (proto/owner.h).
+    virtual int owner_of(uint16_t port, const Ipaddr& a, const Ipaddr& b, uint16_t pa,
+                         uint16_t pb) const {
+        (void)port, (void)a, (void)b, (void)pa, (void)pb;
+        return 0;
+    }
     // A request to worker w (every worker when w < 0), data copied. False: not sent.
     virtual bool request(const MsgHdr& hdr, std::span<const uint8_t> data, int w) {
         (void)hdr, (void)data, (void)w;
