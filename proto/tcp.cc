@@ -475,7 +475,10 @@ void tcp_close(TcpShard& s, uint32_t id, uint64_t now) {
     if (c.rq.len) ring_drop(c.rq, c.rq.len);
     c.noos = 0;
     switch (c.state) {
-    case TcpState::Established: case TcpState::Syn_received:
+    case TcpState::Syn_received:  // the FIN follows once our SYN is acknowledged
+        c.shut_wr = true;
+        break;
+    case TcpState::Established:
         c.shut_wr = true;
         set_state(s, c, TcpState::Finwait1);
         output(s, c);
@@ -514,8 +517,10 @@ Err tcp_shutdown(TcpShard& s, uint32_t id, uint64_t now) {
     TcpConn& c = s.conns[id];
     if (c.shut_wr) return ok;
     switch (c.state) {
-    case TcpState::Syn_sent: c.shut_wr = true; return ok;  // FIN once connected
-    case TcpState::Syn_received: case TcpState::Established:
+    case TcpState::Syn_sent: case TcpState::Syn_received:
+        c.shut_wr = true;  // FIN once connected
+        return ok;
+    case TcpState::Established:
         c.shut_wr = true;
         set_state(s, c, TcpState::Finwait1);
         break;

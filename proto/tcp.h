@@ -230,6 +230,7 @@ struct TcpConn {
     bool hashed = false;          // in the 4-tuple table
     bool accepted = true;         // passive: taken from the listener's queue
     bool closed_by_user = false;  // tcp_close was called (read side flushed)
+    bool syn_acked = false;       // our SYN is acknowledged (send data starts at snd_una)
     bool shut_wr = false;         // no more sends (shutdown/close): FIN after queued data
     bool fin_sent = false;        // our FIN has a sequence number (fin_seq)
     bool rcv_fin = false;         // peer FIN received (in order)

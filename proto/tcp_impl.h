@@ -75,7 +75,7 @@ void limbo_clear_listener(TcpShard& s, uint32_t lid);
 
 inline uint32_t flight(const TcpConn& c) { return c.snd_nxt - c.snd_una; }
 // first sequence number of the data in the send ring
-inline uint32_t snd_base(const TcpConn& c) { return c.snd_una == c.iss ? c.iss + 1 : c.snd_una; }
+inline uint32_t snd_base(const TcpConn& c) { return c.syn_acked ? c.snd_una : c.iss + 1; }
 inline bool synchronized(TcpState st) { return st >= TcpState::Established; }
 
 }  // namespace devip::proto::tcpi

@@ -182,6 +182,7 @@ void complete_passive(TcpShard& s, TcpConn& l, const TcpSegIn& g, uint32_t irs, 
     c.cc = l.cc, c.nagle = l.nagle, c.nocsum = l.nocsum, c.ttl = l.ttl, c.tos = l.tos;
     c.iss = iss, c.irs = irs;
     c.snd_una = c.snd_nxt = c.snd_max = iss + 1;
+    c.syn_acked = true;
     c.rcv_nxt = irs + 1;
     c.rcv_adv = irs + 1 + 65535;  // what the SYN-ACK advertised
     c.our_mss = our_mss;
@@ -453,6 +454,7 @@ void newly_acked(TcpShard& s, TcpConn& c, const TcpSegIn& g) {
     uint32_t data = gt(g.ack, base) ? std::min(g.ack - base, c.sq.len) : 0;
     ring_drop(c.sq, data);
     c.snd_una = g.ack;
+    c.syn_acked = true;
     if (lt(c.snd_nxt, c.snd_una)) c.snd_nxt = c.snd_una;
     if (lt(c.rexmit_nxt, c.snd_una)) c.rexmit_nxt = c.snd_una;
     if (c.ts_ok && g.o.has_ts && g.o.tsecr) {
@@ -612,6 +614,7 @@ void syn_sent_input(TcpShard& s, TcpConn& c, const TcpSegIn& g) {
     c.last_rcv = s.now;
     if (f & TcpAck) {
         c.snd_una = g.ack;
+        c.syn_acked = true;
         c.snd_wnd = c.max_snd_wnd = g.wnd;  // never scaled in a SYN
         c.snd_wl1 = g.seq, c.snd_wl2 = g.ack;
         if (c.rtt_at && !c.backoff) rtt_sample(s, c, uint32_t(s.now - c.rtt_at));

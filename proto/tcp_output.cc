@@ -255,7 +255,7 @@ void retransmit_from(TcpShard& s, TcpConn& c, uint32_t seq, uint32_t max) {
 
 // Sends what the windows allow (§4.6.5); ends with a pure ACK if one is owed now.
 void output(TcpShard& s, TcpConn& c) {
-    if (!synchronized(c.state) || c.state == TcpState::Time_wait) {
+    if (!synchronized(c.state) || c.state == TcpState::Time_wait || !c.syn_acked) {
         if (c.ack_now && c.state == TcpState::Time_wait) send_ack(s, c);
         return;
     }
