@@ -66,7 +66,7 @@ struct TcpFuzzWorld {
             uint8_t seg[60 + 2 * 4096];
             if (t.n1 + t.n2 > sizeof seg - t.hlen) continue;
             std::memcpy(seg, t.hdr, t.hlen);
-            std::memcpy(seg + t.hlen, t.p1, t.n1);
+            if (t.n1) std::memcpy(seg + t.hlen, t.p1, t.n1);
             if (t.n2) std::memcpy(seg + t.hlen + t.n1, t.p2, t.n2);
             TcpStats st{};
             TcpSegIn g;
