@@ -249,6 +249,7 @@ void set_state(TcpShard& s, TcpConn& c, TcpState st) {
     if (c.state == TcpState::Established) s.st.curr_estab--;
     if (st == TcpState::Established) s.st.curr_estab++;
     c.state = st;
+    c.state_at = s.now;
     push_ev(s, c, TcpEvKind::StateChanged);
 }
 
@@ -310,6 +311,7 @@ TcpShard::TcpShard(const TcpParams& p, const uint8_t key[16], uint64_t now_us)
     for (uint32_t i = prm.max_conns; i-- > 0;) free_ids.push_back(i);
     table.assign(std::bit_ceil(uint64_t(prm.max_conns) * 2), kTcpNoConn);
     limbo.resize(prm.limbo_max);
+    for (uint32_t i = prm.limbo_max; i-- > 0;) limbo_free.push_back(i);
     limbo_head.assign(std::bit_ceil(std::max(prm.limbo_max, 16u)), kTcpNoConn);
     wheel.assign(1024, kTcpNoConn);
     wheel_tick = now_us / prm.tick_us;
@@ -399,6 +401,18 @@ void tcp_unlisten(TcpShard& s, uint32_t id, uint64_t now) {
     s.now = now;
     TcpConn& c = s.conns[id];
     if (c.state == TcpState::Listen) teardown(s, c, {});
+}
+
+uint32_t tcp_reclaim(TcpShard& s, uint64_t now) {
+    s.now = now;
+    uint32_t n = 0;
+    for (auto& c : s.conns) {
+        if (!c.in_use) continue;
+        bool old = (c.state == TcpState::Syn_received && now - c.state_at > 5000000) ||
+                   (c.state == TcpState::Finwait2 && now - c.state_at > 300000000);
+        if (old) teardown(s, c, Etimedout), n++;
+    }
+    return n;
 }
 
 uint32_t tcp_readable(const TcpShard& s, uint32_t id) { return s.conns[id].rq.len; }

@@ -297,7 +297,8 @@ struct TcpConn {
     uint64_t tw_at = 0;           // TIME_WAIT expiry
     uint64_t giveup_start = 0;    // first unanswered retransmission (0: none)
     uint64_t last_rcv = 0;        // last segment received
-    uint64_t created = 0;         // when the state machine started (resource recovery)
+    uint64_t created = 0;         // when the state machine started
+    uint64_t state_at = 0;        // when the present state was entered (resource recovery)
     uint32_t ka_period_us = 0;    // keepalive period (ctl keepalive changes it)
     uint32_t ka_left = 0;         // probes left before "connection timed out"
     // CUBIC (RFC 9438)
@@ -349,6 +350,7 @@ struct TcpShard {
     // limbo
     std::vector<TcpLimbo> limbo;
     std::vector<uint32_t> limbo_head;  // bucket heads
+    std::vector<uint32_t> limbo_free;  // free entries
     uint32_t nlimbo = 0;
     // timer wheel: slot = tick mod size; entries past the horizon are refiled when reached
     std::vector<uint32_t> wheel;
@@ -412,6 +414,10 @@ Err tcp_shutdown(TcpShard& s, uint32_t id, uint64_t now);
 // else unreachable/ttl with its advice text (fails a Syn_sent connect).
 void tcp_advise(TcpShard& s, const TcpTuple& q, uint32_t qseq, bool frag, uint32_t mtu,
                 const char* advice, uint64_t now);
+// 9front's resource recovery (§4.6.11), for a clone that found no free conversation:
+// closes Syn_received connections older than 5 s and Finwait2 ones older than 5 min with
+// "connection timed out". Returns how many were closed.
+uint32_t tcp_reclaim(TcpShard& s, uint64_t now);
 // Advances the timer wheel to now.
 void tcp_timers(TcpShard& s, uint64_t now);
 // Lookup by tuple (our side first); kTcpNoConn if none.

@@ -83,6 +83,7 @@ void limbo_remove(TcpShard& s, uint32_t i) {
     *pp = l.next;
     l.used = false;
     s.nlimbo--;
+    s.limbo_free.push_back(i);
 }
 
 void limbo_clear_listener(TcpShard& s, uint32_t lid) {
@@ -234,8 +235,8 @@ void listen_syn(TcpShard& s, TcpConn& l, const TcpSegIn& g) {
         limbo_remove(s, old);
         s.st.limbo_recycled++;
     }
-    uint32_t slot = 0;
-    while (s.limbo[slot].used) slot++;
+    uint32_t slot = s.limbo_free.back();
+    s.limbo_free.pop_back();
     e = &s.limbo[slot];
     *e = TcpLimbo{};
     e->t = g.t, e->irs = g.seq, e->listener = l.id, e->tsval = g.o.tsval;
@@ -535,6 +536,10 @@ bool process_ack(TcpShard& s, TcpConn& c, const TcpSegIn& g) {
     }
     if (gt(g.ack, c.snd_max)) {  // acks what we never sent
         c.ack_now = true;
+        return false;
+    }
+    if (s.porthog && ge(g.ack, c.snd_una - (1u << 31)) && le(g.ack, c.snd_una - (1u << 29))) {
+        teardown(s, c, Ehog);  // it answered a port-hog probe (§4.6.10)
         return false;
     }
     if (lt(g.ack, c.snd_una - c.max_snd_wnd)) {  // too old: challenge (RFC 5961 §5.2)

@@ -949,3 +949,37 @@ TEST(TcpIsn, Rfc6528DiffersPerTupleAndAdvances) {
 
 }  // namespace
 }  // namespace devip::proto
+
+namespace devip::proto {
+namespace {
+
+TEST(TcpReclaim, OldSynReceivedAndFinwait2_4_6_11) {
+    Wire w;
+    w.loss = 1;  // B's SYN never arrives: A answers a simultaneous open and waits
+    auto c = tcp_open(w.a, w.tuple(0, 5000, 6000), 1460, w.now);
+    ASSERT_TRUE(c);
+    TcpSegIn g;
+    g.t = w.tuple(0, 5000, 6000);
+    g.seq = 777, g.flags = TcpSyn, g.wnd = 65535;
+    tcp_input(w.a, g, w.now);
+    w.drain();
+    ASSERT_EQ(C(w, 0, *c).state, TcpState::Syn_received);
+    EXPECT_EQ(tcp_reclaim(w.a, w.now + 1000000), 0u);
+    EXPECT_EQ(tcp_reclaim(w.a, w.now + 6000000), 1u);
+    EXPECT_STREQ(C(w, 0, *c).err.text, "connection timed out");
+}
+
+TEST(TcpKeepalive, PortHogAnswerClosesStatelessHog_4_6_10) {
+    Wire w;
+    auto [a, b] = w.connect();
+    ASSERT_FALSE(tcp_ctl(w.b, b, parsecmd("tcpporthogdefense on"), w.now));
+    w.drain();
+    TcpSegIn g = from_a(w, a, TcpAck, 0);
+    g.ack = C(w, 1, b).snd_una - (1u << 30);
+    tcp_input(w.b, g, w.now);
+    EXPECT_EQ(C(w, 1, b).state, TcpState::Closed);
+    EXPECT_STREQ(C(w, 1, b).err.text, "stateless hog");
+}
+
+}  // namespace
+}  // namespace devip::proto
