@@ -707,6 +707,7 @@ constexpr StatName kTcpStatNames[] = {
     {"TwReuse", &TcpStats::tw_reuse}, {"ZwndProbes", &TcpStats::zwnd_probes},
     {"KaProbes", &TcpStats::ka_probes}, {"PmtuLowered", &TcpStats::pmtu_lowered},
     {"AdviceIgnored", &TcpStats::advice_ignored}, {"DupSegs", &TcpStats::dup_segs},
+    {"TlpProbes", &TcpStats::tlp_probes},
 };
 static_assert(std::size(kTcpStatNames) == sizeof(TcpStats) / 8, "every counter is printed");
 }  // namespace

@@ -76,6 +76,8 @@ struct TcpParams {
     bool sack = true;                     // offer and use SACK (RFC 2018)
     bool timestamps = true;               // offer and use timestamps (RFC 7323)
     bool syncookies = true;               // SYN cookies when the limbo is full
+    bool tlp = true;                      // tail loss probes (RFC 8985 §7) when SACK is on
+    uint32_t tlp_delack_us = 200000;      // worst-case delayed ACK of the peer (WCDelAckT)
     bool nagle = false;                   // default: 9front's small-segment rule
     // Divides every timer and give-up period by f (a devipd test option: "connection timed
     // out" in seconds). The tick is not scaled below 1 ms.
@@ -178,6 +180,7 @@ struct TcpStats {
     uint64_t pmtu_lowered;        // MSS lowered by ICMP frag-needed / packet too big
     uint64_t advice_ignored;      // ICMP advice ignored (state or quoted sequence)
     uint64_t dup_segs;            // segments entirely duplicate
+    uint64_t tlp_probes;          // tail loss probes sent (RFC 8985 §7)
     TcpStats& operator+=(const TcpStats& o);
 };
 
@@ -247,6 +250,7 @@ struct TcpConn {
     bool was_zero_wnd = false;    // we advertised a zero window (force update on reopen)
     bool readable_sent = false;   // a Readable event is outstanding
     bool wspace_wanted = false;   // a send was short: send WriteSpace when room appears
+    bool tlp_out = false;         // a tail loss probe is unanswered
     TcpCc cc = TcpCc::NewReno;
     uint8_t ttl = 255, tos = 0;
     uint8_t snd_ws = 0;           // shift the peer applies to its windows (peer's option)
@@ -295,6 +299,7 @@ struct TcpConn {
     uint64_t delack_at = 0;       // delayed ACK deadline
     uint64_t ka_at = 0;           // keepalive / Finwait2 probe deadline
     uint64_t tw_at = 0;           // TIME_WAIT expiry
+    uint64_t tlp_at = 0;          // tail loss probe (RFC 8985 §7) deadline
     uint64_t giveup_start = 0;    // first unanswered retransmission (0: none)
     uint64_t last_rcv = 0;        // last segment received
     uint64_t created = 0;         // when the state machine started

@@ -61,6 +61,7 @@ uint32_t ts_now(const TcpShard& s, const TcpConn& c);
 void arm(TcpShard& s, TcpConn& c);               // file c under its earliest deadline
 void unarm(TcpShard& s, TcpConn& c);
 void rto_restart(TcpShard& s, TcpConn& c);
+void tlp_arm(TcpShard& s, TcpConn& c);            // after new data was sent
 void rtt_sample(TcpShard& s, TcpConn& c, uint32_t rtt_us);
 void ka_restart(TcpShard& s, TcpConn& c);         // a segment was sent
 void ka_heard(TcpShard& s, TcpConn& c);           // a segment was received

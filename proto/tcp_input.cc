@@ -467,6 +467,8 @@ void newly_acked(TcpShard& s, TcpConn& c, const TcpSegIn& g) {
     }
     c.backoff = 0;
     c.giveup_start = 0;
+    c.tlp_out = false;
+    c.tlp_at = 0;
     if (c.in_recovery) {
         if (ge(g.ack, c.recover)) {  // full ACK: recovery done
             c.in_recovery = false;
@@ -486,7 +488,7 @@ void newly_acked(TcpShard& s, TcpConn& c, const TcpSegIn& g) {
         c.rto_backoff = false;
     }
     c.dupacks = 0;
-    if (flight(c)) rto_restart(s, c);
+    if (flight(c)) rto_restart(s, c), tlp_arm(s, c);  // RFC 8985 §7.2: re-armed on an ACK
     else c.rto_at = 0;
     if (c.wspace_wanted && c.sq.len < c.sndbuf && !c.shut_wr) {
         c.wspace_wanted = false;

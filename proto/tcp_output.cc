@@ -303,10 +303,12 @@ void output(TcpShard& s, TcpConn& c) {
         }
         if (!c.rtt_at && !c.ts_ok && len && ge(c.snd_nxt, c.snd_max))
             c.rtt_seq = c.snd_nxt + len, c.rtt_at = s.now;
+        bool fresh = ge(c.snd_nxt, c.snd_max);
         send_seg(s, c, c.snd_nxt, len, fin);
         c.snd_nxt += len + (fin ? 1 : 0);
         if (gt(c.snd_nxt, c.snd_max)) c.snd_max = c.snd_nxt;
         if (!c.rto_at) rto_restart(s, c);
+        if (fresh) tlp_arm(s, c);
         if (fin) break;
     }
     if (c.ack_now) send_ack(s, c);

@@ -24,14 +24,14 @@ static void wheel_unlink(TcpShard& s, TcpConn& c) {
 
 static uint64_t earliest(const TcpConn& c) {
     uint64_t t = 0;
-    for (uint64_t d : {c.rto_at, c.delack_at, c.ka_at, c.tw_at})
+    for (uint64_t d : {c.rto_at, c.delack_at, c.ka_at, c.tw_at, c.tlp_at})
         if (d && (!t || d < t)) t = d;
     return t;
 }
 
 void unarm(TcpShard& s, TcpConn& c) {
     wheel_unlink(s, c);
-    c.rto_at = c.delack_at = c.ka_at = c.tw_at = 0;
+    c.rto_at = c.delack_at = c.ka_at = c.tw_at = c.tlp_at = 0;
 }
 
 void arm(TcpShard& s, TcpConn& c) {
@@ -53,6 +53,39 @@ void rto_restart(TcpShard& s, TcpConn& c) {
     uint64_t t = uint64_t(c.rto_us) << std::min<uint8_t>(c.backoff, 12);
     c.rto_at = s.now + std::min<uint64_t>(t, s.prm.rto_max_us);
     arm(s, c);
+}
+
+// RFC 8985 §7.2: PTO = 2·SRTT (+ the peer's delayed ACK when one segment is out), not
+// later than the RTO.
+void tlp_arm(TcpShard& s, TcpConn& c) {
+    if (!s.prm.tlp || !c.sack_ok || c.in_recovery || c.tlp_out || !flight(c)) return;
+    uint64_t pto = 2ull * c.srtt_us;
+    if (flight(c) <= c.mss) pto += s.prm.tlp_delack_us;
+    pto = std::max<uint64_t>(pto, 10000);
+    if (c.rto_at && s.now + pto >= c.rto_at) return;
+    c.tlp_at = s.now + pto;
+    arm(s, c);
+}
+
+// The probe: one new segment if the windows allow, else the last segment again.
+static void on_tlp(TcpShard& s, TcpConn& c) {
+    if (!flight(c) || c.in_recovery || !synchronized(c.state) || c.state == TcpState::Time_wait)
+        return;
+    c.tlp_out = true;
+    s.st.tlp_probes++;
+    uint32_t end = snd_base(c) + c.sq.len;
+    uint32_t before = uint32_t(s.tx.size());
+    if (lt(c.snd_nxt, end) && c.snd_wnd > flight(c)) {
+        uint32_t cw = c.cwnd;
+        c.cwnd = std::max(c.cwnd, flight(c) + c.mss);  // the probe is outside cwnd
+        output(s, c);
+        c.cwnd = cw;
+    }
+    if (s.tx.size() == before) {
+        uint32_t len = std::min<uint32_t>(c.mss, flight(c));
+        retransmit_from(s, c, c.snd_max - len, c.snd_max);  // a FIN rides along
+    }
+    rto_restart(s, c);
 }
 
 void rtt_sample(TcpShard& s, TcpConn& c, uint32_t r) {  // RFC 6298 §2
@@ -197,8 +230,13 @@ static void fire(TcpShard& s, TcpConn& c) {
         c.delack_at = 0;
         if (c.ack_pending) send_ack(s, c);
     }
+    if (c.tlp_at && c.tlp_at <= now) {
+        c.tlp_at = 0;
+        on_tlp(s, c);
+    }
     if (c.rto_at && c.rto_at <= now) {
         c.rto_at = 0;
+        c.tlp_at = 0;
         on_rto(s, c);
         if (c.state == TcpState::Closed) return;
     }

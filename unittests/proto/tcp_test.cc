@@ -983,3 +983,40 @@ TEST(TcpKeepalive, PortHogAnswerClosesStatelessHog_4_6_10) {
 
 }  // namespace
 }  // namespace devip::proto
+
+namespace devip::proto {
+namespace {
+
+TEST(TcpTlp, TailLossRecoveredByProbeNotRto_RFC8985) {
+    Wire w;
+    auto [a, b] = w.connect();
+    const uint32_t n = 20000;
+    uint32_t end = C(w, 0, a).snd_nxt + n;
+    bool dropped = false;
+    w.filter = [&](WireSeg& s) {  // the segment carrying the last byte, once
+        if (s.from == 0 && s.s.len && s.s.seq + s.s.len == end && !dropped) {
+            dropped = true;
+            return false;
+        }
+        return true;
+    };
+    Pump p(w, 0, a, b, n);
+    EXPECT_TRUE(w.run_until([&] { return p.done(); }, 10000000, [&] { p.step(); }));
+    EXPECT_TRUE(dropped);
+    EXPECT_EQ(p.got, p.data);
+    EXPECT_GE(w.a.st.tlp_probes, 1u);
+    EXPECT_EQ(w.a.st.retrans_timeouts, 0u);
+}
+
+TEST(TcpTlp, OffWithoutSack) {
+    TcpParams p;
+    p.sack = false;
+    Wire w(p, p);
+    auto [a, b] = w.connect();
+    Pump q(w, 0, a, b, 50000);
+    EXPECT_TRUE(w.run_until([&] { return q.done(); }, 10000000, [&] { q.step(); }));
+    EXPECT_EQ(w.a.st.tlp_probes, 0u);
+}
+
+}  // namespace
+}  // namespace devip::proto
