@@ -191,6 +191,12 @@ uint32_t isn(const TcpShard& s, const TcpTuple& t, uint64_t now) {
 // ---- slab and table ------------------------------------------------------------------------
 
 uint32_t conn_alloc(TcpShard& s, uint64_t now) {
+    if (s.free_ids.empty() && s.conns.size() < s.prm.max_conns) {
+        uint32_t first = s.conns.size();
+        s.conns.grow();
+        for (uint32_t i = std::min(s.conns.size(), s.prm.max_conns); i-- > first;)
+            s.free_ids.push_back(i);
+    }
     if (s.free_ids.empty()) return kTcpNoConn;
     uint32_t id = s.free_ids.back();
     s.free_ids.pop_back();
@@ -306,9 +312,7 @@ TcpShard::TcpShard(const TcpParams& p, const uint8_t key[16], uint64_t now_us)
     : prm(p), pool(p.mem_cap) {
     std::memcpy(&k0, key, 8);
     std::memcpy(&k1, key + 8, 8);
-    conns.resize(prm.max_conns);
     free_ids.reserve(prm.max_conns);
-    for (uint32_t i = prm.max_conns; i-- > 0;) free_ids.push_back(i);
     table.assign(std::bit_ceil(uint64_t(prm.max_conns) * 2), kTcpNoConn);
     limbo.resize(prm.limbo_max);
     for (uint32_t i = prm.limbo_max; i-- > 0;) limbo_free.push_back(i);

@@ -10,6 +10,7 @@
 // Formats: status §2.4, stats §2.10; ctl §3.4.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -333,6 +334,31 @@ struct TcpLimbo {
     uint32_t next = kTcpNoConn;   // bucket chain
 };
 
+// Connections in chunks of 4096, taken when the free ids run out: references stay valid
+// while the slab grows, and a quiet shard holds one chunk, not max_conns entries.
+class TcpSlab {
+public:
+    static constexpr uint32_t kChunk = 4096;
+    TcpConn& operator[](uint32_t id) { return chunks_[id / kChunk][id % kChunk]; }
+    const TcpConn& operator[](uint32_t id) const { return chunks_[id / kChunk][id % kChunk]; }
+    uint32_t size() const { return uint32_t(chunks_.size()) * kChunk; }  // entries allocated
+    void grow() { chunks_.push_back(std::make_unique<TcpConn[]>(kChunk)); }
+    template <class S, class C>
+    struct It {
+        S* s;
+        uint32_t i;
+        C& operator*() const { return (*s)[i]; }
+        It& operator++() { return ++i, *this; }
+        bool operator!=(const It& o) const { return i != o.i; }
+    };
+    It<TcpSlab, TcpConn> begin() { return {this, 0}; }
+    It<TcpSlab, TcpConn> end() { return {this, size()}; }
+    It<const TcpSlab, const TcpConn> begin() const { return {this, 0}; }
+    It<const TcpSlab, const TcpConn> end() const { return {this, size()}; }
+private:
+    std::vector<std::unique_ptr<TcpConn[]>> chunks_;
+};
+
 // ---- the shard -----------------------------------------------------------------------------
 
 struct TcpShard {
@@ -347,7 +373,7 @@ struct TcpShard {
     std::vector<TcpEv> ev;        // drained by the caller after every call
     TcpPool pool;
     // connections
-    std::vector<TcpConn> conns;   // slab
+    TcpSlab conns;                // grows by chunks up to prm.max_conns
     std::vector<uint32_t> free_ids;
     std::vector<uint32_t> table;  // open addressing on the 4-tuple, kTcpNoConn = empty
     uint32_t nconns = 0;          // slots in use

@@ -891,6 +891,10 @@ TEST(TcpMem, IdleEstablishedConnectionCost) {
     std::printf("[ memory ] idle established connection: %llu bytes (TcpConn %zu + table)\n",
                 static_cast<unsigned long long>(per), sizeof(TcpConn));
     EXPECT_LE(per, 32u * 1024);
+    // a shard allocates its slab by chunks: an almost empty one stays small
+    std::printf("[ memory ] shard with one connection: %llu bytes\n",
+                static_cast<unsigned long long>(tcp_mem(w.a)));
+    EXPECT_LE(tcp_mem(w.a), 8u << 20);
 }
 
 TEST(TcpMem, CapRefusesAndClosesWindow) {
