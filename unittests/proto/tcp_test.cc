@@ -1024,3 +1024,104 @@ TEST(TcpTlp, OffWithoutSack) {
 
 }  // namespace
 }  // namespace devip::proto
+
+namespace devip::proto {
+namespace {
+
+TEST(TcpClose, CloseInLaterStatesIsHarmless_4_6_2) {
+    Wire w;
+    auto [a, b] = w.connect();
+    tcp_close(w.a, a, w.now);
+    w.drain();
+    w.run(100000);
+    ASSERT_EQ(C(w, 0, a).state, TcpState::Finwait2);
+    tcp_close(w.a, a, w.now);  // again: nothing changes
+    EXPECT_EQ(C(w, 0, a).state, TcpState::Finwait2);
+    tcp_close(w.b, b, w.now);
+    w.drain();
+    w.run(100000);
+    ASSERT_EQ(C(w, 0, a).state, TcpState::Time_wait);
+    tcp_close(w.a, a, w.now);
+    EXPECT_EQ(C(w, 0, a).state, TcpState::Time_wait);
+    w.run(11000000);
+    EXPECT_EQ(w.a.nconns, 0u);  // TIME_WAIT ended and the closed id went back
+}
+
+TEST(TcpClose, PeerResetThenLastCloseFreesId_4_6_2) {
+    Wire w;
+    auto [a, b] = w.connect();
+    tcp_hangup(w.b, b, w.now);
+    w.drain();
+    w.run(100000);
+    EXPECT_EQ(C(w, 0, a).state, TcpState::Closed);
+    EXPECT_TRUE(C(w, 0, a).in_use);  // the user still holds it
+    auto r = tcp_send(w.a, a, std::vector<uint8_t>(5), w.now);
+    EXPECT_STREQ(r.err().text, "connection refused");  // the teardown reason
+    tcp_close(w.a, a, w.now);
+    EXPECT_EQ(w.a.nconns, 0u);
+}
+
+TEST(TcpClose, TimeWaitNotAssassinated_RFC1337) {
+    Wire w;
+    auto [a, b] = w.connect();
+    tcp_close(w.a, a, w.now);
+    w.drain();
+    w.run(100000);
+    tcp_close(w.b, b, w.now);
+    w.drain();
+    w.run(100000);
+    ASSERT_EQ(C(w, 0, a).state, TcpState::Time_wait);
+    TcpSegIn g;
+    g.t = w.tuple(0, 40000, 80);
+    g.seq = C(w, 0, a).rcv_nxt, g.flags = TcpRst;
+    tcp_input(w.a, g, w.now);
+    EXPECT_EQ(C(w, 0, a).state, TcpState::Time_wait);
+}
+
+TEST(TcpClose, DataAfterLastCloseAckedAndDropped_4_6_2) {
+    Wire w;
+    auto [a, b] = w.connect();
+    tcp_close(w.b, b, w.now);
+    w.drain();
+    w.run(100000);
+    Pump p(w, 0, a, b, 100000);
+    p.reading = false;
+    w.run(2000000, [&] { p.step(); });
+    EXPECT_EQ(p.sent, p.data.size());
+    EXPECT_EQ(C(w, 0, a).snd_una, C(w, 0, a).snd_nxt);  // everything acknowledged
+    EXPECT_EQ(tcp_readable(w.b, b), 0u);
+}
+
+TEST(TcpWindow, ScaledWindowsBothWays_RFC7323) {
+    Wire w;
+    auto [a, b] = w.connect();
+    Pump p1(w, 0, a, b, 1 << 20, 1), p2(w, 1, b, a, 1 << 20, 2);
+    EXPECT_TRUE(w.run_until([&] { return p1.done() && p2.done(); }, 30000000,
+                            [&] { p1.step(), p2.step(); }));
+    uint32_t maxw[2] = {0, 0};
+    for (auto& s : w.log)
+        if (!(s.s.flags & TcpSyn)) maxw[s.from] = std::max<uint32_t>(maxw[s.from], uint32_t(s.s.wnd) << 4);
+    EXPECT_GT(maxw[0], 65535u);  // each side advertised more than 64 KB through its shift
+    EXPECT_GT(maxw[1], 65535u);
+    EXPECT_EQ(C(w, 0, a).snd_ws, 4);
+    EXPECT_EQ(C(w, 0, a).rcv_ws, 4);
+    EXPECT_GT(C(w, 0, a).max_snd_wnd, 65535u);
+    EXPECT_GT(C(w, 1, b).max_snd_wnd, 65535u);
+}
+
+TEST(TcpKeepalive, ProbeIsOneByteBelowSndUna_4_6_10) {
+    Wire w;
+    auto [a, b] = w.connect();
+    size_t before = w.log.size();
+    w.run(125000000);
+    const WireSeg* probe = nullptr;
+    for (size_t i = before; i < w.log.size(); i++)
+        if (w.log[i].from == 0 && w.log[i].s.len == 1) probe = &w.log[i];
+    ASSERT_TRUE(probe);
+    EXPECT_EQ(probe->s.seq, C(w, 0, a).snd_una - 1);
+    EXPECT_EQ(probe->s.flags, TcpAck | TcpPsh);
+    EXPECT_EQ(w.a.st.ka_probes, 1u);
+}
+
+}  // namespace
+}  // namespace devip::proto
