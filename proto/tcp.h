@@ -8,6 +8,19 @@
 // (RFC 6582) or CUBIC (RFC 9438), RFC 6298 RTO, RFC 5961 challenge ACKs, RFC 6528 ISNs,
 // SYN cookies, RFC 6191 TIME_WAIT reuse, RFC 5927 checked PMTU advice, DF on every segment.
 // Formats: status §2.4, stats §2.10; ctl §3.4.
+//
+// Rules for the caller (the glue):
+// * Every call takes `now` (monotonic µs); call tcp_timers at least once a tick (50 ms).
+// * After every call, send shard.tx (the spans point into send rings and stay valid only
+//   until the next call) and handle shard.ev, then clear both.
+// * A connection id stays valid until its Closed event has been seen AND tcp_close was
+//   called (the last close); tcp_close on an already Closed connection frees it at once.
+// * Readable and WriteSpace are edge-triggered: after Readable read until tcp_read returns
+//   0 (tcp_readable tells what is left); WriteSpace follows a send that was short.
+// * Err texts in events are static strings, except ICMP advice, which lives in err_text's
+//   small ring: copy it out when handling the event.
+// * CallArrived passes the new id and its listener; tcp_accepted when the call is taken
+//   off the listener's queue (the backlog counts the calls not yet taken).
 #pragma once
 #include <cstdint>
 #include <memory>

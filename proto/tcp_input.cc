@@ -150,7 +150,7 @@ void established(TcpShard& s, TcpConn& c) {
 }
 
 // Options of a SYN into c (RFC 7323 §2.2: scaling only if both offered).
-void syn_options(TcpShard& s, TcpConn& c, const TcpOpts& o, bool passive) {
+void syn_options(TcpShard& s, TcpConn& c, const TcpOpts& o) {
     if (o.has_mss) c.mss = std::min(c.our_mss, std::max<uint16_t>(o.mss, 88));
     else c.mss = c.our_mss;
     c.ws_ok = o.has_ws;
@@ -160,7 +160,6 @@ void syn_options(TcpShard& s, TcpConn& c, const TcpOpts& o, bool passive) {
     c.ts_ok = s.prm.timestamps && o.has_ts;
     if (c.ts_ok) c.ts_recent = o.tsval, c.ts_recent_at = s.now;
     s.st.max_segment = c.mss;
-    (void)passive;
 }
 
 void complete_passive(TcpShard& s, TcpConn& l, const TcpSegIn& g, uint32_t irs, uint32_t iss,
@@ -188,7 +187,7 @@ void complete_passive(TcpShard& s, TcpConn& l, const TcpSegIn& g, uint32_t irs, 
     c.rcv_adv = irs + 1 + 65535;  // what the SYN-ACK advertised
     c.our_mss = our_mss;
     c.ts_offset = ts_base(s, c.t);
-    syn_options(s, c, o, true);
+    syn_options(s, c, o);
     if (c.ts_ok && g.o.has_ts) c.ts_recent = g.o.tsval;
     c.snd_wnd = c.max_snd_wnd = uint32_t(g.wnd) << c.snd_ws;
     c.snd_wl1 = g.seq, c.snd_wl2 = g.ack;
@@ -617,7 +616,7 @@ void syn_sent_input(TcpShard& s, TcpConn& c, const TcpSegIn& g) {
     if (!(f & TcpSyn)) return;
     c.irs = g.seq;
     c.rcv_nxt = c.rcv_adv = g.seq + 1;
-    syn_options(s, c, g.o, false);
+    syn_options(s, c, g.o);
     c.last_rcv = s.now;
     if (f & TcpAck) {
         c.snd_una = g.ack;

@@ -129,15 +129,15 @@ def test_linux_socat_sends_to_engine(lab, loss):
         assert st["Resequenced"] > 0
 
 
-@pytest.mark.parametrize("loss", [0, 2])
-def test_engine_sends_to_linux_socat(lab, loss):
+@pytest.mark.parametrize("loss,cc", [(0, "newreno"), (2, "newreno"), (2, "cubic")])
+def test_engine_sends_to_linux_socat(lab, loss, cc):
     src = lab.payload("in", 4 << 20, 2)
     out = lab.path("out")
     sink = lab.popen(["timeout", "90", "socat", "-u", "TCP-LISTEN:6666,reuseaddr",
                       "CREATE:" + out])
     wait_for(lambda: ":6666" in lab.run(["ss", "-ltn"]).stdout, timeout=10)
     eng = lab.engine("--addr", OURS4, "--peer", LINUX4, "--connect", "6666",
-                     "--send", src, "--loss", str(loss))
+                     "--send", src, "--loss", str(loss), "--cc", cc)
     st = finish(lab, eng)
     assert sink.wait(timeout=30) == 0
     assert sha(out) == sha(src)

@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
     prm.max_conns = 64;
     prm.scale(uint32_t(scale));
     if (cc && std::string(cc) == "cubic") prm.cc = TcpCc::Cubic;
+    else if (cc && std::string(cc) != "newreno") usage();
     prm.nagle = nagle;
     uint8_t key[16];
     for (int i = 0; i < 16; i++) key[i] = uint8_t(now_us() >> (i % 8 * 8)) ^ uint8_t(i * 37);
