@@ -286,6 +286,7 @@ struct TcpConn {
     uint32_t fin_seq = 0;
     uint32_t recover = 0;         // NewReno recovery point
     uint32_t rexmit_nxt = 0;      // next hole to retransmit in recovery (SACK)
+    uint32_t rexmit_bytes = 0;    // retransmitted in this recovery, not yet acked (pipe)
     uint32_t cwnd = 0, ssthresh = 0;
     uint32_t abc_acked = 0;       // bytes acked toward the next CA increase
     uint32_t sndbuf = 65535;      // send queue limit

@@ -54,6 +54,7 @@ void send_rst_reply(TcpShard& s, const TcpSegIn& seg, bool limited);
 void send_limbo_synack(TcpShard& s, const TcpLimbo& l, uint32_t iss);
 void send_challenge_ack(TcpShard& s, TcpConn& c);
 void retransmit_from(TcpShard& s, TcpConn& c, uint32_t seq, uint32_t max);  // one segment
+bool rexmit_hole(TcpShard& s, TcpConn& c);        // the next SACK hole, one segment
 uint16_t clamp_mss(uint16_t route, bool v4);
 uint32_t ts_now(const TcpShard& s, const TcpConn& c);
 
@@ -75,6 +76,11 @@ void limbo_remove(TcpShard& s, uint32_t i);
 void limbo_clear_listener(TcpShard& s, uint32_t lid);
 
 inline uint32_t flight(const TcpConn& c) { return c.snd_nxt - c.snd_una; }
+inline uint32_t sacked_bytes(const TcpConn& c) {
+    uint32_t n = 0;
+    for (int i = 0; i < c.nsack; i++) n += c.sacked[i].r - c.sacked[i].l;
+    return n;
+}
 // first sequence number of the data in the send ring
 inline uint32_t snd_base(const TcpConn& c) { return c.syn_acked ? c.snd_una : c.iss + 1; }
 inline bool synchronized(TcpState st) { return st >= TcpState::Established; }

@@ -345,12 +345,6 @@ void sack_update(TcpShard& s, TcpConn& c, const TcpSegIn& g) {
     }
 }
 
-uint32_t sacked_bytes(const TcpConn& c) {
-    uint32_t n = 0;
-    for (int i = 0; i < c.nsack; i++) n += c.sacked[i].r - c.sacked[i].l;
-    return n;
-}
-
 void fin_received(TcpShard& s, TcpConn& c) {
     c.rcv_nxt++;
     c.rcv_fin = true;
@@ -477,10 +471,9 @@ void newly_acked(TcpShard& s, TcpConn& c, const TcpSegIn& g) {
             s.st.recovery_pa++;
             c.cwnd = c.cwnd > acked ? c.cwnd - acked : c.mss;
             if (acked >= c.mss) c.cwnd += c.mss;
-            if (!c.nsack) {
-                s.st.retrans_segs++;
-                retransmit_from(s, c, c.snd_una, c.snd_max);
-            }
+            c.rexmit_bytes -= std::min(c.rexmit_bytes, acked);
+            s.st.retrans_segs++;
+            if (!rexmit_hole(s, c)) retransmit_from(s, c, c.snd_una, c.snd_max);
         }
     } else {
         cc_ack(s, c, acked);
@@ -517,9 +510,10 @@ void dup_ack(TcpShard& s, TcpConn& c) {
     cc_loss(s, c, false);
     c.cwnd = c.ssthresh + 3u * c.mss;
     c.rexmit_nxt = c.snd_una;
+    c.rexmit_bytes = 0;
     c.rtt_at = 0;
-    if (c.nsack) return;  // output retransmits the holes
-    retransmit_from(s, c, c.snd_una, c.snd_max);
+    // the first retransmission goes now, whatever the pipe (RFC 6675 §5 step 4.3)
+    if (!rexmit_hole(s, c)) retransmit_from(s, c, c.snd_una, c.snd_max);
 }
 
 // The ACK field (RFC 9293 §3.10.7.4 fifth check, RFC 5961 §5). false: drop the segment.

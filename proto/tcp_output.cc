@@ -253,6 +253,31 @@ void retransmit_from(TcpShard& s, TcpConn& c, uint32_t seq, uint32_t max) {
     send_seg(s, c, seq, len, fin);
 }
 
+// Retransmits the next hole of the scoreboard at or after rexmit_nxt, below the highest
+// SACKed byte; false if there is none.
+bool rexmit_hole(TcpShard& s, TcpConn& c) {
+    if (!c.nsack) return false;
+    uint32_t top = c.sacked[c.nsack - 1].r;
+    uint32_t h = lt(c.rexmit_nxt, c.snd_una) ? c.snd_una : c.rexmit_nxt;
+    for (int i = 0; i < c.nsack; i++)
+        if (le(c.sacked[i].l, h) && lt(h, c.sacked[i].r)) h = c.sacked[i].r;
+    if (!lt(h, top)) return false;
+    uint32_t lim = top;
+    for (int i = 0; i < c.nsack; i++)
+        if (gt(c.sacked[i].l, h)) {
+            lim = c.sacked[i].l;
+            break;
+        }
+    uint32_t before = uint32_t(s.tx.size());
+    retransmit_from(s, c, h, lim);
+    if (s.tx.size() == before) return false;
+    uint32_t len = std::min<uint32_t>(c.mss, lim - h);
+    c.rexmit_nxt = h + len;
+    c.rexmit_bytes += len;
+    s.st.sack_rexmits++;
+    return true;
+}
+
 // Sends what the windows allow (§4.6.5); ends with a pure ACK if one is owed now.
 void output(TcpShard& s, TcpConn& c) {
     if (!synchronized(c.state) || c.state == TcpState::Time_wait || !c.syn_acked) {
@@ -266,26 +291,11 @@ void output(TcpShard& s, TcpConn& c) {
     for (uint32_t n = 0; n < s.prm.max_burst; n++) {
         uint32_t wnd = std::min(c.cwnd, c.snd_wnd);
         uint32_t fl = flight(c);
-        // SACK recovery (RFC 6675 in spirit): holes below the highest SACKed byte first
-        if (c.in_recovery && c.nsack && fl < c.cwnd + c.mss) {
-            uint32_t top = c.sacked[c.nsack - 1].r;
-            uint32_t h = c.rexmit_nxt;
-            if (lt(h, c.snd_una)) h = c.snd_una;
-            for (int i = 0; i < c.nsack; i++)
-                if (le(c.sacked[i].l, h) && lt(h, c.sacked[i].r)) h = c.sacked[i].r;
-            if (lt(h, top)) {
-                uint32_t lim = top;
-                for (int i = 0; i < c.nsack; i++)
-                    if (gt(c.sacked[i].l, h)) { lim = c.sacked[i].l; break; }
-                uint32_t before = uint32_t(s.tx.size());
-                retransmit_from(s, c, h, lim);
-                if (s.tx.size() != before) {
-                    c.rexmit_nxt = h + std::min<uint32_t>(c.mss, lim - h);
-                    s.st.sack_rexmits++;
-                    c.cwnd = c.cwnd > c.mss ? c.cwnd : c.mss;
-                    continue;
-                }
-            }
+        // SACK recovery: holes below the highest SACKed byte first, while the estimate of
+        // what is in the network (RFC 6675 §4 pipe, roughly) leaves room in cwnd
+        if (c.in_recovery && c.nsack) {
+            uint32_t sk = std::min(sacked_bytes(c), fl);
+            if (fl - sk + c.rexmit_bytes + c.mss <= c.cwnd && rexmit_hole(s, c)) continue;
         }
         uint32_t avail = lt(c.snd_nxt, end) ? end - c.snd_nxt : 0;
         uint32_t usable = wnd > fl ? wnd - fl : 0;
