@@ -594,7 +594,8 @@ Err ctl_keepalive(TcpCtx& x, const CtlArgs& a) {
     uint64_t ms = 0;
     if (a.size() == 2 && !parse_num(a[1], ms)) return Ebadarg;
     uint64_t tick_ms = x.s.prm.tick_us / 1000;
-    if (a.size() == 2 && ms >= 50 && tick_ms) x.c.ka_period_us = uint32_t(ms / tick_ms * tick_ms * 1000);
+    if (a.size() == 2 && ms >= 50 && tick_ms)
+        x.c.ka_period_us = uint32_t(ms / tick_ms * tick_ms * 1000);
     ka_heard(x.s, x.c);
     ka_restart(x.s, x.c);
     return ok;
@@ -673,7 +674,8 @@ void tcp_state_text(const TcpShard& s, const TcpConn& c, uint64_t now, Text& out
     out.put("%s qin %u qout %u rq %u.%u srtt %u mdev %u sst %u cwin %u swin %u>>%u rwin %u>>%u "
             "qscale %u timer.start %u timer.count %u rerecv %u katimer.start %u "
             "katimer.count %u\n",
-            kTcpStateNames[int(c.state)].data(), c.rq.len + c.unconsumed, c.sq.len, unsigned(c.noos),
+            kTcpStateNames[int(c.state)].data(), c.rq.len + c.unconsumed, c.sq.len,
+            unsigned(c.noos),
             rqb, c.srtt_us / 1000 * 8, c.rttvar_us / 1000 * 4, c.ssthresh, c.cwnd, c.snd_wnd,
             unsigned(c.rcv_ws), rwin, unsigned(c.snd_ws), unsigned(c.qscale), c.rto_us / tick,
             left(c.rto_at), c.rerecv, c.ka_period_us / tick, left(ka_at));

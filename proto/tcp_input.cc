@@ -22,7 +22,10 @@ static bool parse_opts(const uint8_t* p, uint32_t n, TcpOpts& o) {
         const uint8_t* v = p + i + 2;
         switch (k) {
         case 2: if (l != 4) return false; o.has_mss = true, o.mss = get16(v); break;
-        case 3: if (l != 3) return false; o.has_ws = true, o.ws = std::min<uint8_t>(v[0], 14); break;
+        case 3:
+            if (l != 3) return false;
+            o.has_ws = true, o.ws = std::min<uint8_t>(v[0], 14);
+            break;
         case 4: if (l != 2) return false; o.sack_ok = true; break;
         case 5:
             if ((l - 2) % 8 || l < 10) return false;

@@ -57,7 +57,9 @@ uint16_t tcp_checksum(const Ipaddr& src, const Ipaddr& dst, const uint8_t* p, ui
 
 namespace tcpi {
 
-uint32_t ts_now(const TcpShard& s, const TcpConn& c) { return uint32_t(s.now / 1000) + c.ts_offset; }
+uint32_t ts_now(const TcpShard& s, const TcpConn& c) {
+    return uint32_t(s.now / 1000) + c.ts_offset;  // a 1 ms clock (RFC 7323 §5.4)
+}
 
 // Fills the header of x; payload spans must already be set.
 static void finish(TcpShard& s, TcpTx& x, uint32_t seq, uint32_t ack, uint8_t flags,

@@ -622,7 +622,8 @@ TEST(TcpClose, Finwait2TimesOut_4_6_2) {
     EXPECT_NEAR(double(w.now - t), 60e6, 11e6);
     bool timed_out = false;
     for (auto& e : w.evs[0])
-        if (e.kind == TcpEvKind::Closed && e.err) timed_out = !strcmp(e.err.text, "connection timed out");
+        if (e.kind == TcpEvKind::Closed && e.err)
+            timed_out = !strcmp(e.err.text, "connection timed out");
     EXPECT_TRUE(timed_out);
 }
 
@@ -1100,7 +1101,8 @@ TEST(TcpWindow, ScaledWindowsBothWays_RFC7323) {
                             [&] { p1.step(), p2.step(); }));
     uint32_t maxw[2] = {0, 0};
     for (auto& s : w.log)
-        if (!(s.s.flags & TcpSyn)) maxw[s.from] = std::max<uint32_t>(maxw[s.from], uint32_t(s.s.wnd) << 4);
+        if (!(s.s.flags & TcpSyn))
+            maxw[s.from] = std::max<uint32_t>(maxw[s.from], uint32_t(s.s.wnd) << 4);
     EXPECT_GT(maxw[0], 65535u);  // each side advertised more than 64 KB through its shift
     EXPECT_GT(maxw[1], 65535u);
     EXPECT_EQ(C(w, 0, a).snd_ws, 4);

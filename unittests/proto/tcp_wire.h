@@ -94,8 +94,8 @@ struct Wire {
             if (filter) {
                 WireSeg w{1 - to, now, {}, p.bytes};
                 TcpStats st{};
-                if (tcp_parse(st, addr[1 - to], addr[to], w.bytes.data(), uint32_t(w.bytes.size()), w.s) &&
-                    !filter(w))
+                uint32_t n = uint32_t(w.bytes.size());
+                if (tcp_parse(st, addr[1 - to], addr[to], w.bytes.data(), n, w.s) && !filter(w))
                     continue;
                 p.bytes = w.bytes;
             }

@@ -120,7 +120,8 @@ int main(int argc, char** argv) {
         FILE* f = std::fopen(send_path, "rb");
         if (!f) return std::perror(send_path), 1;
         uint8_t b[65536];
-        for (size_t n; (n = std::fread(b, 1, sizeof b, f)) > 0;) out_data.insert(out_data.end(), b, b + n);
+        for (size_t n; (n = std::fread(b, 1, sizeof b, f)) > 0;)
+            out_data.insert(out_data.end(), b, b + n);
         std::fclose(f);
     }
     FILE* rf = recv_path ? std::fopen(recv_path, "wb") : nullptr;
