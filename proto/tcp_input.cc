@@ -233,7 +233,11 @@ void listen_syn(TcpShard& s, TcpConn& l, const TcpSegIn& g) {
         uint32_t b = limbo_bucket(s, g.t), old = s.limbo_head[b];  // recycle (rule 5)
         for (uint32_t j = old; j != kTcpNoConn; j = s.limbo[j].next)
             if (s.limbo[j].last_sent < s.limbo[old].last_sent) old = j;
-        if (old == kTcpNoConn) return;
+        if (old == kTcpNoConn)  // its bucket is empty: the oldest entry of all
+            for (uint32_t j = 0; j < s.limbo.size(); j++)
+                if (s.limbo[j].used && (old == kTcpNoConn ||
+                                        s.limbo[j].last_sent < s.limbo[old].last_sent))
+                    old = j;
         limbo_remove(s, old);
         s.st.limbo_recycled++;
     }

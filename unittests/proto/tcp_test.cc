@@ -1127,3 +1127,61 @@ TEST(TcpKeepalive, ProbeIsOneByteBelowSndUna_4_6_10) {
 
 }  // namespace
 }  // namespace devip::proto
+
+namespace devip::proto {
+namespace {
+
+TEST(TcpLimbo, FullWithoutCookiesRecyclesOldest_4_6_1) {
+    TcpParams pb;
+    pb.limbo_max = 3;
+    pb.syncookies = false;
+    Wire w({}, pb);
+    ASSERT_TRUE(tcp_listen(w.b, IPnoaddr, 80));
+    for (uint16_t i = 0; i < 3; i++) tcp_input(w.b, syn_to(w, uint16_t(1 + i), 100), w.now + i);
+    EXPECT_EQ(w.b.nlimbo, 3u);
+    tcp_input(w.b, syn_to(w, 9, 100), w.now + 10);
+    EXPECT_EQ(w.b.nlimbo, 3u);
+    EXPECT_EQ(w.b.st.limbo_recycled, 1u);
+    EXPECT_EQ(w.b.st.cookies_sent, 0u);
+}
+
+TEST(TcpScale, ThousandsOfConnectionsComeAndGo) {
+    Wire w;
+    w.keep_log = false;
+    ASSERT_TRUE(tcp_listen(w.b, IPnoaddr, 80, 5000));
+    const int n = 3000;
+    std::vector<uint32_t> ids;
+    for (int i = 0; i < n; i++) {
+        auto c = tcp_open(w.a, w.tuple(0, uint16_t(10000 + i), 80), 1460, w.now);
+        ASSERT_TRUE(c);
+        ids.push_back(*c);
+    }
+    w.drain();
+    w.run(200000);
+    EXPECT_EQ(w.a.st.curr_estab, uint64_t(n));
+    EXPECT_EQ(w.b.st.curr_estab, uint64_t(n));
+    std::vector<uint8_t> msg(1000, 7);
+    for (uint32_t id : ids) ASSERT_TRUE(tcp_send(w.a, id, msg, w.now));
+    w.drain();
+    w.run(300000);
+    uint64_t got = 0;
+    uint8_t buf[2000];
+    for (auto& e : w.evs[1])
+        if (e.kind == TcpEvKind::CallArrived) {
+            got += tcp_read(w.b, e.conn, buf, w.now);
+            tcp_accepted(w.b, e.conn);
+            tcp_close(w.b, e.conn, w.now);
+        }
+    EXPECT_EQ(got, uint64_t(n) * 1000);
+    w.drain();
+    w.run(300000);
+    for (uint32_t id : ids) tcp_close(w.a, id, w.now);  // Close_wait: Last_ack
+    w.drain();
+    w.run(12000000);  // B's side passes TIME_WAIT
+    EXPECT_EQ(w.a.nconns, 0u);
+    EXPECT_EQ(w.b.nconns, 1u);  // the listener
+    EXPECT_EQ(w.a.pool.in_use() + w.b.pool.in_use(), 0u);
+}
+
+}  // namespace
+}  // namespace devip::proto
