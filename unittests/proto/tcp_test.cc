@@ -1185,3 +1185,35 @@ TEST(TcpScale, ThousandsOfConnectionsComeAndGo) {
 
 }  // namespace
 }  // namespace devip::proto
+
+namespace devip::proto {
+namespace {
+
+TEST(TcpV6, HandshakeAndTransferOverIpv6_4_6_3) {
+    Wire w;
+    for (int i = 0; i < 2; i++) {
+        Ipaddr a{};
+        a.b[0] = 0x20, a.b[1] = 0x01, a.b[3] = 0x02, a.b[15] = uint8_t(1 + i);  // 2001:2::1, ::2
+        w.addr[i] = a;
+    }
+    ASSERT_TRUE(tcp_listen(w.b, IPnoaddr, 80));
+    auto c = tcp_open(w.a, w.tuple(0, 40000, 80), 0, w.now);  // no route MSS: 1220
+    ASSERT_TRUE(c);
+    w.drain();
+    uint32_t bid = kTcpNoConn;
+    ASSERT_TRUE(w.run_until([&] {
+        const TcpEv* e = w.find_ev(1, TcpEvKind::CallArrived);
+        if (e) bid = e->conn;
+        return e && w.has_ev(0, TcpEvKind::Connected);
+    }, 2000000));
+    EXPECT_EQ(w.log[0].s.o.mss, 1220);
+    EXPECT_EQ(C(w, 1, bid).mss, 1220);
+    Pump p(w, 0, *c, bid, 500000);
+    w.loss = 0.02;
+    EXPECT_TRUE(w.run_until([&] { return p.done(); }, 60000000, [&] { p.step(); }));
+    EXPECT_EQ(p.got, p.data);
+    EXPECT_EQ(w.b.st.csum_errs, 0u);
+}
+
+}  // namespace
+}  // namespace devip::proto
