@@ -936,18 +936,20 @@ int cmd_listen(Client& cl, const Args& a) {
     static std::atomic<bool> spawn_failed{false};
     Listener l(dir, once, verbose, [&argv, once, verbose](std::unique_ptr<Call> c) {
         pid_t pid = spawn_call(*c, argv);
-        int err = errno;
-        ::close(c->fd);  // the command holds the connection now
         if (pid < 0) {
-            fail(std::string("fork: ") + std::strerror(err));
+            fail(std::string("fork: ") + std::strerror(errno));
+            devip_close(c->fd);
             devip_closectl(c->ctl);
             spawn_failed = true;
             return;
         }
-        std::thread([once, verbose, pid, ctl = c->ctl] {
+        // ipctl keeps its copy of the fd so that, once the command has exited, devip_close
+        // can wait until its last writes have reached devipd (-1 exits right after).
+        std::thread([once, verbose, pid, fd = c->fd, ctl = c->ctl] {
             int st = 0;
             while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
             }
+            devip_close(fd);
             devip_closectl(ctl);
             if (verbose) std::fprintf(stderr, "ipctl: listen: pid %d exited %d\n", pid, st);
             status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
