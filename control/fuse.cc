@@ -179,13 +179,13 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     fuse_reply_entry(req, &ep);
 }
 
-void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+// By path even for an open file (fstat): a directory's fh is its OpenDir, not a fid.
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     Mount& m = mnt(req);
     std::string p;
     if (!m.path(ino, p)) return (void)fuse_reply_err(req, ENOENT);
     Dir d;
-    CErr e = fi && fi->fh ? m.c().stat(uint32_t(fi->fh), d) : stat_walk(m.c(), p, d);
-    if (e) return (void)fuse_reply_err(req, errno_of(e.text, ENOENT));
+    if (CErr e = stat_walk(m.c(), p, d)) return (void)fuse_reply_err(req, errno_of(e.text, ENOENT));
     struct stat st;
     m.fill(d, ino, st);
     fuse_reply_attr(req, &st, 0);

@@ -38,8 +38,10 @@ uint8_t qt(uint64_t p) { return p & 0x1f; }
 unsigned qc(uint64_t p) { return (p >> 5) & 0xfff; }
 unsigned qpr(uint64_t p) { return (p >> 17) & 0x1f; }
 
-constexpr const char* kProtos[] = {"icmp", "udp"};
-constexpr unsigned kIcmp = 0, kUdp = 1;
+// tcp is walkable but not listed in the top directory (the listing tests keep their
+// shape); it carries data as udp does and takes `shutdown`, for the dial library's tests.
+constexpr const char* kProtos[] = {"icmp", "udp", "tcp"};
+constexpr unsigned kIcmp = 0, kUdp = 1, kTcp = 2;
 constexpr const char* kLostHost = "198.18.0.99";  // echoes to it are never answered
 
 struct FakeConv {
@@ -54,7 +56,7 @@ struct FakeConv {
 
 class FakeNet final : public Fsys {
 public:
-    std::vector<FakeConv> conv[2];  // per protocol
+    std::vector<FakeConv> conv[3];  // per protocol
 
     // Every ctl write as (offset, text), for the pipelined-write tests.
     std::vector<std::pair<uint64_t, std::string>> ctl_log() {
@@ -76,7 +78,7 @@ public:
         switch (qt(p)) {
         case Top:
             if (name == "deep") return set(f, qp(0, 0, Deep));
-            for (unsigned i = 0; i < 2; i++)
+            for (unsigned i = 0; i < 3; i++)
                 if (name == kProtos[i]) return set(f, qp(i, 0, ProtoDir));
             return Enonexist;
         case Deep:  // deep/deep/deep/...: for walks longer than 16 names
@@ -179,7 +181,7 @@ public:
         if (qt(p) == Ctl) return ctl(qpr(p), qc(p), s);
         if (qt(p) == Data) {
             if (qpr(p) == kIcmp) echo(conv[kIcmp][qc(p)], s);
-            else deliver(qc(p), s);
+            else deliver(qpr(p), qc(p), s);
             return {};
         }
         return Eperm;
@@ -240,6 +242,7 @@ private:
             c.lport = unsigned(std::atoi(m.substr(m.rfind('!') + 1).c_str()));
             return {};
         }
+        if (m == "shutdown" && pr == kTcp) return {};
         return Eunknownctl;
     }
     // ICMP: an echo request (type 8 after the 20-byte header) comes back as a reply with
@@ -252,8 +255,8 @@ private:
     }
     // UDP: a dialer's datagram goes to its call on the announced port (made on the first
     // datagram, as udp.c does); a call's datagram goes back to the dialer.
-    void deliver(unsigned from, const std::string& s) {
-        std::vector<FakeConv>& u = conv[kUdp];
+    void deliver(unsigned pr, unsigned from, const std::string& s) {
+        std::vector<FakeConv>& u = conv[pr];
         if (u[from].peer >= 0) {
             u[size_t(u[from].peer)].rq.push_back(s);
             return;
@@ -645,6 +648,54 @@ TEST(Dial, DialListenAcceptExchangeDatagrams) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     EXPECT_EQ(r, 0);
+}
+
+// Whether the fake's ctl log holds msg.
+bool logged(FakeNet& net, const std::string& msg) {
+    for (const auto& [off, m] : net.ctl_log())
+        if (m == msg) return true;
+    return false;
+}
+
+// At the program's end of output a stream connection is half-closed (`shutdown` on its
+// ctl) and still receives; a datagram one sends nothing (udp has no such message).
+TEST(Dial, HalfCloseIsShutdownForStreamsOnly) {
+    Served s;
+    ASSERT_EQ(devip_connect(s.path().c_str(), -1), 0) << devip_errstr();
+    for (const char* proto : {"tcp", "udp"}) {
+        bool stream = std::string(proto) == "tcp";
+        std::string a = std::string(proto) + "!*!7780", d = std::string(proto) + "!127.0.0.1!7780";
+        char adir[DEVIP_DIRLEN], ldir[DEVIP_DIRLEN];
+        int actl = devip_announce(a.c_str(), adir);
+        ASSERT_GE(actl, 0) << devip_errstr();
+        int fd = devip_dial(d.c_str(), nullptr, nullptr, nullptr);
+        ASSERT_GE(fd, 0) << devip_errstr();
+        int type = 0;
+        socklen_t len = sizeof type;
+        ASSERT_EQ(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len), 0);
+        EXPECT_EQ(type, stream ? SOCK_STREAM : SOCK_SEQPACKET) << proto;
+        ASSERT_EQ(::send(fd, "x", 1, 0), 1);
+        int lctl = devip_listen(adir, ldir);
+        ASSERT_GE(lctl, 0) << devip_errstr();
+        int afd = devip_accept(lctl, ldir);
+        ASSERT_GE(afd, 0) << devip_errstr();
+        EXPECT_EQ(recv_one(afd), "x");
+        ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
+        if (stream) {  // the library writes it once it has seen the end of output
+            for (int i = 0; i < 2000 && !logged(s.net(), "shutdown"); i++)
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            EXPECT_TRUE(logged(s.net(), "shutdown"));
+        }
+        ASSERT_EQ(::send(afd, "after", 5, 0), 5);  // the other direction goes on
+        EXPECT_EQ(recv_one(fd), "after") << proto;
+        EXPECT_EQ(devip_close(fd), 0) << devip_errstr();
+        EXPECT_EQ(devip_close(afd), 0) << devip_errstr();
+        EXPECT_EQ(devip_closectl(lctl), 0);
+        EXPECT_EQ(devip_closectl(actl), 0);
+    }
+    int shutdowns = 0;
+    for (const auto& [off, m] : s.net().ctl_log()) shutdowns += m == "shutdown";
+    EXPECT_EQ(shutdowns, 2);  // tcp's two ends (the dialer's shutdown, the acceptor's close)
 }
 
 TEST(Dial, InterruptEndsAParkedListen) {
