@@ -907,14 +907,16 @@ pid_t spawn_call(const Call& c, const std::vector<std::string>& argv) {
     av.push_back(nullptr);
     for (const std::string& s : env) ev.push_back(const_cast<char*>(s.c_str()));
     ev.push_back(nullptr);
+    std::string nocmd = "ipctl: listen: cannot run " + argv[0] + "\n";
     pid_t pid = ::fork();
     if (pid != 0) return pid;
+    // The child of a threaded process: only async-signal-safe calls until exec.
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_UNBLOCK, &all, nullptr);  // ipctl blocks them for sigwait
     if (::dup2(c.fd, 0) < 0 || ::dup2(c.fd, 1) < 0) _exit(127);
     ::execvpe(av[0], av.data(), ev.data());
-    std::fprintf(stderr, "ipctl: listen: %s: %s\n", av[0], std::strerror(errno));
+    [[maybe_unused]] ssize_t n = ::write(2, nocmd.data(), nocmd.size());
     _exit(127);
 }
 

@@ -212,3 +212,14 @@ def test_c_program_against_installed_library(mhost):
         assert peer[0] == DEVIP_IP
     finally:
         shutil.rmtree(dest, ignore_errors=True)
+
+
+def test_listen_command_that_cannot_run(mhost):
+    p = start_listen(mhost, 7207, ["-1"], ["/nonexistent/cmd"])
+    s = linux_udp(mhost)
+    try:
+        s.sendto(b"x", (DEVIP_IP, 7207))
+        assert p.wait(30) == 127
+    finally:
+        s.close()
+    assert "ipctl: listen: cannot run /nonexistent/cmd\n" in p.stderr.read().decode()
