@@ -3,7 +3,8 @@
 // caching of entries or attributes (files report length 0, as on Plan 9); a FUSE
 // interrupt of a waiting request becomes a Tflush of its tag (flush(5)). Every request is
 // served by a thread of libfuse's multi-threaded loop, so a read that parks in devipd
-// (data, listen, log) holds only the process that made it.
+// (data, listen, log) holds only the process that made it. A failure gives the caller an
+// errno; the Plan 9 text goes to ipctl's stderr and to the file's user.errstr attribute.
 #define FUSE_USE_VERSION 312
 #include "control/fuse.h"
 
@@ -99,12 +100,25 @@ public:
         st.st_blksize = 8192;
     }
 
-    // Prints a failed operation with the Plan 9 text and gives its errno.
+    // Prints a failed operation with the Plan 9 text, keeps the text as the file's
+    // user.errstr attribute, and gives its errno.
     int report(fuse_req_t req, const char* op, const std::string& p, const CErr& e, int dflt) {
         const fuse_ctx* x = fuse_req_ctx(req);
         std::fprintf(stderr, "ipctl: mount: pid %d: %s /%s: %s\n", x ? int(x->pid) : 0, op,
                      p.c_str(), e.text.c_str());
+        fuse_ino_t i = ino(p);
+        std::lock_guard lk(mu_);
+        errstr_[i] = e.text;
         return errno_of(e.text, dflt);
+    }
+
+    // The last Plan 9 error text of an operation on ino, from any process.
+    bool errstr(fuse_ino_t ino, std::string& out) {
+        std::lock_guard lk(mu_);
+        auto it = errstr_.find(ino);
+        if (it == errstr_.end()) return false;
+        out = it->second;
+        return true;
     }
 
 private:
@@ -114,6 +128,7 @@ private:
     std::mutex mu_;                            // guards the maps
     std::map<fuse_ino_t, std::string> paths_;  // inode → path relative to /net
     std::map<std::string, fuse_ino_t> inos_;   // path → inode
+    std::map<fuse_ino_t, std::string> errstr_; // inode → last error text (user.errstr)
     fuse_ino_t next_ = FUSE_ROOT_ID + 1;       // next inode number
 };
 
@@ -335,6 +350,27 @@ void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     fuse_reply_err(req, 0);
 }
 
+// The attribute user.errstr: the Plan 9 text of the last failed operation on the file, so
+// that a shell user can see why `echo ... > iproute` failed (getfattr -n user.errstr).
+constexpr const char* kErrstrAttr = "user.errstr";
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    std::string t;
+    if (std::strcmp(name, kErrstrAttr) != 0 || !mnt(req).errstr(ino, t))
+        return (void)fuse_reply_err(req, ENODATA);
+    if (size == 0) return (void)fuse_reply_xattr(req, t.size());
+    if (size < t.size()) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, t.data(), t.size());
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    std::string t;
+    std::string names = mnt(req).errstr(ino, t) ? std::string(kErrstrAttr) + '\0' : "";
+    if (size == 0) return (void)fuse_reply_xattr(req, names.size());
+    if (size < names.size()) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, names.data(), names.size());
+}
+
 void op_init(void*, fuse_conn_info* conn) {
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 }
@@ -359,6 +395,8 @@ int mount_net(Client& c, const std::string& mountpoint, const std::string& optio
     ops.opendir = op_opendir;
     ops.readdir = op_readdir;
     ops.releasedir = op_releasedir;
+    ops.getxattr = op_getxattr;
+    ops.listxattr = op_listxattr;
 
     std::vector<std::string> words = {"ipctl", "-o", "fsname=devip,subtype=devip"};
     if (!options.empty()) words.insert(words.end(), {"-o", options});

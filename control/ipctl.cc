@@ -1072,7 +1072,8 @@ constexpr Command kCommands[] = {
      "redirections work as on Plan 9. A read that waits (data, listen, log) blocks only\n"
      "its process; interrupting it (a signal) sends Tflush. A failed write or open fails\n"
      "with an errno (EPERM, ENOENT, EEXIST, EADDRINUSE, EINVAL ...) and the Plan 9 text\n"
-     "is printed on ipctl's stderr as \"ipctl: mount: pid P: OP PATH: TEXT\".\n"
+     "is printed on ipctl's stderr as \"ipctl: mount: pid P: OP PATH: TEXT\" and kept as\n"
+     "the file's attribute user.errstr (getfattr -n user.errstr FILE).\n"
      "  -o OPTIONS  FUSE mount options, comma separated; allow_other lets every local\n"
      "              user in, all with the mounter's 9P identity (see ipctl(1))\n"
      "  -d          FUSE debug output on stderr\n",

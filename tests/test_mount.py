@@ -97,6 +97,11 @@ def test_bad_route_write_fails_with_plan9_text(mhost, mnt):
     assert "Invalid argument" in r.stderr, r.stderr
     text = mnt.err.wait(lambda b: b"bad ip address syntax" in b).decode()
     assert ": write /iproute: bad ip address syntax\n" in text, text
+    # and it stays readable as the file's user.errstr attribute (getfattr -n user.errstr)
+    assert os.getxattr(mnt.path("iproute"), "user.errstr") == b"bad ip address syntax"
+    assert "user.errstr" in os.listxattr(mnt.path("iproute"))
+    with pytest.raises(OSError):
+        os.getxattr(mnt.path("arp"), "user.errstr")  # nothing failed there
     assert "198.18.79.0" not in mhost.cat("/net/iproute")
 
 
