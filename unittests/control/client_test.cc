@@ -698,6 +698,26 @@ TEST(Dial, HalfCloseIsShutdownForStreamsOnly) {
     EXPECT_EQ(shutdowns, 2);  // tcp's two ends (the dialer's shutdown, the acceptor's close)
 }
 
+// reject(2): no protocol implements the message; the error comes back and the handle goes.
+TEST(Dial, RejectFailsAsLibcsAndReleasesTheCall) {
+    Served s;
+    ASSERT_EQ(devip_connect(s.path().c_str(), -1), 0) << devip_errstr();
+    char adir[DEVIP_DIRLEN], ldir[DEVIP_DIRLEN];
+    int actl = devip_announce("udp!*!7781", adir);
+    ASSERT_GE(actl, 0) << devip_errstr();
+    int fd = devip_dial("udp!127.0.0.1!7781", nullptr, nullptr, nullptr);
+    ASSERT_GE(fd, 0) << devip_errstr();
+    ASSERT_EQ(::send(fd, "x", 1, 0), 1);
+    int lctl = devip_listen(adir, ldir);
+    ASSERT_GE(lctl, 0) << devip_errstr();
+    EXPECT_EQ(devip_reject(lctl, ldir, "go away"), -1);
+    EXPECT_STREQ(devip_errstr(), "unknown control request");
+    EXPECT_TRUE(logged(s.net(), "reject 2 go away"));
+    EXPECT_EQ(devip_closectl(lctl), -1);  // already released
+    EXPECT_EQ(devip_close(fd), 0) << devip_errstr();
+    EXPECT_EQ(devip_closectl(actl), 0);
+}
+
 TEST(Dial, InterruptEndsAParkedListen) {
     Served s;
     ASSERT_EQ(devip_connect(s.path().c_str(), -1), 0) << devip_errstr();
