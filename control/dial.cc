@@ -82,7 +82,8 @@ struct Pump {
     uint16_t tag = kNoTag;         // the outstanding Tread of data, if any
     bool done = false;             // both directions have ended
     bool out_done = false;         // program → data has ended (devip_close waits for it)
-    std::condition_variable cv;    // signalled when out_done is set
+    bool released = false;         // the files are clunked (devip_close waits for it too)
+    std::condition_variable cv;    // signalled when out_done or released is set
     std::string err;               // why data ended, if it failed (either direction)
     std::string werr;              // why a write of data failed
     int running = 2;               // threads still copying
@@ -199,9 +200,16 @@ void finish(const std::shared_ptr<Pump>& p) {
     p->c->clunk(p->data);
     if (p->ctl != kNoFid) p->c->clunk(p->ctl);
     ::close(p->fd);
-    Lib& l = lib();
-    std::lock_guard lk(l.mu);
-    l.live--;
+    {
+        Lib& l = lib();
+        std::lock_guard lk(l.mu);
+        l.live--;
+    }
+    {
+        std::lock_guard lk(p->mu);
+        p->released = true;
+    }
+    p->cv.notify_all();
 }
 
 // Stops the data reads (the program has gone or data failed), flushing the one in flight.
@@ -536,7 +544,7 @@ int devip_close(int fd) {
         ::close(fd);
         return seterr(kEnotconn);
     }
-    ::shutdown(fd, SHUT_WR);
+    ::shutdown(fd, SHUT_RDWR);  // both ways: copies of fd elsewhere do not keep it going
     std::string werr;
     {
         std::unique_lock lk(p->mu);
@@ -544,6 +552,10 @@ int devip_close(int fd) {
         werr = p->werr;
     }
     ::close(fd);
+    {  // the library's end sees the hangup, flushes its read and releases the files
+        std::unique_lock lk(p->mu);
+        p->cv.wait(lk, [&] { return p->released; });
+    }
     if (!werr.empty()) return seterr(werr);
     return 0;
 }

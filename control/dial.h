@@ -104,10 +104,11 @@ DEVIP_API int devip_conninfo(const char *dir, DevipConnInfo *ci);
  * not a connection of the library's. */
 DEVIP_API int devip_fderr(int fd, char *err, size_t n);
 
-/* Ends the program's side of data fd fd: shuts it for writing, waits until everything
- * written to it has been written to the conversation's data file, and closes it (a plain
- * close(2) may leave the last writes unsent if the process exits at once). -1 with the
- * error when one of those writes failed. */
+/* Ends the connection on data fd fd: shuts it both ways (copies of fd elsewhere, e.g. in a
+ * child, lose it too), waits until everything written to it has been written to the
+ * conversation's data file, closes it, and waits until the library has released the data
+ * file (a plain close(2) may leave the last writes unsent if the process exits at once).
+ * -1 with the error when one of those writes failed. */
 DEVIP_API int devip_close(int fd);
 
 /* Flushes (Tflush) every request the library has outstanding, e.g. a listen parked in
