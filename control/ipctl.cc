@@ -1,10 +1,13 @@
 // ipctl: the command-line client of devipd's /net tree (docs/ipctl.1). Every command is
 // reads and writes of /net files over 9P, as a Plan 9 user would do with cat, echo,
-// ip/ping and dial(2): ping follows 9front's ip/ping (ip3.md §4.8.1, §8), dial and
-// announce follow dial(2)'s clone/connect/announce/listen dance (ip3.md §1.5, §4.7).
+// ip/ping, dial(2) and listen1: ping follows 9front's ip/ping (ip3.md §4.8.1, §8); ping,
+// dial, announce and listen make their connections with the dial library (control/dial.h,
+// ip3.md §1.5, §4.7); mount serves the tree to Linux through FUSE (control/fuse.cc).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -21,6 +25,8 @@
 #include <vector>
 
 #include "control/client.h"
+#include "control/dial.h"
+#include "control/fuse.h"
 
 namespace devip::ctl {
 namespace {
@@ -164,28 +170,16 @@ bool watch_signals(Client& c) {
             g_stop = true;
             wake();
             c.interrupt();
+            devip_interrupt();
+#ifdef DEVIP_FUSE
+            mount_stop();
+#endif
         }
     }).detach();
     return true;
 }
 
-// --- conversations ---
-
-// A conversation opened through clone: its ctl (holding it open) and number.
-struct Conv {
-    std::string proto;  // protocol directory, e.g. "udp"
-    std::string num;    // conversation number as ctl reads it
-    CFid ctl;           // the clone open, i.e. <proto>/<num>/ctl
-    std::string dir() const { return proto + "/" + num; }
-};
-
-CErr clone_conv(Client& c, const std::string& proto, Conv& cv) {
-    cv.proto = proto;
-    if (CErr e = CFid::open(c, proto + "/clone", ORDWR, cv.ctl)) return e;
-    if (CErr e = cv.ctl.read(cv.num)) return e;
-    if (cv.num.empty()) return CErr{"clone: empty ctl read"};
-    return {};
-}
+// --- dial strings ---
 
 // Splits "proto!rest" into its two parts; false without a protocol or a rest.
 bool split_dialstring(const std::string& s, std::string& proto, std::string& rest) {
@@ -194,11 +188,6 @@ bool split_dialstring(const std::string& s, std::string& proto, std::string& res
     proto = s.substr(0, i);
     rest = s.substr(i + 1);
     return true;
-}
-
-std::string chomp(std::string s) {
-    while (!s.empty() && s.back() == '\n') s.pop_back();
-    return s;
 }
 
 // ===================================================================== ls, cat, write, stat
@@ -421,6 +410,60 @@ int cmd_stat(Client& c, const Args& a) {
     return rc;
 }
 
+// ===================================================================== the dial library
+
+// ping, dial, announce and listen are clients of the dial library (control/dial.h, dial(3)):
+// it makes its own 9P connection, to the socket and stack ipctl was given.
+std::string g_sock;   // -s, $DEVIP_SOCKET or the default
+int g_stack = 0;      // -n
+
+int fail_lib(const char* what = nullptr) {
+    std::string t = devip_errstr();
+    return fail(what ? std::string(what) + ": " + t : t);
+}
+
+// Sleeps in poll on the wake pipe and fds until `until`. The revents of fds are set.
+void wait_fds(std::vector<pollfd>& fds, Clock::time_point until) {
+    int timeout = -1;
+    if (until != Clock::time_point::max()) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+        timeout = int(std::max<long long>(0, left.count()));
+    }
+    fds.insert(fds.begin(), pollfd{g_wake[0], POLLIN, 0});
+    int n = ::poll(fds.data(), fds.size(), timeout);
+    if (n > 0 && fds[0].revents) drain_wake();
+    if (n <= 0)
+        for (pollfd& p : fds) p.revents = 0;
+    fds.erase(fds.begin());
+}
+
+// Reads one block from fd: its size, 0 at end of file, -1 on error.
+ssize_t read_fd(int fd, std::vector<uint8_t>& buf) {
+    for (;;) {
+        ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        return n;
+    }
+}
+
+// Sends n bytes to a connection's fd: one datagram (SOCK_SEQPACKET), or all of them.
+bool send_conn(int fd, const uint8_t* p, size_t n) {
+    do {
+        ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return false;
+        p += k;
+        n -= size_t(k);
+    } while (n > 0);
+    return true;
+}
+
+bool is_stream(int fd) {
+    int t = 0;
+    socklen_t len = sizeof t;
+    return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &len) == 0 && t == SOCK_STREAM;
+}
+
 // ===================================================================== ping
 
 // What differs between ICMP and ICMPv6 echo (RFC 792, RFC 4443).
@@ -447,8 +490,9 @@ uint16_t ip_cksum(const uint8_t* p, size_t n) {
 // One ping run: the echo template, what was sent when, and what came back.
 class Pinger {
 public:
-    Pinger(Client& c, const PingProto& pr, uint32_t fid, size_t msglen, long count)
-        : c_(c), pr_(pr), fid_(fid), msg_(msglen), sent_(size_t(count)), replied_(size_t(count)) {
+    Pinger(int fd, const PingProto& pr, size_t msglen, long count)
+        : fd_(fd), pr_(pr), msg_(msglen), buf_(65536), sent_(size_t(count)),
+          replied_(size_t(count)) {
         std::random_device rd;
         seq0_ = uint16_t(rd());
         for (size_t i = pr.hdr + kIcmpHdr; i < msglen; i++) msg_[i] = uint8_t(i);
@@ -469,28 +513,32 @@ public:
         }
         sent_[i] = Clock::now();
         nsent_ = i + 1;
-        if (CErr e = c_.write(fid_, 0, msg_)) {
-            if (!g_stop) fail(e);
+        if (!send_conn(fd_, msg_.data(), msg_.size())) {
+            ended();
             return false;
         }
         return true;
     }
 
-    // Processes replies until `until`, keeping one read outstanding. False once the
-    // conversation fails (e.g. hung up by ICMP advice: "host unreachable").
+    // Processes replies until `until`. False once the conversation fails (e.g. hung up
+    // by ICMP advice: "host unreachable").
     bool pump(Clock::time_point until, bool stop_when_all) {
         for (;;) {
             if (g_stop || failed_) return false;
             if (stop_when_all && nrcvd_ == nsent_) return true;
-            if (!reading_ && !start_read()) return false;
-            if (!c_.ready(tag_, until)) return true;
-            if (!collect(Clock::time_point::max())) return false;
+            std::vector<pollfd> fds = {{fd_, POLLIN, 0}};
+            wait_fds(fds, until);
+            if (!fds[0].revents) {
+                if (Clock::now() >= until) return true;
+                continue;
+            }
+            ssize_t n = ::recv(fd_, buf_.data(), buf_.size(), 0);
+            if (n <= 0) {
+                ended();
+                return false;
+            }
+            check(std::span(buf_.data(), size_t(n)), Clock::now());
         }
-    }
-
-    // Ends the outstanding read (Tflush), still counting a reply that beat the flush.
-    void finish() {
-        if (reading_) collect(Clock::now());
     }
 
     // Prints the lost sequence numbers and the summary; returns the exit status.
@@ -508,35 +556,14 @@ public:
     }
 
 private:
-    bool start_read() {
-        Fcall t;
-        t.type = Ftype::Tread;
-        t.fid = fid_;
-        t.count = c_.iounit();
-        if (CErr e = c_.start(t)) {
-            fail(e);
-            failed_ = true;
-            return false;
+    // The data ended (read or write failed): the error, as ip/ping prints a read error.
+    void ended() {
+        failed_ = true;
+        char err[DEVIP_ERRLEN];
+        if (!g_stop && devip_fderr(fd_, err, sizeof err) == 1) {
+            std::printf("%s\n", err);
+            std::fflush(stdout);
         }
-        tag_ = t.tag;
-        reading_ = true;
-        return true;
-    }
-
-    bool collect(Clock::time_point deadline) {
-        Reply r;
-        CErr e = c_.wait(tag_, Ftype::Rread, r, deadline);
-        reading_ = false;
-        if (e) {
-            if (e.text != kInterrupted) {
-                std::printf("%s\n", e.text.c_str());  // as ip/ping prints a read error
-                std::fflush(stdout);
-                failed_ = true;
-            }
-            return false;
-        }
-        check(r.f.data, Clock::now());
-        return true;
     }
 
     // One received packet: IP header space, then the ICMP message.
@@ -570,18 +597,16 @@ private:
         std::fflush(stdout);
     }
 
-    Client& c_;
+    int fd_;                                // the connection's data (dial(3))
     const PingProto& pr_;
-    uint32_t fid_;                          // the conversation's data file
     std::vector<uint8_t> msg_;              // the echo as written, header space included
+    std::vector<uint8_t> buf_;              // one received packet
     std::vector<Clock::time_point> sent_;   // when echo i went out
     std::vector<bool> replied_;             // echo i has been answered
     uint16_t seq0_ = 0;                     // sequence number of echo 0 (random)
     size_t nsent_ = 0, nrcvd_ = 0;          // echoes written, replies matched
     long long sum_ = 0;                     // total rtt of matched replies, µs
-    bool reading_ = false;                  // a Tread on the data file is outstanding
-    bool failed_ = false;                   // the data file failed: no more reads
-    uint16_t tag_ = kNoTag;                 // its tag
+    bool failed_ = false;                   // the data ended: no more reads
 };
 
 // ping's command line, checked before connecting.
@@ -618,125 +643,40 @@ int cmd_ping(Client& c, const Args& a) {
     size_t msglen = o.pr->hdr + kIcmpHdr + size_t(o.size);
     if (msglen > c.iounit()) return fail("ping: size too large");
 
-    // dial("icmp!addr!1"): clone, connect, open data; remote names the peer as devipd has it.
-    Conv cv;
-    CFid data;
-    std::string remote;
-    if (CErr e = clone_conv(c, o.pr->dir, cv)) return fail(e);
-    if (CErr e = cv.ctl.write("connect " + o.dest)) return fail(e);
-    if (CErr e = CFid::open(c, cv.dir() + "/data", ORDWR, data)) return fail(e);
-    if (c.read_all(cv.dir() + "/remote", remote) || chomp(remote).empty()) remote = o.dest;
+    // dial("icmp!addr!1"); remote names the peer as devipd has it.
+    if (devip_connect(g_sock.c_str(), g_stack) < 0) return fail_lib();
+    char dir[DEVIP_DIRLEN];
+    int fd = devip_dial((std::string(o.pr->dir) + "!" + o.dest).c_str(), nullptr, dir, nullptr);
+    if (fd < 0) return fail_lib();
+    DevipConnInfo ci;
+    std::string remote = devip_conninfo(dir, &ci) == 0 && *ci.remote ? ci.remote : o.dest;
     std::printf("sending %ld %zu byte messages %lld ms apart to %s\n", o.count, msglen,
-                (long long)std::llround(o.interval * 1000), chomp(remote).c_str());
+                (long long)std::llround(o.interval * 1000), remote.c_str());
     std::fflush(stdout);
 
-    Pinger p(c, *o.pr, data.fid(), msglen, o.count);
+    Pinger p(fd, *o.pr, msglen, o.count);
     Clock::time_point t0 = Clock::now();
     for (long i = 0; i < o.count && !g_stop; i++) {
         if (i > 0 && !p.pump(t0 + seconds(o.interval * double(i)), false)) break;
         if (g_stop || !p.send(size_t(i))) break;
     }
     p.pump(Clock::now() + seconds(o.wait), true);
-    p.finish();
+    devip_close(fd);
     return p.summary(o.addr);
 }
 
-// ===================================================================== dial, announce
+// ===================================================================== dial, announce, listen
 
-// Output shared by the threads copying data files to stdout.
-struct Sink {
-    std::mutex mu;  // one message at a time on stdout
-    long n = 0;     // messages printed
-    long limit = 0; // stop after this many (0: no limit)
-};
-
-// Copies a data file to stdout, one read at a time, until end of file, an error, g_stop
-// or the sink's limit. Returns the exit status: a read error other than our own
-// interruption is reported and is a failure.
-int copy_out(Client& c, uint32_t fid, Sink& out) {
-    std::string buf;
-    for (;;) {
-        if (g_stop) return 0;
-        CErr e = c.read(fid, 0, c.iounit(), buf);
-        if (e) return g_stop || e.text == kInterrupted ? 0 : fail(e);
-        if (buf.empty()) return 0;
-        std::lock_guard lk(out.mu);
-        if (out.limit && out.n >= out.limit) return 0;
-        if (!put_fd(1, buf)) return fail(std::string("write stdout: ") + std::strerror(errno));
-        if (out.limit && ++out.n >= out.limit) {
-            g_stop = true;
-            wake();
-            return 0;
-        }
-    }
+// The exit status of a connection whose data has ended: 1 with its error on stderr.
+int conn_status(int fd) {
+    char err[DEVIP_ERRLEN];
+    if (devip_fderr(fd, err, sizeof err) == 1 && !g_stop) return fail(std::string(err));
+    return 0;
 }
 
-// The worker threads of dial and announce. Each decrements `running` and wakes the main
-// loop when it ends; stop() flushes until every one of them has.
-class Workers {
-public:
-    explicit Workers(Client& c) : c_(c) {}
-    ~Workers() { stop(); }
-
-    template <class F>
-    void spawn(F f) {
-        running_++;
-        std::lock_guard lk(mu_);
-        threads_.emplace_back([this, f] {
-            f();
-            running_--;
-            wake();
-        });
-    }
-
-    // Stops every worker: a request started just before g_stop was seen is caught by the
-    // next round of flushes.
-    void stop() {
-        g_stop = true;
-        while (running_ > 0) {
-            c_.interrupt();
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        std::lock_guard lk(mu_);
-        for (std::thread& t : threads_) t.join();
-        threads_.clear();
-    }
-
-    int running() const { return running_; }
-
-private:
-    Client& c_;
-    std::atomic<int> running_{0};
-    std::mutex mu_;
-    std::vector<std::thread> threads_;
-};
-
-// Sleeps in poll on stdin (when want_stdin) and the wake pipe until `until`.
-// Returns true if stdin is readable.
-bool wait_input(bool want_stdin, Clock::time_point until) {
-    pollfd fds[2] = {{g_wake[0], POLLIN, 0}, {0, POLLIN, 0}};
-    int timeout = -1;
-    if (until != Clock::time_point::max()) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-        timeout = int(std::max<long long>(0, left.count()));
-    }
-    int n = ::poll(fds, want_stdin ? 2 : 1, timeout);
-    if (n <= 0) return false;
-    if (fds[0].revents) drain_wake();
-    return want_stdin && fds[1].revents;
-}
-
-// Reads one block from stdin (one datagram's worth): its size, 0 at EOF, -1 on error.
-ssize_t read_stdin(std::vector<uint8_t>& buf) {
-    for (;;) {
-        ssize_t n = ::read(0, buf.data(), buf.size());
-        if (n < 0 && errno == EINTR) continue;
-        return n;
-    }
-}
-
-// Checks dial's and announce's command line: the dial string and numeric options.
-bool dial_opts(const Args& a, std::string& proto, std::string& rest) {
+// Checks dial's, announce's and listen's command line: the dial string and numbers.
+bool dial_opts(const Args& a) {
+    std::string proto, rest;
     if (!split_dialstring(a.pos[0], proto, rest)) {
         std::fprintf(stderr, "ipctl: want PROTO!ADDR!PORT, not %s\n", a.pos[0].c_str());
         return false;
@@ -746,132 +686,208 @@ bool dial_opts(const Args& a, std::string& proto, std::string& rest) {
     return get_num(a, 'w', 0, 1e6, w) && get_int(a, 'n', 1, 1L << 40, n);
 }
 
-int cmd_dial(Client& c, const Args& a) {
+int cmd_dial(Client&, const Args& a) {
     double wait = 1;
-    std::string proto, rest;
-    if (!dial_opts(a, proto, rest) || !get_num(a, 'w', 0, 1e6, wait)) return kExitUsage;
-    std::string msg = "connect " + rest;
-    if (a.has('l')) msg += " " + a.opt.at('l');
+    if (!dial_opts(a) || !get_num(a, 'w', 0, 1e6, wait)) return kExitUsage;
+    if (devip_connect(g_sock.c_str(), g_stack) < 0) return fail_lib();
+    char dir[DEVIP_DIRLEN];
+    const char* local = a.has('l') ? a.opt.at('l').c_str() : nullptr;
+    int fd = devip_dial(a.pos[0].c_str(), local, dir, nullptr);
+    if (fd < 0) return fail_lib();
+    if (a.has('v')) std::fprintf(stderr, "ipctl: dial: %s\n", dir);
+    // A datagram conversation has no end the peer can signal: after end of stdin it is read
+    // for -w seconds. A stream one is read until the peer closes (or -w, if given).
+    bool timed = !is_stream(fd) || a.has('w');
 
-    Conv cv;
-    CFid data;
-    if (CErr e = clone_conv(c, proto, cv)) return fail(e);
-    if (CErr e = cv.ctl.write(msg)) return fail(e);
-    if (CErr e = CFid::open(c, cv.dir() + "/data", ORDWR, data)) return fail(e);
-    if (a.has('v')) std::fprintf(stderr, "ipctl: dial: /net/%s\n", cv.dir().c_str());
-
-    Sink out;
-    std::atomic<int> rc{0};
-    Workers w(c);
-    w.spawn([&] { rc = copy_out(c, data.fid(), out); });
-
-    std::vector<uint8_t> buf(c.iounit());
+    std::vector<uint8_t> buf(65536);
     bool eof = false;
+    int rc = 0;
     Clock::time_point until = Clock::time_point::max();
-    while (!g_stop && w.running() > 0) {
-        bool in = wait_input(!eof, until);
+    while (!g_stop) {
+        std::vector<pollfd> fds = {{fd, POLLIN, 0}, {eof ? -1 : 0, POLLIN, 0}};
+        wait_fds(fds, until);
         if (eof && Clock::now() >= until) break;
-        if (!in) continue;
-        ssize_t n = read_stdin(buf);
-        if (n < 0) {
-            rc = fail(std::string("read stdin: ") + std::strerror(errno));
-            break;
+        if (fds[0].revents) {
+            ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+            if (n <= 0) {  // the conversation's data ended
+                rc = conn_status(fd);
+                break;
+            }
+            if (!put_fd(1, std::string_view(reinterpret_cast<char*>(buf.data()), size_t(n)))) {
+                rc = fail(std::string("write stdout: ") + std::strerror(errno));
+                break;
+            }
         }
-        if (n == 0) {
-            eof = true;
-            until = Clock::now() + seconds(wait);
-            continue;
-        }
-        if (CErr e = c.write(data.fid(), 0, std::span(buf.data(), size_t(n)))) {
-            rc = fail(e);
-            break;
+        if (!eof && fds[1].revents) {
+            ssize_t n = read_fd(0, buf);
+            if (n < 0) {
+                rc = fail(std::string("read stdin: ") + std::strerror(errno));
+                break;
+            }
+            if (n == 0) {
+                eof = true;
+                ::shutdown(fd, SHUT_WR);  // tcp: the library half-closes
+                if (timed) until = Clock::now() + seconds(wait);
+                continue;
+            }
+            if (!send_conn(fd, buf.data(), size_t(n))) {
+                rc = conn_status(fd);
+                if (!rc) rc = fail(std::string("send: ") + std::strerror(errno));
+                break;
+            }
         }
     }
-    w.stop();
+    if (devip_close(fd) < 0 && !rc && !g_stop) rc = fail_lib();
     return rc;
 }
 
-// One call handed out by listen: its ctl (from the listen open) and data.
+// One call handed out by listen: its ctl handle, data fd and directory.
 struct Call {
-    std::string num;  // conversation number
-    CFid ctl;         // the listen open's fid: the call's ctl
-    CFid data;        // the call's data file
+    int ctl = -1;             // devip_listen's handle
+    int fd = -1;              // devip_accept's data fd; -1 once ended
+    std::string dir;          // /net/udp/N
+    DevipConnInfo info{};     // local and remote
 };
 
-int cmd_announce(Client& c, const Args& a) {
-    long limit = 0;
-    std::string proto, rest;
-    if (!dial_opts(a, proto, rest) || !get_int(a, 'n', 1, 1L << 40, limit)) return kExitUsage;
-    bool once = a.has('1'), verbose = a.has('v');
-    Conv cv;
-    if (CErr e = clone_conv(c, proto, cv)) return fail(e);
-    if (CErr e = cv.ctl.write("announce " + rest)) return fail(e);
-    if (verbose) std::fprintf(stderr, "ipctl: announce: /net/%s\n", cv.dir().c_str());
+// Waits in listen for calls, one after another, handing each to take(). Ends at g_stop, on
+// an error (reported, and rc set) or after the first call with once.
+class Listener {
+public:
+    template <class F>
+    Listener(std::string dir, bool once, bool verbose, F take)
+        : dir_(std::move(dir)), once_(once), verbose_(verbose), take_(take) {
+        th_ = std::thread([this] { run(); });
+    }
+    ~Listener() { stop(); }
 
-    std::mutex calls_mu;
-    std::vector<std::unique_ptr<Call>> calls;  // every call so far; the last is current
-    Sink out;
-    out.limit = limit;
-    std::atomic<int> rc{0};
-    Workers w(c);
+    // Ends the thread: a listen started just before g_stop was seen is caught by the next
+    // round of flushes.
+    void stop() {
+        if (!th_.joinable()) return;
+        while (!done_) {
+            devip_interrupt();
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        th_.join();
+    }
+    int rc() const { return rc_; }
 
-    // Reads one call's data to stdout; with -1 its end is the program's end.
-    auto serve = [&](Call* call) {
-        int r = copy_out(c, call->data.fid(), out);
-        if (r) rc = r;
-        if (once) g_stop = true;
-    };
-    // Waits in listen for each call in turn.
-    w.spawn([&] {
+private:
+    void run() {
         while (!g_stop) {
             auto call = std::make_unique<Call>();
-            CErr e = CFid::open(c, cv.dir() + "/listen", ORDWR, call->ctl);
-            if (!e) e = call->ctl.read(call->num);
-            if (!e) e = CFid::open(c, proto + "/" + call->num + "/data", ORDWR, call->data);
-            if (e) {
-                if (!g_stop && e.text != kInterrupted) rc = fail(e);
+            char nd[DEVIP_DIRLEN];
+            call->ctl = devip_listen(dir_.c_str(), nd);
+            if (call->ctl >= 0) {
+                call->dir = nd;
+                call->fd = devip_accept(call->ctl, nd);
+                if (call->fd < 0) devip_closectl(call->ctl);
+            }
+            if (call->ctl < 0 || call->fd < 0) {
+                if (!g_stop && std::string(devip_errstr()) != kInterrupted) rc_ = fail_lib();
                 g_stop = true;
-                return;
+                break;
             }
-            if (verbose) {
-                std::string rem;
-                c.read_all(proto + "/" + call->num + "/remote", rem);
-                std::fprintf(stderr, "ipctl: call /net/%s/%s from %s\n", proto.c_str(),
-                             call->num.c_str(), chomp(rem).c_str());
-            }
-            Call* p = call.get();
-            {
-                std::lock_guard lk(calls_mu);
-                calls.push_back(std::move(call));
-            }
-            w.spawn([&serve, p] { serve(p); });
-            if (once) return;
+            devip_conninfo(nd, &call->info);
+            if (verbose_)
+                std::fprintf(stderr, "ipctl: call %s from %s\n", nd, call->info.remote);
+            take_(std::move(call));
+            if (once_) break;
         }
+        done_ = true;
+        wake();
+    }
+
+    std::string dir_;
+    bool once_, verbose_;
+    std::function<void(std::unique_ptr<Call>)> take_;
+    std::atomic<int> rc_{0};
+    std::atomic<bool> done_{false};
+    std::thread th_;
+};
+
+int announce_opts(const Args& a, long& limit) {
+    if (!dial_opts(a) || !get_int(a, 'n', 1, 1L << 40, limit)) return kExitUsage;
+    return 0;
+}
+
+// announce, and listen without a command: every call's data to stdout, stdin to the
+// latest call.
+int cmd_announce(Client&, const Args& a) {
+    long limit = 0;
+    if (int r = announce_opts(a, limit)) return r;
+    bool once = a.has('1'), verbose = a.has('v');
+    if (devip_connect(g_sock.c_str(), g_stack) < 0) return fail_lib();
+    char dir[DEVIP_DIRLEN];
+    int actl = devip_announce(a.pos[0].c_str(), dir);
+    if (actl < 0) return fail_lib();
+    if (verbose) std::fprintf(stderr, "ipctl: announce: %s\n", dir);
+
+    std::mutex mu;
+    std::vector<std::unique_ptr<Call>> incoming;  // taken by the listener, not yet polled
+    std::vector<std::unique_ptr<Call>> calls;     // every call so far; the last is current
+    Listener l(dir, once, verbose, [&](std::unique_ptr<Call> c) {
+        std::lock_guard lk(mu);
+        incoming.push_back(std::move(c));
+        wake();
     });
 
-    std::vector<uint8_t> buf(c.iounit());
+    std::vector<uint8_t> buf(65536);
     bool eof = false;
+    long printed = 0;
+    int rc = 0;
     while (!g_stop) {
-        if (!wait_input(!eof, Clock::time_point::max())) continue;
-        ssize_t n = read_stdin(buf);
+        {
+            std::lock_guard lk(mu);
+            for (auto& c : incoming) calls.push_back(std::move(c));
+            incoming.clear();
+        }
+        std::vector<pollfd> fds = {{eof ? -1 : 0, POLLIN, 0}};
+        for (auto& c : calls) fds.push_back({c->fd, POLLIN, 0});
+        wait_fds(fds, Clock::time_point::max());
+        for (size_t i = 0; i < calls.size() && !g_stop; i++) {
+            Call& c = *calls[i];
+            if (c.fd < 0 || !fds[i + 1].revents) continue;
+            ssize_t n = ::recv(c.fd, buf.data(), buf.size(), 0);
+            if (n <= 0) {  // hung up or failed: with -1, the end
+                if (int r = conn_status(c.fd)) rc = r;
+                devip_close(c.fd);
+                devip_closectl(c.ctl);
+                c.fd = -1;
+                if (once) g_stop = true;
+                continue;
+            }
+            if (!put_fd(1, std::string_view(reinterpret_cast<char*>(buf.data()), size_t(n)))) {
+                rc = fail(std::string("write stdout: ") + std::strerror(errno));
+                g_stop = true;
+            }
+            if (limit && ++printed >= limit) g_stop = true;
+        }
+        if (g_stop || eof || !fds[0].revents) continue;
+        ssize_t n = read_fd(0, buf);
         if (n <= 0) {
             eof = true;  // a server keeps serving without input
             continue;
         }
-        uint32_t fid = 0;
-        {
-            std::lock_guard lk(calls_mu);
-            if (!calls.empty()) fid = calls.back()->data.fid();
-        }
-        if (!fid) {
+        Call* cur = nullptr;
+        for (auto& c : calls)
+            if (c->fd >= 0) cur = c.get();
+        if (!cur) {
             std::fprintf(stderr, "ipctl: announce: no call yet; input dropped\n");
             continue;
         }
-        if (CErr e = c.write(fid, 0, std::span(buf.data(), size_t(n)))) fail(e);
+        if (!send_conn(cur->fd, buf.data(), size_t(n))) fail(std::string(devip_errstr()));
     }
-    w.stop();
-    std::lock_guard lk(calls_mu);
-    calls.clear();  // clunks every call's fids before the client goes
+    g_stop = true;
+    l.stop();
+    if (l.rc()) rc = l.rc();
+    for (auto& c : calls) {
+        if (c->fd >= 0) {
+            devip_close(c->fd);
+            devip_closectl(c->ctl);
+        }
+    }
+    devip_closectl(actl);
     return rc;
 }
 // The running configuration (/net/config) on stdout: a file devipd --config replays. -k
@@ -889,6 +905,101 @@ int cmd_save(Client& c, const Args& a) {
     if (CErr e = f.read_all(text)) return fail(e);
     if (!put_fd(1, text)) return fail(std::string("write stdout: ") + std::strerror(errno));
     return f.close() ? kExitError : 0;
+}
+
+// The environment of a call's command: ours, then net= and remote= (listen(8)).
+std::vector<std::string> call_env(const Call& c) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; e++) {
+        std::string_view v = *e;
+        if (!v.starts_with("net=") && !v.starts_with("remote=")) env.emplace_back(v);
+    }
+    env.push_back("net=" + c.dir);
+    env.push_back(std::string("remote=") + c.info.remote);
+    return env;
+}
+
+// Runs argv with stdin and stdout on the call; returns its pid, or -1 with errno.
+pid_t spawn_call(const Call& c, const std::vector<std::string>& argv) {
+    std::vector<std::string> env = call_env(c);
+    std::vector<char*> av, ev;
+    for (const std::string& s : argv) av.push_back(const_cast<char*>(s.c_str()));
+    av.push_back(nullptr);
+    for (const std::string& s : env) ev.push_back(const_cast<char*>(s.c_str()));
+    ev.push_back(nullptr);
+    std::string nocmd = "ipctl: listen: cannot run " + argv[0] + "\n";
+    pid_t pid = ::fork();
+    if (pid != 0) return pid;
+    // The child of a threaded process: only async-signal-safe calls until exec.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_UNBLOCK, &all, nullptr);  // ipctl blocks them for sigwait
+    if (::dup2(c.fd, 0) < 0 || ::dup2(c.fd, 1) < 0) _exit(127);
+    ::execvpe(av[0], av.data(), ev.data());
+    [[maybe_unused]] ssize_t n = ::write(2, nocmd.data(), nocmd.size());
+    _exit(127);
+}
+
+// listen with a command: listen1(8). Each call runs the command in a process of its own,
+// concurrently; a thread per call waits for it and releases the call.
+int cmd_listen(Client& cl, const Args& a) {
+    if (a.pos.size() == 1) return cmd_announce(cl, a);
+    long limit = 0;
+    if (int r = announce_opts(a, limit)) return r;
+    bool once = a.has('1'), verbose = a.has('v');
+    std::vector<std::string> argv(a.pos.begin() + 1, a.pos.end());
+    if (devip_connect(g_sock.c_str(), g_stack) < 0) return fail_lib();
+    char dir[DEVIP_DIRLEN];
+    int actl = devip_announce(a.pos[0].c_str(), dir);
+    if (actl < 0) return fail_lib();
+    if (verbose) std::fprintf(stderr, "ipctl: announce: %s\n", dir);
+
+    static std::atomic<int> status{0};          // the last command's exit status
+    static std::atomic<bool> spawn_failed{false};
+    Listener l(dir, once, verbose, [&argv, once, verbose](std::unique_ptr<Call> c) {
+        pid_t pid = spawn_call(*c, argv);
+        if (pid < 0) {
+            fail(std::string("fork: ") + std::strerror(errno));
+            devip_close(c->fd);
+            devip_closectl(c->ctl);
+            spawn_failed = true;
+            return;
+        }
+        // ipctl keeps its copy of the fd so that, once the command has exited, devip_close
+        // can wait until its last writes have reached devipd (-1 exits right after).
+        std::thread([once, verbose, pid, fd = c->fd, ctl = c->ctl] {
+            int st = 0;
+            while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+            }
+            devip_close(fd);
+            devip_closectl(ctl);
+            if (verbose) std::fprintf(stderr, "ipctl: listen: pid %d exited %d\n", pid, st);
+            status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            if (once) g_stop = true;
+            wake();
+        }).detach();
+    });
+    while (!g_stop && !(once && spawn_failed)) {
+        std::vector<pollfd> none;
+        wait_fds(none, Clock::time_point::max());
+    }
+    g_stop = true;  // commands still running keep their calls until ipctl exits
+    l.stop();
+    devip_closectl(actl);
+    if (l.rc()) return l.rc();
+    if (spawn_failed) return kExitError;
+    return once ? int(status) : 0;
+}
+
+// ===================================================================== mount
+
+int cmd_mount(Client& c, const Args& a) {
+#ifdef DEVIP_FUSE
+    std::string o = a.has('o') ? a.opt.at('o') : "";
+    return mount_net(c, a.pos[0], o, a.has('d'));
+#else
+    return fail("mount: ipctl was built without libfuse3");
+#endif
 }
 
 // ===================================================================== the command table
@@ -952,30 +1063,50 @@ constexpr Command kCommands[] = {
          return ping_opts(a, o);
      }},
     {"dial", "l:vw:", 1, 1, "dial [-v] [-l LOCAL] [-w SECONDS] PROTO!ADDR!PORT",
-     "Clone /net/PROTO, connect to ADDR!PORT and copy stdin to the conversation's data\n"
-     "(each read of stdin is one write: one datagram for udp) while copying data to\n"
-     "stdout. At end of stdin, waits for replies, then exits.\n"
+     "Dial ADDR!PORT (dial(3): clone /net/PROTO, connect) and copy stdin to the\n"
+     "connection while copying the connection to stdout. For a datagram protocol (udp)\n"
+     "each read of stdin is one datagram and each datagram is printed as it comes. At\n"
+     "end of stdin the connection is half-closed (tcp: `shutdown`) and the output goes\n"
+     "on until the peer closes it, or, for udp, for -w seconds. Exit status 0 on a clean\n"
+     "end, 1 with the error (e.g. \"port unreachable\") on stderr otherwise.\n"
      "  -l LOCAL    local address: connect ADDR!PORT LOCAL\n"
-     "  -w SECONDS  how long to keep reading after end of stdin (default 1)\n"
+     "  -w SECONDS  how long to keep reading after end of stdin (udp default 1; tcp:\n"
+     "              until the peer closes unless given)\n"
      "  -v          print the conversation directory on stderr\n",
-     true, cmd_dial,
-     [](const Args& a) {
-         std::string p, r;
-         return dial_opts(a, p, r);
-     }},
+     true, cmd_dial, dial_opts},
     {"announce", "1n:v", 1, 1, "announce [-1v] [-n COUNT] PROTO!ADDR!PORT",
-     "Clone /net/PROTO, announce ADDR!PORT (ADDR may be *), then accept calls through\n"
-     "listen and copy every call's data to stdout. Stdin is copied to the most recent\n"
-     "call (so replies work); end of stdin does not stop the server. Runs until a\n"
-     "signal, or:\n"
+     "Announce ADDR!PORT (ADDR may be *), then accept calls through listen and copy\n"
+     "every call's data to stdout. Stdin is copied to the most recent call (so replies\n"
+     "work); end of stdin does not stop the server. Runs until a signal, or:\n"
      "  -1        take only the first call; exit when it ends (hangup or error)\n"
      "  -n COUNT  exit after COUNT messages (datagrams) have been printed\n"
      "  -v        print the announced directory and each call on stderr\n",
-     true, cmd_announce,
-     [](const Args& a) {
-         std::string p, r;
-         return dial_opts(a, p, r);
-     }},
+     true, cmd_announce, dial_opts},
+    {"listen", "1n:v", 1, kAny, "listen [-1v] [-n COUNT] PROTO!ADDR!PORT [CMD [ARG...]]",
+     "Plan 9's listen1: announce ADDR!PORT and, for each call, run CMD with ARGs (no\n"
+     "shell; searched in $PATH) with stdin and stdout on the connection and, in its\n"
+     "environment, net=/net/PROTO/N (the call's directory) and remote=ADDR!PORT (the\n"
+     "caller). Calls are served concurrently, each by its own process; a call ends when\n"
+     "its command exits. For udp, one read of stdin is one datagram and one write one\n"
+     "reply. Without CMD, listen is announce.\n"
+     "  -1        take one call; exit when its command has, with the command's status\n"
+     "  -n COUNT  without CMD: as announce's\n"
+     "  -v        print the announced directory, each call and each exit on stderr\n",
+     true, cmd_listen, dial_opts},
+    {"mount", "do:", 1, 1, "mount [-d] [-o OPTIONS] MOUNTPOINT",
+     "Mount devipd's /net (the stack given by -n) on MOUNTPOINT through FUSE and serve it\n"
+     "until unmounted (fusermount3 -u MOUNTPOINT) or a signal. Every open is one 9P fid;\n"
+     "I/O is direct and uncached (files report length 0), so cat, echo, ls and shell\n"
+     "redirections work as on Plan 9. A read that waits (data, listen, log) blocks only\n"
+     "its process; interrupting it (a signal) sends Tflush. A failed operation fails with\n"
+     "an errno (EACCES, ENOENT, EADDRINUSE, ECONNREFUSED ... where the Plan 9 text has a\n"
+     "counterpart, else EINVAL for a write and EIO for the rest) and the Plan 9 text\n"
+     "is printed on ipctl's stderr as \"ipctl: mount: pid P: OP PATH: TEXT\" and kept as\n"
+     "the file's attribute user.errstr (getfattr -n user.errstr FILE).\n"
+     "  -o OPTIONS  FUSE mount options, comma separated; allow_other lets every local\n"
+     "              user in, all with the mounter's 9P identity (see ipctl(1))\n"
+     "  -d          FUSE debug output on stderr\n",
+     true, cmd_mount},
 };
 
 const Command* find_command(std::string_view name) {
@@ -1044,6 +1175,8 @@ int run(int argc, char** argv) {
     if (top.has('s')) sock = top.opt['s'];
     std::string stack = top.has('n') ? top.opt['n'] : "";
     if (cmd->run == cmd_save && a.has('n')) stack = a.opt.at('n');
+    g_sock = sock;
+    g_stack = stack.empty() ? 0 : std::atoi(stack.c_str());
 
     // Never destroyed: the signal thread may use it until the process has gone. Files are
     // clunked by the commands; the connection closes with the process.

@@ -6,6 +6,7 @@
 // The fake also serves ipctl by hand: run the disabled test ClientFakeNet.DISABLED_Serve
 // with FAKENET_SOCK=/path and point ipctl -s at it.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "control/client.h"
+#include "control/dial.h"
 #include "control/srv.h"
 
 namespace devip::ctl {
@@ -36,8 +38,10 @@ uint8_t qt(uint64_t p) { return p & 0x1f; }
 unsigned qc(uint64_t p) { return (p >> 5) & 0xfff; }
 unsigned qpr(uint64_t p) { return (p >> 17) & 0x1f; }
 
-constexpr const char* kProtos[] = {"icmp", "udp"};
-constexpr unsigned kIcmp = 0, kUdp = 1;
+// tcp is walkable but not listed in the top directory (the listing tests keep their
+// shape); it carries data as udp does and takes `shutdown`, for the dial library's tests.
+constexpr const char* kProtos[] = {"icmp", "udp", "tcp"};
+constexpr unsigned kIcmp = 0, kUdp = 1, kTcp = 2;
 constexpr const char* kLostHost = "198.18.0.99";  // echoes to it are never answered
 
 struct FakeConv {
@@ -52,7 +56,7 @@ struct FakeConv {
 
 class FakeNet final : public Fsys {
 public:
-    std::vector<FakeConv> conv[2];  // per protocol
+    std::vector<FakeConv> conv[3];  // per protocol
 
     // Every ctl write as (offset, text), for the pipelined-write tests.
     std::vector<std::pair<uint64_t, std::string>> ctl_log() {
@@ -74,7 +78,7 @@ public:
         switch (qt(p)) {
         case Top:
             if (name == "deep") return set(f, qp(0, 0, Deep));
-            for (unsigned i = 0; i < 2; i++)
+            for (unsigned i = 0; i < 3; i++)
                 if (name == kProtos[i]) return set(f, qp(i, 0, ProtoDir));
             return Enonexist;
         case Deep:  // deep/deep/deep/...: for walks longer than 16 names
@@ -181,7 +185,7 @@ public:
         if (qt(p) == Ctl) return ctl(qpr(p), qc(p), s);
         if (qt(p) == Data) {
             if (qpr(p) == kIcmp) echo(conv[kIcmp][qc(p)], s);
-            else deliver(qc(p), s);
+            else deliver(qpr(p), qc(p), s);
             return {};
         }
         return Eperm;
@@ -242,6 +246,7 @@ private:
             c.lport = unsigned(std::atoi(m.substr(m.rfind('!') + 1).c_str()));
             return {};
         }
+        if (m == "shutdown" && pr == kTcp) return {};
         return Eunknownctl;
     }
     // ICMP: an echo request (type 8 after the 20-byte header) comes back as a reply with
@@ -254,8 +259,8 @@ private:
     }
     // UDP: a dialer's datagram goes to its call on the announced port (made on the first
     // datagram, as udp.c does); a call's datagram goes back to the dialer.
-    void deliver(unsigned from, const std::string& s) {
-        std::vector<FakeConv>& u = conv[kUdp];
+    void deliver(unsigned pr, unsigned from, const std::string& s) {
+        std::vector<FakeConv>& u = conv[pr];
         if (u[from].peer >= 0) {
             u[size_t(u[from].peer)].rq.push_back(s);
             return;
@@ -563,6 +568,180 @@ TEST_F(ClientTest, PipeEndsWithHangup) {
     auto fails = pipe.finish();
     ASSERT_FALSE(fails.empty());
     EXPECT_EQ(fails.back().err, kHungup);
+}
+
+// ---- the dial library (control/dial.h) against the same fake ----------------------------
+
+TEST(Dial, NetmkaddrForms) {
+    EXPECT_STREQ(devip_netmkaddr("198.18.0.2", "udp", "7"), "udp!198.18.0.2!7");
+    EXPECT_STREQ(devip_netmkaddr("198.18.0.2", nullptr, "7"), "net!198.18.0.2!7");
+    EXPECT_STREQ(devip_netmkaddr("198.18.0.2", "udp", nullptr), "udp!198.18.0.2");
+    EXPECT_STREQ(devip_netmkaddr("tcp!198.18.0.2", "udp", "80"), "tcp!198.18.0.2!80");
+    EXPECT_STREQ(devip_netmkaddr("tcp!198.18.0.2!22", "udp", "80"), "tcp!198.18.0.2!22");
+    EXPECT_STREQ(devip_netmkaddr("/net/udp/3", "udp", "80"), "/net/udp/3");
+    EXPECT_STREQ(devip_netmkaddr("udp!*!7002", nullptr, nullptr), "udp!*!7002");
+}
+
+TEST(Dial, OwnErrorTexts) {
+    EXPECT_EQ(devip_dial("nobang", nullptr, nullptr, nullptr), -1);
+    EXPECT_STREQ(devip_errstr(), "bad dial string");
+    EXPECT_EQ(devip_announce("udp!", nullptr), -1);
+    EXPECT_STREQ(devip_errstr(), "bad dial string");
+    EXPECT_EQ(devip_hangup(12345), -1);
+    EXPECT_STREQ(devip_errstr(), "bad ctl handle");
+    EXPECT_EQ(devip_listen("udp", nullptr), -1);
+    EXPECT_STREQ(devip_errstr(), "bad conversation directory");
+    EXPECT_EQ(devip_fderr(0, nullptr, 0), -1);
+    EXPECT_STREQ(devip_errstr(), "not a devip connection");
+    EXPECT_EQ(devip_connect("/nonexistent/devip.sock", -1), -1);
+    EXPECT_EQ(std::string(devip_errstr()).rfind("cannot connect to /nonexistent/devip.sock: ", 0),
+              0u) << devip_errstr();
+    EXPECT_EQ(devip_connect("/nonexistent/devip.sock", 16), -1);
+    EXPECT_STREQ(devip_errstr(), "bad stack number");
+}
+
+// Reads one record (one datagram) from a data fd.
+std::string recv_one(int fd) {
+    char b[256];
+    ssize_t n = ::recv(fd, b, sizeof b, 0);
+    return n > 0 ? std::string(b, size_t(n)) : std::string();
+}
+
+TEST(Dial, DialListenAcceptExchangeDatagrams) {
+    Served s;
+    ASSERT_EQ(devip_connect(s.path().c_str(), -1), 0) << devip_errstr();
+    char adir[DEVIP_DIRLEN], ddir[DEVIP_DIRLEN], ldir[DEVIP_DIRLEN];
+    int actl = devip_announce("udp!*!7777", adir);
+    ASSERT_GE(actl, 0) << devip_errstr();
+    EXPECT_STREQ(adir, "/net/udp/0");
+    int cfd = -1;
+    int fd = devip_dial("udp!127.0.0.1!7777", nullptr, ddir, &cfd);
+    ASSERT_GE(fd, 0) << devip_errstr();
+    EXPECT_STREQ(ddir, "/net/udp/1");
+    EXPECT_GE(cfd, 0);
+    // a server-side error text comes back as it was sent
+    EXPECT_EQ(devip_ctl(cfd, "bogus"), -1);
+    EXPECT_STREQ(devip_errstr(), "unknown control request");
+    // one write, one datagram: the boundaries survive the socketpair
+    ASSERT_EQ(::send(fd, "hello", 5, 0), 5);
+    ASSERT_EQ(::send(fd, "w", 1, 0), 1);
+    int lctl = devip_listen(adir, ldir);
+    ASSERT_GE(lctl, 0) << devip_errstr();
+    EXPECT_STREQ(ldir, "/net/udp/2");
+    // the connection is busy: no reconnection now
+    EXPECT_EQ(devip_connect(s.path().c_str(), -1), -1);
+    EXPECT_STREQ(devip_errstr(), "devip connection in use");
+    int afd = devip_accept(lctl, ldir);
+    ASSERT_GE(afd, 0) << devip_errstr();
+    EXPECT_EQ(recv_one(afd), "hello");
+    EXPECT_EQ(recv_one(afd), "w");
+    ASSERT_EQ(::send(afd, "back", 4, 0), 4);
+    EXPECT_EQ(recv_one(fd), "back");
+    EXPECT_EQ(devip_fderr(fd, nullptr, 0), 0);  // running, no error
+    EXPECT_EQ(devip_close(afd), 0) << devip_errstr();
+    EXPECT_EQ(devip_close(fd), 0) << devip_errstr();
+    EXPECT_EQ(devip_closectl(lctl), 0);
+    EXPECT_EQ(devip_closectl(cfd), 0);
+    EXPECT_EQ(devip_closectl(actl), 0);
+    EXPECT_EQ(devip_closectl(actl), -1);
+    EXPECT_STREQ(devip_errstr(), "bad ctl handle");
+    // once the pumps have ended, the connection can be replaced
+    int r = -1;
+    for (int i = 0; i < 2000 && (r = devip_connect(s.path().c_str(), -1)) < 0; i++) {
+        EXPECT_STREQ(devip_errstr(), "devip connection in use");
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(r, 0);
+}
+
+// Whether the fake's ctl log holds msg.
+bool logged(FakeNet& net, const std::string& msg) {
+    for (const auto& [off, m] : net.ctl_log())
+        if (m == msg) return true;
+    return false;
+}
+
+// At the program's end of output a stream connection is half-closed (`shutdown` on its
+// ctl) and still receives; a datagram one sends nothing (udp has no such message).
+TEST(Dial, HalfCloseIsShutdownForStreamsOnly) {
+    Served s;
+    ASSERT_EQ(devip_connect(s.path().c_str(), -1), 0) << devip_errstr();
+    for (const char* proto : {"tcp", "udp"}) {
+        bool stream = std::string(proto) == "tcp";
+        std::string a = std::string(proto) + "!*!7780", d = std::string(proto) + "!127.0.0.1!7780";
+        char adir[DEVIP_DIRLEN], ldir[DEVIP_DIRLEN];
+        int actl = devip_announce(a.c_str(), adir);
+        ASSERT_GE(actl, 0) << devip_errstr();
+        int fd = devip_dial(d.c_str(), nullptr, nullptr, nullptr);
+        ASSERT_GE(fd, 0) << devip_errstr();
+        int type = 0;
+        socklen_t len = sizeof type;
+        ASSERT_EQ(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len), 0);
+        EXPECT_EQ(type, stream ? SOCK_STREAM : SOCK_SEQPACKET) << proto;
+        ASSERT_EQ(::send(fd, "x", 1, 0), 1);
+        int lctl = devip_listen(adir, ldir);
+        ASSERT_GE(lctl, 0) << devip_errstr();
+        int afd = devip_accept(lctl, ldir);
+        ASSERT_GE(afd, 0) << devip_errstr();
+        EXPECT_EQ(recv_one(afd), "x");
+        ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
+        if (stream) {  // the library writes it once it has seen the end of output
+            for (int i = 0; i < 2000 && !logged(s.net(), "shutdown"); i++)
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            EXPECT_TRUE(logged(s.net(), "shutdown"));
+        }
+        ASSERT_EQ(::send(afd, "after", 5, 0), 5);  // the other direction goes on
+        EXPECT_EQ(recv_one(fd), "after") << proto;
+        EXPECT_EQ(devip_close(fd), 0) << devip_errstr();
+        EXPECT_EQ(devip_close(afd), 0) << devip_errstr();
+        EXPECT_EQ(devip_closectl(lctl), 0);
+        EXPECT_EQ(devip_closectl(actl), 0);
+    }
+    int shutdowns = 0;
+    for (const auto& [off, m] : s.net().ctl_log()) shutdowns += m == "shutdown";
+    EXPECT_EQ(shutdowns, 2);  // tcp's two ends (the dialer's shutdown, the acceptor's close)
+}
+
+// reject(2): no protocol implements the message; the error comes back and the handle goes.
+TEST(Dial, RejectFailsAsLibcsAndReleasesTheCall) {
+    Served s;
+    ASSERT_EQ(devip_connect(s.path().c_str(), -1), 0) << devip_errstr();
+    char adir[DEVIP_DIRLEN], ldir[DEVIP_DIRLEN];
+    int actl = devip_announce("udp!*!7781", adir);
+    ASSERT_GE(actl, 0) << devip_errstr();
+    int fd = devip_dial("udp!127.0.0.1!7781", nullptr, nullptr, nullptr);
+    ASSERT_GE(fd, 0) << devip_errstr();
+    ASSERT_EQ(::send(fd, "x", 1, 0), 1);
+    int lctl = devip_listen(adir, ldir);
+    ASSERT_GE(lctl, 0) << devip_errstr();
+    EXPECT_EQ(devip_reject(lctl, ldir, "go away"), -1);
+    EXPECT_STREQ(devip_errstr(), "unknown control request");
+    EXPECT_TRUE(logged(s.net(), "reject 2 go away"));
+    EXPECT_EQ(devip_closectl(lctl), -1);  // already released
+    EXPECT_EQ(devip_close(fd), 0) << devip_errstr();
+    EXPECT_EQ(devip_closectl(actl), 0);
+}
+
+TEST(Dial, InterruptEndsAParkedListen) {
+    Served s;
+    ASSERT_EQ(devip_connect(s.path().c_str(), -1), 0) << devip_errstr();
+    char adir[DEVIP_DIRLEN];
+    int actl = devip_announce("udp!*!7778", adir);
+    ASSERT_GE(actl, 0) << devip_errstr();
+    std::string err;
+    std::atomic<bool> done{false};
+    std::thread t([&] {
+        int r = devip_listen(adir, nullptr);
+        err = r < 0 ? devip_errstr() : "listen returned";
+        done = true;
+    });
+    while (!done) {  // a flush that comes before the listen is sent finds nothing: again
+        devip_interrupt();
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    t.join();
+    EXPECT_EQ(err, kInterrupted);
+    EXPECT_EQ(devip_closectl(actl), 0);
 }
 
 // Serves the fake /net on $FAKENET_SOCK until killed, for trying ipctl by hand.

@@ -1,0 +1,573 @@
+// libdevip: dial(2) over 9P (control/dial.h, docs/dial.3). The clone/connect/announce/listen
+// dance of ip3.md §1.5 on one process-wide Client; each connection's data is a socketpair
+// whose library end two threads copy to and from the conversation's data file.
+#include "control/dial.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "control/client.h"
+
+namespace devip::ctl {
+namespace {
+
+constexpr const char* kDefaultSocket = "/run/devip/net.sock";
+
+// The library's own error texts (everything else is the server's Rerror text).
+constexpr const char* kEbaddial = "bad dial string";         // no net!host
+constexpr const char* kEbadctl = "bad ctl handle";           // not one of ours
+constexpr const char* kEbaddir = "bad conversation directory";
+constexpr const char* kEinuse = "devip connection in use";    // devip_connect with convs
+constexpr const char* kEbadstack = "bad stack number";
+constexpr const char* kEnotconn = "not a devip connection";  // devip_fderr of another fd
+
+// How a protocol's data is carried to the program. Protocols not listed are datagrams.
+struct Kind {
+    const char* name;      // protocol directory
+    int socktype;          // SOCK_STREAM or SOCK_SEQPACKET
+    const char* halfclose; // ctl message written at the program's end of output, or null
+};
+constexpr Kind kKinds[] = {
+    {"tcp", SOCK_STREAM, "shutdown"},
+};
+constexpr Kind kDatagram{"", SOCK_SEQPACKET, nullptr};
+
+const Kind& kind_of(std::string_view proto) {
+    for (const Kind& k : kKinds)
+        if (proto == k.name) return k;
+    return kDatagram;
+}
+
+thread_local std::string t_err;      // devip_errstr()
+thread_local std::string t_mkaddr;   // devip_netmkaddr()'s result
+
+int seterr(std::string_view s) {
+    t_err.assign(s.substr(0, DEVIP_ERRLEN - 1));
+    return -1;
+}
+int seterr(const CErr& e) { return seterr(e.text); }
+
+void copy_out(char* dst, size_t n, std::string_view s) {
+    if (!dst || n == 0) return;
+    size_t k = std::min(n - 1, s.size());
+    std::memcpy(dst, s.data(), k);
+    dst[k] = 0;
+}
+
+std::string chomp(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    return s;
+}
+
+// One connection's pump: the library's end of the socketpair and the conversation's files.
+struct Pump {
+    Client* c = nullptr;           // the connection to devipd
+    const Kind* kind = nullptr;    // stream or datagram
+    uint32_t data = kNoFid;        // the data file, open ORDWR
+    uint32_t ctl = kNoFid;         // its ctl, open for the half close (stream kinds only)
+    int fd = -1;                   // the library's end of the socketpair
+    std::mutex mu;                 // guards everything below
+    bool stop = false;             // the program has gone: no more reads of data
+    uint16_t tag = kNoTag;         // the outstanding Tread of data, if any
+    bool done = false;             // both directions have ended
+    bool out_done = false;         // program → data has ended (devip_close waits for it)
+    bool released = false;         // the files are clunked (devip_close waits for it too)
+    std::condition_variable cv;    // signalled when out_done or released is set
+    std::string err;               // why data ended, if it failed (either direction)
+    std::string werr;              // why a write of data failed
+    int running = 2;               // threads still copying
+};
+
+// A ctl handle: an open ctl file and the conversation's directory ("udp/3").
+struct Ctl {
+    uint32_t fid = kNoFid;  // the open ctl
+    std::string dir;        // relative to /net
+};
+
+// The process-wide state. Never destroyed: pump threads may outlive main().
+struct Lib {
+    std::mutex mu;                                  // guards everything below
+    std::unique_ptr<Client> c;                      // the connection, once made
+    std::map<int, Ctl> ctls;                        // handle → ctl
+    int next_ctl = 1;                               // next handle number
+    std::map<int, std::shared_ptr<Pump>> pumps;     // program's data fd → its pump
+    int live = 0;                                   // pumps still running
+};
+
+Lib& lib() {
+    static Lib* l = new Lib;
+    return *l;
+}
+
+// Makes the connection (with lib().mu held).
+int connect_locked(Lib& l, const char* sock, int stack) {
+    std::string path = kDefaultSocket;
+    if (const char* e = std::getenv("DEVIP_SOCKET"); e && *e) path = e;
+    if (sock && *sock) path = sock;
+    if (stack < 0) {
+        stack = 0;
+        if (const char* e = std::getenv("DEVIP_STACK"); e && *e) stack = std::atoi(e);
+    }
+    if (stack < 0 || stack > 15) return seterr(kEbadstack);
+    auto c = std::make_unique<Client>();
+    if (CErr e = c->dial(path)) return seterr(e);
+    if (CErr e = c->attach(stack ? std::to_string(stack) : "")) return seterr(e);
+    l.c = std::move(c);
+    return 0;
+}
+
+// The connection, made on first use.
+Client* conn() {
+    Lib& l = lib();
+    std::lock_guard lk(l.mu);
+    if (!l.c && connect_locked(l, nullptr, -1) < 0) return nullptr;
+    return l.c.get();
+}
+
+// Walks to path and opens it; the fid or kNoFid with the error set.
+uint32_t open_path(Client& c, std::string_view path, uint8_t mode, Qid* q = nullptr) {
+    uint32_t fid = c.new_fid();
+    if (CErr e = c.walk(c.root(), fid, path)) {
+        c.free_fid(fid);
+        seterr(e);
+        return kNoFid;
+    }
+    if (CErr e = c.open(fid, mode, q)) {
+        c.clunk(fid);
+        seterr(e);
+        return kNoFid;
+    }
+    return fid;
+}
+
+int write_ctl(Client& c, uint32_t fid, std::string_view msg) {
+    if (CErr e = c.write(fid, 0, std::span(reinterpret_cast<const uint8_t*>(msg.data()),
+                                           msg.size())))
+        return seterr(e);
+    return 0;
+}
+
+int new_ctl(uint32_t fid, std::string dir) {
+    Lib& l = lib();
+    std::lock_guard lk(l.mu);
+    int h = l.next_ctl++;
+    l.ctls[h] = Ctl{fid, std::move(dir)};
+    return h;
+}
+
+bool get_ctl(int h, Ctl& out) {
+    Lib& l = lib();
+    std::lock_guard lk(l.mu);
+    auto it = l.ctls.find(h);
+    if (it == l.ctls.end()) return false;
+    out = it->second;
+    return true;
+}
+
+// The protocol of a directory relative to /net ("udp/3" → "udp").
+std::string proto_of(std::string_view dir) { return std::string(dir.substr(0, dir.find('/'))); }
+
+// Sends all of b to the program's end; false once it has gone.
+bool send_all(int fd, const std::string& b, bool stream) {
+    size_t at = 0;
+    do {
+        ssize_t n = ::send(fd, b.data() + at, b.size() - at, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return false;
+        at += size_t(n);
+    } while (stream && at < b.size());
+    return true;
+}
+
+// Ends one direction; the last one releases the files and the library's end.
+void finish(const std::shared_ptr<Pump>& p) {
+    {
+        std::lock_guard lk(p->mu);
+        if (--p->running > 0) return;
+        p->done = true;
+    }
+    p->c->clunk(p->data);
+    if (p->ctl != kNoFid) p->c->clunk(p->ctl);
+    ::close(p->fd);
+    {
+        Lib& l = lib();
+        std::lock_guard lk(l.mu);
+        l.live--;
+    }
+    {
+        std::lock_guard lk(p->mu);
+        p->released = true;
+    }
+    p->cv.notify_all();
+}
+
+// Stops the data reads (the program has gone or data failed), flushing the one in flight.
+void stop_reads(Pump& p) {
+    uint16_t tag;
+    {
+        std::lock_guard lk(p.mu);
+        p.stop = true;
+        tag = p.tag;
+    }
+    if (tag != kNoTag) p.c->flush(tag);
+}
+
+// data → program. Each Rread is one send (one record for datagram kinds). The tag stays
+// published until the reply has arrived, so stop_reads never flushes a reused tag.
+void from_net(std::shared_ptr<Pump> p) {
+    Client& c = *p->c;
+    for (;;) {
+        Fcall t;
+        t.type = Ftype::Tread;
+        t.fid = p->data;
+        t.count = c.iounit();
+        {
+            std::lock_guard lk(p->mu);
+            if (p->stop) break;
+            if (CErr e = c.start(t)) {
+                p->err = e.text;
+                break;
+            }
+            p->tag = t.tag;
+        }
+        c.ready(t.tag, Clock::time_point::max());
+        {
+            std::lock_guard lk(p->mu);
+            p->tag = kNoTag;
+        }
+        Reply r;
+        CErr e = c.wait(t.tag, Ftype::Rread, r);
+        if (e) {
+            std::lock_guard lk(p->mu);
+            if (!p->stop) p->err = e.text;
+            break;
+        }
+        if (r.f.data.empty()) break;  // end of file: hung up
+        std::string b(r.f.data.begin(), r.f.data.end());
+        if (!send_all(p->fd, b, p->kind->socktype == SOCK_STREAM)) break;
+    }
+    ::shutdown(p->fd, SHUT_WR);  // the program reads end of file
+    finish(p);
+}
+
+// program → data. At the program's end of output: the half close (stream kinds), then wait
+// until the program has closed its end, or has stopped reading too, to stop the reads.
+void to_net(std::shared_ptr<Pump> p) {
+    Client& c = *p->c;
+    std::vector<uint8_t> buf(c.iounit());
+    for (;;) {
+        ssize_t n = ::recv(p->fd, buf.data(), buf.size(), 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        if (CErr e = c.write(p->data, 0, std::span(buf.data(), size_t(n)))) {
+            {
+                std::lock_guard lk(p->mu);
+                if (p->err.empty()) p->err = e.text;
+                p->werr = e.text;
+            }
+            ::shutdown(p->fd, SHUT_RDWR);
+            break;
+        }
+    }
+    if (p->kind->halfclose && p->ctl != kNoFid) {
+        std::string_view m = p->kind->halfclose;
+        c.write(p->ctl, 0, std::span(reinterpret_cast<const uint8_t*>(m.data()), m.size()));
+    }
+    {
+        std::lock_guard lk(p->mu);
+        p->out_done = true;
+    }
+    p->cv.notify_all();
+    for (;;) {  // POLLHUP: both directions of the library's end are shut
+        pollfd pf{p->fd, 0, 0};
+        int r = ::poll(&pf, 1, -1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 || (pf.revents & (POLLHUP | POLLERR | POLLNVAL))) break;
+    }
+    stop_reads(*p);
+    finish(p);
+}
+
+// Starts the pump of an open data fid; returns the program's fd.
+int start_pump(Client& c, const std::string& dir, uint32_t data) {
+    const Kind& k = kind_of(proto_of(dir));
+    int sv[2];
+    if (::socketpair(AF_UNIX, k.socktype | SOCK_CLOEXEC, 0, sv) < 0) {
+        c.clunk(data);
+        return seterr(std::string("socketpair: ") + std::strerror(errno));
+    }
+    auto p = std::make_shared<Pump>();
+    p->c = &c;
+    p->kind = &k;
+    p->data = data;
+    p->fd = sv[1];
+    if (k.halfclose) p->ctl = open_path(c, dir + "/ctl", ORDWR);
+    {
+        Lib& l = lib();
+        std::lock_guard lk(l.mu);
+        l.pumps[sv[0]] = p;
+        l.live++;
+    }
+    std::thread(from_net, p).detach();
+    std::thread(to_net, p).detach();
+    return sv[0];
+}
+
+// "proto!rest" → its parts; "net" is tcp (there is no connection server to try others).
+bool split_dial(std::string_view addr, std::string& proto, std::string& rest) {
+    if (addr.starts_with("/net/")) addr.remove_prefix(5);
+    size_t i = addr.find('!');
+    if (i == std::string_view::npos || i == 0 || i + 1 == addr.size()) return false;
+    proto = std::string(addr.substr(0, i));
+    if (proto == "net") proto = "tcp";
+    if (proto.find('/') != std::string::npos) return false;
+    rest = std::string(addr.substr(i + 1));
+    return true;
+}
+
+// Clones a conversation of proto; its ctl fid and directory.
+uint32_t clone_conv(Client& c, const std::string& proto, std::string& dir) {
+    uint32_t fid = open_path(c, proto + "/clone", ORDWR);
+    if (fid == kNoFid) return kNoFid;
+    std::string num;
+    if (CErr e = c.read(fid, 0, 64, num)) {
+        c.clunk(fid);
+        seterr(e);
+        return kNoFid;
+    }
+    dir = proto + "/" + chomp(num);
+    return fid;
+}
+
+}  // namespace
+}  // namespace devip::ctl
+
+using namespace devip::ctl;
+
+extern "C" {
+
+int devip_connect(const char* socket, int stack) {
+    Lib& l = lib();
+    std::lock_guard lk(l.mu);
+    if (l.c && (l.live > 0 || !l.ctls.empty())) return seterr(kEinuse);
+    l.c.reset();
+    return connect_locked(l, socket, stack);
+}
+
+const char* devip_errstr(void) { return t_err.c_str(); }
+
+const char* devip_netmkaddr(const char* addr, const char* defnet, const char* defsvc) {
+    std::string_view a = addr ? addr : "";
+    std::string net = defnet && *defnet ? defnet : "net";
+    size_t bang = a.find('!');
+    if (bang == std::string_view::npos) {  // host alone, or a path
+        if (a.starts_with('/')) {
+            t_mkaddr = a;
+        } else {
+            t_mkaddr = net + "!" + std::string(a);
+            if (defsvc && *defsvc) t_mkaddr += std::string("!") + defsvc;
+        }
+        return t_mkaddr.c_str();
+    }
+    t_mkaddr = a;
+    if (a.find('!', bang + 1) == std::string_view::npos && defsvc && *defsvc)
+        t_mkaddr += std::string("!") + defsvc;  // net!host: add the service
+    return t_mkaddr.c_str();
+}
+
+int devip_dial(const char* addr, const char* local, char* dir, int* cfdp) {
+    std::string proto, rest, d;
+    if (!addr || !split_dial(addr, proto, rest)) return seterr(kEbaddial);
+    Client* c = conn();
+    if (!c) return -1;
+    uint32_t ctl = clone_conv(*c, proto, d);
+    if (ctl == kNoFid) return -1;
+    std::string msg = "connect " + rest;
+    if (local && *local) msg += std::string(" ") + local;
+    uint32_t data = kNoFid;
+    if (write_ctl(*c, ctl, msg) < 0 ||
+        (data = open_path(*c, d + "/data", ORDWR)) == kNoFid) {
+        c->clunk(ctl);
+        return -1;
+    }
+    int fd = start_pump(*c, d, data);
+    if (fd < 0) {
+        c->clunk(ctl);
+        return -1;
+    }
+    copy_out(dir, DEVIP_DIRLEN, "/net/" + d);
+    if (cfdp) {
+        *cfdp = new_ctl(ctl, d);
+    } else {
+        c->clunk(ctl);
+    }
+    return fd;
+}
+
+int devip_announce(const char* addr, char* dir) {
+    std::string proto, rest, d;
+    if (!addr || !split_dial(addr, proto, rest)) return seterr(kEbaddial);
+    Client* c = conn();
+    if (!c) return -1;
+    uint32_t ctl = clone_conv(*c, proto, d);
+    if (ctl == kNoFid) return -1;
+    if (write_ctl(*c, ctl, "announce " + rest) < 0) {
+        c->clunk(ctl);
+        return -1;
+    }
+    copy_out(dir, DEVIP_DIRLEN, "/net/" + d);
+    return new_ctl(ctl, d);
+}
+
+int devip_listen(const char* dir, char* newdir) {
+    std::string d(net_relative(dir ? dir : ""));
+    if (d.empty() || d.find('/') == std::string::npos) return seterr(kEbaddir);
+    Client* c = conn();
+    if (!c) return -1;
+    uint32_t fid = open_path(*c, d + "/listen", ORDWR);
+    if (fid == kNoFid) return -1;
+    std::string num;
+    if (CErr e = c->read(fid, 0, 64, num)) {
+        c->clunk(fid);
+        return seterr(e);
+    }
+    std::string nd = proto_of(d) + "/" + chomp(num);
+    copy_out(newdir, DEVIP_DIRLEN, "/net/" + nd);
+    return new_ctl(fid, nd);
+}
+
+int devip_accept(int ctl, const char* dir) {
+    Ctl h;
+    if (!get_ctl(ctl, h)) return seterr(kEbadctl);
+    std::string d = dir && *dir ? std::string(net_relative(dir)) : h.dir;
+    Client* c = conn();
+    if (!c) return -1;
+    std::string num = d.substr(d.rfind('/') + 1);
+    std::string saved = t_err;
+    write_ctl(*c, h.fid, "accept " + num);  // as libc's: no protocol implements it
+    t_err = saved;
+    uint32_t data = open_path(*c, d + "/data", ORDWR);
+    if (data == kNoFid) return -1;
+    return start_pump(*c, d, data);
+}
+
+int devip_reject(int ctl, const char* dir, const char* cause) {
+    Ctl h;
+    if (!get_ctl(ctl, h)) return seterr(kEbadctl);
+    std::string d = dir && *dir ? std::string(net_relative(dir)) : h.dir;
+    Client* c = conn();
+    if (!c) return -1;
+    std::string msg = "reject " + d.substr(d.rfind('/') + 1) + " " + (cause ? cause : "");
+    int r = write_ctl(*c, h.fid, chomp(msg));
+    std::string saved = t_err;
+    devip_closectl(ctl);
+    t_err = saved;
+    return r;
+}
+
+int devip_hangup(int ctl) { return devip_ctl(ctl, "hangup"); }
+
+int devip_ctl(int ctl, const char* msg) {
+    Ctl h;
+    if (!get_ctl(ctl, h)) return seterr(kEbadctl);
+    Client* c = conn();
+    if (!c) return -1;
+    return write_ctl(*c, h.fid, msg ? msg : "");
+}
+
+int devip_closectl(int ctl) {
+    Lib& l = lib();
+    Ctl h;
+    Client* c;
+    {
+        std::lock_guard lk(l.mu);
+        auto it = l.ctls.find(ctl);
+        if (it == l.ctls.end()) return seterr(kEbadctl);
+        h = it->second;
+        l.ctls.erase(it);
+        c = l.c.get();
+    }
+    if (CErr e = c->clunk(h.fid)) return seterr(e);
+    return 0;
+}
+
+int devip_conninfo(const char* dir, DevipConnInfo* ci) {
+    std::string d(net_relative(dir ? dir : ""));
+    if (d.empty() || d.find('/') == std::string::npos || !ci) return seterr(kEbaddir);
+    Client* c = conn();
+    if (!c) return -1;
+    std::string loc, rem;
+    if (CErr e = c->read_all(d + "/local", loc)) return seterr(e);
+    if (CErr e = c->read_all(d + "/remote", rem)) return seterr(e);
+    copy_out(ci->dir, sizeof ci->dir, "/net/" + d);
+    copy_out(ci->proto, sizeof ci->proto, proto_of(d));
+    copy_out(ci->local, sizeof ci->local, chomp(loc));
+    copy_out(ci->remote, sizeof ci->remote, chomp(rem));
+    return 0;
+}
+
+int devip_fderr(int fd, char* err, size_t n) {
+    std::shared_ptr<Pump> p;
+    {
+        Lib& l = lib();
+        std::lock_guard lk(l.mu);
+        auto it = l.pumps.find(fd);
+        if (it == l.pumps.end()) return seterr(kEnotconn);
+        p = it->second;
+    }
+    std::lock_guard lk(p->mu);
+    if (p->err.empty()) return 0;
+    copy_out(err, n, p->err);
+    return 1;
+}
+
+int devip_close(int fd) {
+    std::shared_ptr<Pump> p;
+    {
+        Lib& l = lib();
+        std::lock_guard lk(l.mu);
+        auto it = l.pumps.find(fd);
+        if (it != l.pumps.end()) p = it->second;
+    }
+    if (!p) {
+        ::close(fd);
+        return seterr(kEnotconn);
+    }
+    ::shutdown(fd, SHUT_RDWR);  // both ways: copies of fd elsewhere do not keep it going
+    std::string werr;
+    {
+        std::unique_lock lk(p->mu);
+        p->cv.wait(lk, [&] { return p->out_done; });
+        werr = p->werr;
+    }
+    ::close(fd);
+    {  // the library's end sees the hangup, flushes its read and releases the files
+        std::unique_lock lk(p->mu);
+        p->cv.wait(lk, [&] { return p->released; });
+    }
+    if (!werr.empty()) return seterr(werr);
+    return 0;
+}
+
+void devip_interrupt(void) {
+    Lib& l = lib();
+    Client* c;
+    {
+        std::lock_guard lk(l.mu);
+        c = l.c.get();
+    }
+    if (c) c->interrupt();
+}
+
+}  // extern "C"
