@@ -104,6 +104,7 @@ struct Conv {
     uint32_t qin_dropped = 0;     // datagrams dropped because rq was full
     uint32_t gen = 0;             // incarnation: bumped by clone; workers' messages carry it
     bool flowed = false;          // its flow is installed on the workers (udp)
+    uint32_t hint_gen = 0;        // route generation of the usable hint the workers have; 0: none
 };
 
 // One protocol directory. Virtual calls happen once per ctl message or file read, never

@@ -79,7 +79,9 @@ void Udp::sync_flow(Conv& c) {
     FlowMsg f{c.laddr, c.raddr, c.lport, c.rport, uint8_t(c.headers), c.ttl, c.tos, {}};
     if (on && c.raddr.is_v4() && !c.headers) f.hint = stack.out_hint(c.laddr, c.raddr);
     // a lost request leaves the flow as it was: datagrams then come up the slow way
-    if (io->request(h, {reinterpret_cast<const uint8_t*>(&f), sizeof f}, -1)) c.flowed = on;
+    if (!io->request(h, {reinterpret_cast<const uint8_t*>(&f), sizeof f}, -1)) return;
+    c.flowed = on;
+    c.hint_gen = on && f.hint.ok ? f.hint.gen : 0;
 }
 
 Err Udp::ctl(Conv& c, const CtlArgs& a) {
@@ -127,6 +129,13 @@ bool Udp::worker_send(Conv& c, std::span<const uint8_t> data) {
     if (!c.flowed || c.headers || !io || io->workers() == 0 || c.ipversion != Version::V4 ||
         !c.raddr.is_v4() || !c.laddr.is_v4() || c.laddr.is_v4_zero() || data.size() > kWorkerMax)
         return false;
+    // the workers' hint must be current: else a fresh one if there is one now, or IP output
+    // here (ARP resolution, ICMP errors) for as long as there is none
+    if (c.hint_gen != stack.rgen.load(std::memory_order_relaxed)) {
+        if (!stack.out_hint(c.laddr, c.raddr).ok) return false;
+        sync_flow(c);
+        if (!c.hint_gen) return false;
+    }
     MsgHdr h{};
     h.kind = MsgKind::Send;
     h.stack = uint8_t(stack.n);
@@ -225,12 +234,9 @@ void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
 // A worker checked the datagram and found c's flow; the conv may have gone meanwhile (its
 // incarnation differs), and a listener's caller may have its conversation by now.
 void Udp::completion(const MsgHdr& h, std::span<const uint8_t> data) {
-    if (h.kind == MsgKind::TxSlow) {  // the worker's hint would not do: IP output here, and
-        // a fresh hint for the conversation when there is a good one now
+    if (h.kind == MsgKind::TxSlow) {  // the worker's hint went stale on the way: IP output
+        // here (the next write makes a fresh hint)
         stack.ip4_output(std::string(data.begin(), data.end()));
-        Conv* c = conv(int(h.conv));
-        if (c && c->gen == h.gen && c->flowed && stack.out_hint(c->laddr, c->raddr).ok)
-            sync_flow(*c);
         return;
     }
     if (data.size() < sizeof(DatagramMeta)) return;

@@ -321,8 +321,9 @@ def test_worker_delivers_datagrams_to_conversations(mhost):
 
 def test_worker_sends_for_connected_conversations(mhost):
     """A connected conversation's datagrams are built and sent by a worker from the flow's
-    route hint (conversation tx); the first, before the neighbour is resolved, goes the
-    slow way (IP output on the control thread, which resolves it and refreshes the hint)."""
+    route hint (conversation tx); while the neighbour is unresolved they go through IP
+    output on the control thread (which resolves it), and so does one whose hint went stale
+    on its way to the worker (conversation tx slow)."""
     s = linux_udp(mhost, 7011)
     p = mhost.ipctl_popen("dial", "udp!%s!7011" % LINUX_IP)
     try:
@@ -334,7 +335,7 @@ def test_worker_sends_for_connected_conversations(mhost):
         after = ether_counts(mhost)
         fast = after["conversation tx"] - before["conversation tx"]
         slow = after["conversation tx slow"] - before["conversation tx slow"]
-        assert fast + slow == 10
+        assert fast + slow <= 10
         assert fast >= 8  # at most the first ones wait for ARP up there
         assert after["message mbufs in use"] == 0
     finally:
