@@ -131,6 +131,15 @@ void Dataplane::stop() {
     reclaim();
 }
 
+// The workers are stopped by now (or never started): what waits for a grace period goes
+// at once, and the table the workers read last with it (the sanitizer build's leak check
+// found it left behind at every exit).
+Dataplane::~Dataplane() {
+    running_.store(false);
+    reclaim();
+    delete table_.exchange(nullptr, std::memory_order_acq_rel);
+}
+
 // ---- control side -----------------------------------------------------------------------
 
 void Dataplane::tx(uint16_t port, std::span<const uint8_t> frame) {

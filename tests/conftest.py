@@ -249,6 +249,7 @@ class Devip:
         self.children = []
         self.wires = []
         self.stopped = False
+        self.reported = False  # a sanitizer report was raised already
         self._log = None
 
     # --- life cycle
@@ -321,6 +322,7 @@ class Devip:
             raise AssertionError("devipd did not exit within 15 s of %s:\n%s" % (sig, self.log()))
         finally:
             self.stopped = True
+        self.check_sanitizers()
         assert rc == 0, "devipd exited %d after %s:\n%s" % (rc, sig, self.log())
         assert not os.path.exists(self.sock), "devipd left its socket behind"
         if not any(a.startswith("--file-prefix") for a in self.eal):  # ip netns exec execs
@@ -355,9 +357,18 @@ class Devip:
         log = self.log()  # read before the directory goes: a sanitizer report fails the test
         subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
         shutil.rmtree(self.dir, ignore_errors=True)
+        self.check_sanitizers(log)
+
+    def check_sanitizers(self, log=None):
+        """Raises SanitizerReport, once, when devipd's log holds a sanitizer report or devipd
+        died of SIGABRT (halt_on_error with abort_on_error)."""
+        if self.reported or self.proc is None:
+            return
+        log = self.log() if log is None else log
         rep = sanitizer_report(log)
-        rc = self.proc.returncode if self.proc is not None else None
+        rc = self.proc.returncode
         if rep or rc == -signal.SIGABRT:
+            self.reported = True
             raise SanitizerReport("devipd %s (exit %s): sanitizer report or abort:\n%s" % (
                 self.ns, rc, rep or log[-20000:]))
 
