@@ -270,8 +270,8 @@ TEST_F(Ip6Test, FirstV6AddressBringsEui64LinkLocal_4_2_2) {
 
 // RFC 4861 §7.2.4: the advertisement goes back on the receiving link whatever the routes.
 // With only a global address (its link-local removed) there is no route to fe80::/64, yet a
-// solicitation from a link-local source is answered, from the global address, and the
-// solicitor is entered on the interface it spoke on.
+// solicitation from a link-local source is answered, and the solicitor is entered on the
+// interface it spoke on.
 TEST_F(Ip6Test, LinkLocalSolicitationAnsweredWithoutLinkLocalOfOurOwn_4_14_2) {
     Ipifc& f = ifc();
     ASSERT_EQ(ctl(f, "bind ether /net/ether0"), ok);
@@ -301,7 +301,7 @@ TEST_F(Ip6Test, LinkLocalSolicitationAnsweredWithoutLinkLocalOfOurOwn_4_14_2) {
     EXPECT_EQ(ns.target(), kPeerLL);
 }
 
-// With the EUI-64 link-local the first address brought, the answer comes from it.
+// The interface given only a global address (it got its EUI-64 link-local with it).
 TEST_F(Ip6Test, LinkLocalSolicitationToGlobalOnlyInterface_4_14_2) {
     Ipifc& f = ifc();
     ASSERT_EQ(ctl(f, "bind ether /net/ether0"), ok);
@@ -312,7 +312,7 @@ TEST_F(Ip6Test, LinkLocalSolicitationToGlobalOnlyInterface_4_14_2) {
     ASSERT_EQ(io.sent.size(), 1u);
     Sent na{io.sent[0].bytes};
     EXPECT_EQ(na.dst(), kPeerMac);
-    EXPECT_EQ(na.src(), kMyEuiLL);
+    EXPECT_EQ(na.src(), me);
     EXPECT_EQ(na.dstip(), kPeerLL);
     EXPECT_EQ(na.target(), me);
     EXPECT_EQ(na.l4()[4], kNaSolicited | kNaOverride);
@@ -341,12 +341,14 @@ TEST_F(Ip6Test, NeighbourSolicitationAnswered_4_14_2) {
     EXPECT_EQ(s.icmp6->st.out[Icmp6NbrAdvert], 3u);  // two announcements from host(), one reply
 }
 
-TEST_F(Ip6Test, LinkLocalSolicitationAnsweredFromLinkLocal_4_14_2) {
+// From the target itself (as Linux answers), not from the link-local address toward the
+// solicitor: ndisc6 ignores an answer for a global target from a link-local address.
+TEST_F(Ip6Test, LinkLocalSolicitationAnsweredFromTarget_4_14_2) {
     host();
     rx(icmp6(kPeerLL, solicited_node_of(kMe), nd(Icmp6NbrSolicit, 0, kMe, 1, kPeerMac)));
     ASSERT_EQ(io.sent.size(), 1u);
     Sent na{io.sent[0].bytes};
-    EXPECT_EQ(na.src(), kMeLL);
+    EXPECT_EQ(na.src(), kMe);
     EXPECT_EQ(na.dstip(), kPeerLL);
     EXPECT_EQ(na.target(), kMe);
     EXPECT_NE(arp().find("fe80::2 "), std::string::npos);
@@ -1063,6 +1065,10 @@ TEST_F(Ip6Test, Add6OffLinkInstallsNoInterfaceRoutes_3_3) {
     ASSERT_EQ(ctl(f, "bind ether /net/ether0"), ok);
     ASSERT_EQ(ctl(f, "add6 2001:2:0:1:: 64 0 1"), ok);
     std::string r;
+    s.rib.text(r);
+    EXPECT_EQ(r.find("2001:2:0:1::    /64"), std::string::npos) << r;
+    ASSERT_EQ(ctl(f, "remove fe80::ff:fe00:10 /64"), ok);  // the link-local it brought
+    r.clear();
     s.rib.text(r);
     EXPECT_EQ(r.find("6i"), std::string::npos) << r;
     ASSERT_EQ(ctl(f, "add6 2001:2:0:1:: 64 1 1"), ok);  // on-link now: the routes come
