@@ -334,13 +334,17 @@ class Devip:
 
     def close(self):
         """Releases everything by PID, whatever state the test left it in."""
+        child_reports = []
         for p in self.children:
-            if p.poll() is None:
+            ended = p.poll() is not None  # by itself: its sanitizer ran at exit
+            if not ended:
                 p.kill()
             try:
                 p.wait(5)
             except subprocess.TimeoutExpired:
                 pass
+            if ended and isinstance(p.args, list) and IPCTL in p.args:
+                child_reports.append(self._child_report(p))
         for w in self.wires:
             w.close()
         if self.proc is not None and self.proc.poll() is None:
@@ -358,6 +362,25 @@ class Devip:
         subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.check_sanitizers(log)
+        child_reports = [r for r in child_reports if r]
+        if child_reports:
+            raise SanitizerReport("\n".join(child_reports))
+
+    @staticmethod
+    def _child_report(p):
+        """The sanitizer report (or abort) of an ipctl started by ipctl_popen that ended by
+        itself, from what is left of its stderr when the test did not read it all."""
+        err = ""
+        if p.stderr is not None and not p.stderr.closed:
+            try:
+                err = p.stderr.read().decode(errors="replace")
+            except (OSError, ValueError):
+                pass
+        rep = sanitizer_report(err)
+        if rep or p.returncode == -signal.SIGABRT:
+            return "%s (exit %d): sanitizer report or abort:\n%s" % (
+                " ".join(p.args), p.returncode, rep or err)
+        return None
 
     def check_sanitizers(self, log=None):
         """Raises SanitizerReport, once, when devipd's log holds a sanitizer report or devipd

@@ -66,6 +66,19 @@ def test_report_in_a_running_daemon_fails_at_close():
     assert d.ns not in ns.split()
 
 
+def test_report_in_an_ipctl_child_fails_at_close():
+    d = FakeDevip(UBSAN)
+    subprocess.run(["ip", "netns", "add", d.ns], check=True)
+    # an "ipctl" started as ipctl_popen starts it, that reports, aborts, and is never read
+    p = subprocess.Popen(["sh", "-c", d.script, conftest.IPCTL], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    d.children.append(p)
+    p.wait(10)
+    with pytest.raises(SanitizerReport) as e:
+        d.close()
+    assert "runtime error: shift exponent" in str(e.value) and "exit -6" in str(e.value)
+
+
 def test_abort_without_report_fails_too():
     d = FakeDevip("")
     try:
