@@ -1,8 +1,9 @@
 """The harness itself (issue 10 §6): a sanitizer report or an abort in a daemon fails the test
-that owned it, with the report printed, and under CI a skipped test fails. The daemons here
+that owned it, with the report printed, and under CI a skipped test fails. Most daemons here
 are stand-ins (a shell that prints what ASan or UBSan print and aborts), so that these run
-against any build."""
+against any build; the last test makes devipd itself report (a SEGV), under build-asan."""
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -110,3 +111,28 @@ def test_skip_fails_under_ci(tmp_path, ci):
         assert "a skip fails under CI" in r.stdout and "EAL unavailable" in r.stdout, r.stdout
     else:
         assert r.returncode == 0 and "1 skipped" in r.stdout, r.stdout + r.stderr
+
+
+def sanitized(path):
+    """Whether a program was built with the sanitizers (-Dsanitize=true)."""
+    with open(path, "rb") as f:
+        return b"__asan_default_options" in f.read()
+
+
+def test_real_daemon_report_fails():
+    """devipd itself, killed with SIGSEGV: a sanitized one reports the SEGV and aborts, which
+    fails its test with the report; a plain one just dies, which is no sanitizer report."""
+    d = Devip()
+    try:
+        d.start()
+        d.proc.send_signal(signal.SIGSEGV)
+        d.proc.wait(30)
+        if sanitized(conftest.DEVIPD):
+            with pytest.raises(SanitizerReport) as e:
+                d.close()
+            assert "ERROR: AddressSanitizer: SEGV" in str(e.value), str(e.value)
+        else:
+            assert d.proc.returncode == -signal.SIGSEGV
+            d.close()  # no report to find
+    finally:
+        d.close()
