@@ -61,6 +61,7 @@ public:
     // Sets up every probed port with one rx/tx queue pair per worker, the mempool sized from
     // ports × queues, the rings and the RCU variable. Errors are one line.
     proto::Err init();
+    ~Dataplane();                  // frees the live table and whatever waits for reclaim()
     void start();                  // launch the workers on every lcore but the main one
     void stop();                   // stop workers, wait for them, stop and close ports
     const std::vector<PortFacts>& ports() const { return ports_; }

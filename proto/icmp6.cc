@@ -315,7 +315,12 @@ void Icmp6::deliver(Ipifc& f, std::span<const uint8_t> pkt, int muxkey) {
 // 9front sends nothing for DAD (its source :: slips through ipv6local) and nothing when the
 // solicitation carries no source link-layer address; here DAD is answered to ff02::1 as RFC
 // 4861 §7.2.4 says, and a unicast solicitation without the option is answered unicast, the
-// destination's MAC then coming from the cache.
+// destination's MAC then coming from the cache. The answer goes out on the receiving link
+// with no route lookup (a link-local solicitor is entered without a route: nd_enter), from
+// the target itself when it is ours, as Linux and the BSDs answer: 9front's source toward the
+// solicitor would be a link-local address for a global target, which tools that match the
+// reply's scope to the target's (ndisc6) ignore. A proxied target is answered from our best
+// address toward the solicitor.
 void Icmp6::nbr_solicit(Ipifc& f, std::span<const uint8_t> pkt) {
     if (f.medium != Medium::Ether && f.medium != Medium::Gbe) return;
     const uint8_t* p = pkt.data();
@@ -335,10 +340,8 @@ void Icmp6::nbr_solicit(Ipifc& f, std::span<const uint8_t> pkt) {
         }
         flags |= kNaSolicited;
         dst = src;
-    } else {
-        ia = target;
     }
-    stack.nd_send_na(f, ia, dst, target, flags);
+    stack.nd_send_na(f, t == Runi || dst == v6allnodesL ? target : ia, dst, target, flags);
 }
 
 // An advertisement refreshes an existing entry. For a tentative address of ours it is entered

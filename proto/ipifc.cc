@@ -193,6 +193,7 @@ Err Ipifcproto::add_lifc(Ipifc& f, const Ipaddr& ip, const Ipaddr& mask, const I
             }
             return ok;
         }
+    if (!(type & Rv4)) add_linklocal(f, ip);
     Iplifc l;
     l.local = ip;
     l.mask = mask;
@@ -222,6 +223,23 @@ Err Ipifcproto::add_lifc(Ipifc& f, const Ipaddr& ip, const Ipaddr& mask, const I
     s.ifc_changed();
     if (!(type & Rv4)) s.ra6_update(f, true);  // a prefix or a link-local address came
     return ok;
+}
+
+// The first IPv6 address of an Ethernet interface brings the interface's modified EUI-64
+// link-local address (fe80::/64) in before it, as Plan 9's ipconfig adds one when it
+// configures IPv6: neighbour discovery and router messages want a link-local source. Not
+// for a link-local or loopback address, nor when the interface has a link-local already.
+// It is never tentative, so that it serves as a source at once even under `try`.
+void Ipifcproto::add_linklocal(Ipifc& f, const Ipaddr& ip) {
+    if (f.medium != Medium::Ether && f.medium != Medium::Gbe) return;
+    if (ip.is_linklocal6() || ip == kV6loopback || ip.b[0] == 0xff) return;  // or a group
+    for (auto& l : f.lifc)
+        if (!(l.type & Rv4) && l.local.is_linklocal6()) return;
+    Ipaddr ll;
+    ll.b[0] = 0xfe;
+    ll.b[1] = 0x80;
+    ifc_id(f, ll);
+    add_lifc(f, ll, prefix_mask(64), ll & prefix_mask(64), 0, false, nullptr);
 }
 
 Err Ipifcproto::remove_lifc(Ipifc& f, size_t i) {

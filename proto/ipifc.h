@@ -102,6 +102,7 @@ public:
     // The interface identifier of f (modified EUI-64, or the low 64 bits of its link-local
     // address on media without a MAC) put into the low 64 bits of ip; false when it has none.
     bool ifc_id(const Ipifc& f, Ipaddr& ip) const;
+    void add_linklocal(Ipifc& f, const Ipaddr& ip);  // EUI-64 fe80:: before the first v6
     // Joins (or leaves) a v6 group on f as the logical address local does (self table entry,
     // source-specific host route, medium filter): ff02::2 for advertising interfaces.
     void join6(Ipifc& f, const Ipaddr& local, const Ipaddr& group, bool join);

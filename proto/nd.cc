@@ -97,10 +97,16 @@ int Stack::nd_forme(const Ipifc& f, const Ipaddr& target, const Ipaddr& src) con
     return r->type & Rproxy;
 }
 
+// A neighbour is entered when its route leaves by the interface it spoke on (9front's
+// arpenter). A link-local neighbour is on that link by definition (RFC 4291 §2.5.6, RFC 4861
+// §7.2.3), so it is entered without a route: an interface with only a global address has
+// none to fe80::/64, and would otherwise never answer the solicitations most hosts send.
 bool Stack::nd_enter(const Ipaddr& ip, int x, const Ether& mac, const Ipaddr& ia,
                      bool refresh) {
-    const Route* r = rib.lookup(ip, ia);
-    if (!r || r->ifc != x || (r->type & (Rbcast | Rmulti))) return false;
+    if (!ip.is_linklocal6()) {
+        const Route* r = rib.lookup(ip, ia);
+        if (!r || r->ifc != x || (r->type & (Rbcast | Rmulti))) return false;
+    }
     if (refresh && !arp_find(ip, x)) return true;  // advertisements only refresh
     arp_enter(ip, x, mac, true);
     return true;

@@ -37,7 +37,10 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 if [ ! -S "$sock" ]; then
     echo "devipd did not start:" >&2; cat "$log" >&2; stop; exit 1
 fi
-# the tap PMD gives the kernel side its own MAC; Linux needs a different one
+# The tap PMD gives the kernel side its own MAC and brings the link up when the port starts;
+# Linux needs a MAC of its own, set while the link is down, so that the link-local address
+# Linux derives when the link comes up is from Linux's MAC and not devip's.
+ip netns exec "$ns" ip link set dtap0 down
 ip netns exec "$ns" ip link set dtap0 address 02:18:00:00:00:02
 ip netns exec "$ns" ip addr add 198.18.0.2/24 dev dtap0
 ip netns exec "$ns" ip link set dtap0 up

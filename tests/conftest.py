@@ -29,6 +29,38 @@ DEVIP_IP = "198.18.0.1"
 LINUX_IP = "198.18.0.2"
 LINUX_MAC = "02:18:00:00:00:02"
 
+# What a sanitizer build (meson -Dsanitize=true, build-asan/) prints when it finds something;
+# its programs then abort (control/sanitize.cc: halt_on_error, abort_on_error).
+SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|LeakSanitizer|"
+                          r"runtime error:|SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_report(text):
+    """The sanitizer report in a program's output (from a few lines before the first match),
+    or None."""
+    m = SANITIZER_RE.search(text or "")
+    if not m:
+        return None
+    start = text.rfind("\n", 0, max(0, text.rfind("\n", 0, m.start()))) + 1
+    return text[start:start + 20000]
+
+
+class SanitizerReport(AssertionError):
+    """A sanitizer report (or an abort) in devipd or ipctl: the test that ran it fails."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI (the environment variable CI set) a skipped test fails: a broken environment
+    must not pass as green."""
+    outcome = yield
+    rep = outcome.get_result()
+    if os.environ.get("CI") and rep.skipped and not hasattr(rep, "wasxfail"):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        rep.outcome = "failed"
+        rep.longrepr = "skipped with CI set (a skip fails under CI): %s" % reason
+
+
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 _seq = 0
@@ -217,6 +249,7 @@ class Devip:
         self.children = []
         self.wires = []
         self.stopped = False
+        self.reported = False  # a sanitizer report was raised already
         self._log = None
 
     # --- life cycle
@@ -240,7 +273,10 @@ class Devip:
             raise RuntimeError("devipd did not start (rc %s):\n%s" % (self.proc.poll(), self.log()))
         wait_for(lambda: b"serving /net" in open(self.logpath, "rb").read(), 5)
         for i in range(self.nports):
-            self.ns_run("ip link set dtap%d address %s" % (i, linux_mac(i)))
+            # The tap PMD brought the link up with devip's MAC: Linux's own is set while the
+            # link is down, so that the link-local address Linux derives is from it.
+            self.ns_run("ip link set dtap%d down && ip link set dtap%d address %s"
+                        % (i, i, linux_mac(i)))
             # No qdisc and a long tap ring: when devip falls behind (a loaded machine), a frame
             # the tap cannot take fails the sender with ENOBUFS (Wire.send waits and retries)
             # instead of vanishing silently in a queue discipline.
@@ -257,8 +293,13 @@ class Devip:
         """Runs devipd in the namespace expecting it to exit by itself (a failed start);
         returns the CompletedProcess (stdout and stderr as text)."""
         subprocess.run(["ip", "netns", "add", self.ns], check=True)
-        return subprocess.run(argv or self.argv(), capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        r = subprocess.run(argv or self.argv(), capture_output=True, text=True,
+                           timeout=timeout, stdin=subprocess.DEVNULL)
+        rep = sanitizer_report(r.stdout + r.stderr)
+        if rep or r.returncode == -signal.SIGABRT:
+            raise SanitizerReport("devipd (exit %d): sanitizer report or abort:\n%s" % (
+                r.returncode, rep or r.stdout + r.stderr))
+        return r
 
     def log(self):
         try:
@@ -281,6 +322,7 @@ class Devip:
             raise AssertionError("devipd did not exit within 15 s of %s:\n%s" % (sig, self.log()))
         finally:
             self.stopped = True
+        self.check_sanitizers()
         assert rc == 0, "devipd exited %d after %s:\n%s" % (rc, sig, self.log())
         assert not os.path.exists(self.sock), "devipd left its socket behind"
         if not any(a.startswith("--file-prefix") for a in self.eal):  # ip netns exec execs
@@ -292,13 +334,17 @@ class Devip:
 
     def close(self):
         """Releases everything by PID, whatever state the test left it in."""
+        child_reports = []
         for p in self.children:
-            if p.poll() is None:
+            ended = p.poll() is not None  # by itself: its sanitizer ran at exit
+            if not ended:
                 p.kill()
             try:
                 p.wait(5)
             except subprocess.TimeoutExpired:
                 pass
+            if ended and isinstance(p.args, list) and IPCTL in p.args:
+                child_reports.append(self._child_report(p))
         for w in self.wires:
             w.close()
         if self.proc is not None and self.proc.poll() is None:
@@ -312,8 +358,42 @@ class Devip:
             self._log.close()
         if self.proc is not None:  # a devipd killed outright cannot remove it itself
             shutil.rmtree(self.rundir(), ignore_errors=True)
+        log = self.log()  # read before the directory goes: a sanitizer report fails the test
         subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
         shutil.rmtree(self.dir, ignore_errors=True)
+        self.check_sanitizers(log)
+        child_reports = [r for r in child_reports if r]
+        if child_reports:
+            raise SanitizerReport("\n".join(child_reports))
+
+    @staticmethod
+    def _child_report(p):
+        """The sanitizer report (or abort) of an ipctl started by ipctl_popen that ended by
+        itself, from what is left of its stderr when the test did not read it all."""
+        err = ""
+        if p.stderr is not None and not p.stderr.closed:
+            try:
+                err = p.stderr.read().decode(errors="replace")
+            except (OSError, ValueError):
+                pass
+        rep = sanitizer_report(err)
+        if rep or p.returncode == -signal.SIGABRT:
+            return "%s (exit %d): sanitizer report or abort:\n%s" % (
+                " ".join(p.args), p.returncode, rep or err)
+        return None
+
+    def check_sanitizers(self, log=None):
+        """Raises SanitizerReport, once, when devipd's log holds a sanitizer report or devipd
+        died of SIGABRT (halt_on_error with abort_on_error)."""
+        if self.reported or self.proc is None:
+            return
+        log = self.log() if log is None else log
+        rep = sanitizer_report(log)
+        rc = self.proc.returncode
+        if rep or rc == -signal.SIGABRT:
+            self.reported = True
+            raise SanitizerReport("devipd %s (exit %s): sanitizer report or abort:\n%s" % (
+                self.ns, rc, rep or log[-20000:]))
 
     # --- running things
 
@@ -329,6 +409,10 @@ class Devip:
             input = input.encode()
         r = subprocess.run(self.ipctl_argv(args, user), input=input, capture_output=True,
                            timeout=timeout)
+        rep = sanitizer_report(r.stderr.decode(errors="replace"))
+        if rep or r.returncode == -signal.SIGABRT:
+            raise SanitizerReport("ipctl %s (exit %d): sanitizer report or abort:\n%s" % (
+                " ".join(args), r.returncode, rep or r.stderr.decode(errors="replace")))
         if check and r.returncode != 0:
             raise AssertionError("ipctl %s failed (%d): %s" % (" ".join(args), r.returncode,
                                                                r.stderr.decode(errors="replace")))
@@ -408,7 +492,10 @@ def devip_factory():
         except AssertionError as e:
             errors.append(str(e))
         finally:
-            d.close()
+            try:
+                d.close()
+            except SanitizerReport as e:  # the others are still closed
+                errors.append(str(e))
     assert not errors, "\n".join(errors)
 
 

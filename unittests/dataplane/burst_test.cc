@@ -47,7 +47,7 @@ struct BurstTest : ::testing::Test {
     std::vector<std::pair<uint16_t, rte_mbuf*>> sent;  // what flushes took, with the port
 
     void SetUp() override {
-        if (!test::eal()) GTEST_SKIP() << "EAL unavailable";
+        DEVIP_REQUIRE_EAL();
         static rte_mempool* p = rte_pktmbuf_pool_create("burst_test", 512, 0, 0,
                                                         RTE_MBUF_DEFAULT_BUF_SIZE, 0);
         pool = p;

@@ -24,6 +24,7 @@ const Ipaddr kMe = ip("2001:2:0:1::1");
 const Ipaddr kPeer = ip("2001:2:0:1::2");
 const Ipaddr kMeLL = ip("fe80::1");
 const Ipaddr kPeerLL = ip("fe80::2");
+const Ipaddr kMyEuiLL = ip("fe80::ff:fe00:10");  // ether0's MAC 02:00:00:00:00:10, EUI-64
 
 // An IPv6 packet: fixed header, then payload.
 std::vector<uint8_t> ip6(const Ipaddr& src, const Ipaddr& dst, uint8_t next,
@@ -203,9 +204,11 @@ TEST_F(Ip6Test, AddInstallsGroupsRoutesAndAnnounces_4_2_2) {
     EXPECT_NE(t.find("ff02::1:ff00:1                               01   6m\n"), std::string::npos)
         << t;
     EXPECT_NE(t.find("2001:2:0:1::1                                01   6u\n"), std::string::npos);
-    // the unsolicited advertisement (§4.14.2): to ff02::1, override flag, our MAC
-    ASSERT_EQ(io.sent.size(), 1u);
-    Sent na{io.sent[0].bytes};
+    // the unsolicited advertisements (§4.14.2): to ff02::1, override flag, our MAC; first
+    // for the EUI-64 link-local address the first v6 address brought, then for the address
+    ASSERT_EQ(io.sent.size(), 2u);
+    EXPECT_EQ(Sent{io.sent[0].bytes}.target(), kMyEuiLL);
+    Sent na{io.sent[1].bytes};
     EXPECT_EQ(na.dst(), (Ether{{0x33, 0x33, 0, 0, 0, 1}}));
     EXPECT_EQ(na.type(), kEthIp6);
     EXPECT_EQ(na.ip()[kIp6Hop], 255);
@@ -218,14 +221,102 @@ TEST_F(Ip6Test, AddInstallsGroupsRoutesAndAnnounces_4_2_2) {
     EXPECT_EQ(na.l4()[25], 1);
     EXPECT_TRUE(same_mac(mymac(), na.l4() + 26));
     EXPECT_TRUE(na.csum_ok());
-    // remove takes every route and group away again
+    // remove takes every route and group away again, the link-local's with it
     ASSERT_EQ(ctl(f, "remove 2001:2:0:1::1 /64"), ok);
+    ASSERT_EQ(ctl(f, "remove fe80::ff:fe00:10 /64"), ok);
     r.clear();
     t.clear();
     s.rib.text(r);
     s.self.text(t);
     EXPECT_EQ(r, "");
     EXPECT_EQ(t, "");
+}
+
+TEST_F(Ip6Test, FirstV6AddressBringsEui64LinkLocal_4_2_2) {
+    Ipifc& f = ifc();
+    ASSERT_EQ(ctl(f, "bind ether /net/ether0"), ok);
+    ASSERT_EQ(ctl(f, "add 198.18.0.1 255.255.255.0"), ok);
+    EXPECT_EQ(f.lifc.size(), 1u);  // a v4 address brings none
+    ASSERT_EQ(ctl(f, "add 2001:2:0:1::1 /64"), ok);
+    ASSERT_EQ(f.lifc.size(), 3u);
+    EXPECT_EQ(f.lifc[1].local, kMyEuiLL);  // before the address that brought it
+    EXPECT_EQ(f.lifc[1].mask, prefix_mask(64));
+    EXPECT_FALSE(f.lifc[1].tentative);
+    EXPECT_EQ(f.lifc[2].local, kMe);
+    std::string r;
+    s.rib.text(r);
+    EXPECT_NE(r.find("fe80::          /64  fe80::          6i   ifc    0 fe80::ff:fe00:10 /128"),
+              std::string::npos)
+        << r;
+    // a second address, a `try`, or an add6 bring no other
+    ASSERT_EQ(ctl(f, "add 2001:2:0:3::1 /64"), ok);
+    ASSERT_EQ(ctl(f, "try 2001:2:0:4::1 /64"), ok);
+    ASSERT_EQ(ctl(f, "add6 2001:2:0:5:: 64"), ok);
+    int ll = 0;
+    for (auto& l : f.lifc) ll += l.local.is_linklocal6();
+    EXPECT_EQ(ll, 1);
+    // nor when the interface has a link-local address of its own, nor under `try` (never
+    // tentative), nor on a medium without a MAC
+    Ipifc& g = ifc();
+    ASSERT_EQ(ctl(g, "bind ether /net/ether1"), ok);
+    ASSERT_EQ(ctl(g, "add fe80::1 /64"), ok);
+    ASSERT_EQ(ctl(g, "add 2001:2:0:2::1 /64"), ok);
+    EXPECT_EQ(g.lifc.size(), 2u);
+    Ipifc& h = ifc();
+    ASSERT_EQ(ctl(h, "bind loopback /dev/null"), ok);
+    ASSERT_EQ(ctl(h, "add 2001:2:0:6::1 /64"), ok);
+    EXPECT_EQ(h.lifc.size(), 1u);
+}
+
+// RFC 4861 §7.2.4: the advertisement goes back on the receiving link whatever the routes.
+// With only a global address (its link-local removed) there is no route to fe80::/64, yet a
+// solicitation from a link-local source is answered, and the solicitor is entered on the
+// interface it spoke on.
+TEST_F(Ip6Test, LinkLocalSolicitationAnsweredWithoutLinkLocalOfOurOwn_4_14_2) {
+    Ipifc& f = ifc();
+    ASSERT_EQ(ctl(f, "bind ether /net/ether0"), ok);
+    ASSERT_EQ(ctl(f, "add 2001:2:0:1::1 /64"), ok);
+    ASSERT_EQ(ctl(f, "remove fe80::ff:fe00:10 /64"), ok);
+    io.sent.clear();
+    rx(icmp6(kPeerLL, solicited_node_of(kMe), nd(Icmp6NbrSolicit, 0, kMe, 1, kPeerMac)));
+    ASSERT_EQ(io.sent.size(), 1u);
+    Sent na{io.sent[0].bytes};
+    EXPECT_EQ(na.dst(), kPeerMac);
+    EXPECT_EQ(na.src(), kMe);
+    EXPECT_EQ(na.dstip(), kPeerLL);
+    EXPECT_EQ(na.l4()[0], Icmp6NbrAdvert);
+    EXPECT_EQ(na.l4()[4], kNaSolicited | kNaOverride);
+    EXPECT_EQ(na.target(), kMe);
+    EXPECT_TRUE(na.csum_ok());
+    EXPECT_EQ(arp(), "ether  OK   fe80::2                                  001122334455     "
+                     "2001:2:0:1::1\n");
+    // without a source link-layer address the reply waits for our own solicitation
+    io.sent.clear();
+    ASSERT_EQ(s.arp_write("flush"), ok);
+    rx(icmp6(kPeerLL, solicited_node_of(kMe), nd(Icmp6NbrSolicit, 0, kMe, 0, kPeerMac)),
+       kPeerMac, nullptr);
+    ASSERT_EQ(io.sent.size(), 1u);
+    Sent ns{io.sent[0].bytes};
+    EXPECT_EQ(ns.l4()[0], Icmp6NbrSolicit);
+    EXPECT_EQ(ns.target(), kPeerLL);
+}
+
+// The interface given only a global address (it got its EUI-64 link-local with it).
+TEST_F(Ip6Test, LinkLocalSolicitationToGlobalOnlyInterface_4_14_2) {
+    Ipifc& f = ifc();
+    ASSERT_EQ(ctl(f, "bind ether /net/ether0"), ok);
+    ASSERT_EQ(ctl(f, "add 2001:2:0:9::1 /64"), ok);
+    io.sent.clear();
+    const Ipaddr me = ip("2001:2:0:9::1");
+    rx(icmp6(kPeerLL, solicited_node_of(me), nd(Icmp6NbrSolicit, 0, me, 1, kPeerMac)));
+    ASSERT_EQ(io.sent.size(), 1u);
+    Sent na{io.sent[0].bytes};
+    EXPECT_EQ(na.dst(), kPeerMac);
+    EXPECT_EQ(na.src(), me);
+    EXPECT_EQ(na.dstip(), kPeerLL);
+    EXPECT_EQ(na.target(), me);
+    EXPECT_EQ(na.l4()[4], kNaSolicited | kNaOverride);
+    EXPECT_TRUE(na.csum_ok());
 }
 
 TEST_F(Ip6Test, NeighbourSolicitationAnswered_4_14_2) {
@@ -250,12 +341,14 @@ TEST_F(Ip6Test, NeighbourSolicitationAnswered_4_14_2) {
     EXPECT_EQ(s.icmp6->st.out[Icmp6NbrAdvert], 3u);  // two announcements from host(), one reply
 }
 
-TEST_F(Ip6Test, LinkLocalSolicitationAnsweredFromLinkLocal_4_14_2) {
+// From the target itself (as Linux answers), not from the link-local address toward the
+// solicitor: ndisc6 ignores an answer for a global target from a link-local address.
+TEST_F(Ip6Test, LinkLocalSolicitationAnsweredFromTarget_4_14_2) {
     host();
     rx(icmp6(kPeerLL, solicited_node_of(kMe), nd(Icmp6NbrSolicit, 0, kMe, 1, kPeerMac)));
     ASSERT_EQ(io.sent.size(), 1u);
     Sent na{io.sent[0].bytes};
-    EXPECT_EQ(na.src(), kMeLL);
+    EXPECT_EQ(na.src(), kMe);
     EXPECT_EQ(na.dstip(), kPeerLL);
     EXPECT_EQ(na.target(), kMe);
     EXPECT_NE(arp().find("fe80::2 "), std::string::npos);
@@ -972,6 +1065,10 @@ TEST_F(Ip6Test, Add6OffLinkInstallsNoInterfaceRoutes_3_3) {
     ASSERT_EQ(ctl(f, "bind ether /net/ether0"), ok);
     ASSERT_EQ(ctl(f, "add6 2001:2:0:1:: 64 0 1"), ok);
     std::string r;
+    s.rib.text(r);
+    EXPECT_EQ(r.find("2001:2:0:1::    /64"), std::string::npos) << r;
+    ASSERT_EQ(ctl(f, "remove fe80::ff:fe00:10 /64"), ok);  // the link-local it brought
+    r.clear();
     s.rib.text(r);
     EXPECT_EQ(r.find("6i"), std::string::npos) << r;
     ASSERT_EQ(ctl(f, "add6 2001:2:0:1:: 64 1 1"), ok);  // on-link now: the routes come
