@@ -40,7 +40,9 @@ TEST(Registry, StackMakesBuiltProtocolsWithTheirIndex) {
         const ProtoRow* r = proto_row(size_t(p->info.index));
         ASSERT_TRUE(r);
         EXPECT_STREQ(r->name, p->info.name);
-        if (r->ipproto >= 0) EXPECT_EQ(s.byproto[size_t(r->ipproto)], p.get());
+        if (r->ipproto >= 0) {
+            EXPECT_EQ(s.byproto[size_t(r->ipproto)], p.get());
+        }
     }
     EXPECT_EQ(s.byproto[17], s.proto("udp"));
     EXPECT_EQ(s.byproto[6], nullptr);  // not built yet: delivery counts an unknown protocol
