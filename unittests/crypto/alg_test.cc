@@ -1,6 +1,8 @@
 // crypto/alg.h and SaCfg: names, sizes and esp.c's error strings (ip3.md §3.10, §4.9).
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "crypto/sa.h"
@@ -107,6 +109,39 @@ TEST(CryptoSa, RuntimeIsCacheAlignedAndSequenceOnItsOwnLine) {
     EXPECT_GE(offsetof(SaRt, win) - offsetof(SaRt, seq), 64u);
     EXPECT_EQ(sa->reserve(8), 42u);
     EXPECT_EQ(sa->reserve(1), 50u);
+}
+
+}  // namespace
+}  // namespace devip::crypto
+
+namespace devip::crypto {
+namespace {
+
+// The SA's own mapping carries VM_DONTDUMP ("dd" in smaps' VmFlags).
+TEST(CryptoSa, KeysStayOutOfCoreDumps) {
+    SaCfg c;
+    ASSERT_FALSE(c.set_esp("aes_128_gcm", std::string(40, '7')));
+    SaRt::Ptr sa = SaRt::make(c);
+    ASSERT_NE(sa, nullptr);
+    uintptr_t at = reinterpret_cast<uintptr_t>(sa.get());
+    FILE* f = fopen("/proc/self/smaps", "r");
+    ASSERT_NE(f, nullptr);
+    char line[512];
+    bool inside = false, found = false, dd = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ' ') - line < 40 &&
+            line[strlen(line) - 1] == '\n' && strchr(line, '-') < strchr(line, ' ')) {
+            inside = at >= lo && at < hi;
+            found = found || inside;
+        } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            dd = strstr(line, " dd") != nullptr;
+            inside = false;
+        }
+    }
+    fclose(f);
+    EXPECT_TRUE(found);
+    EXPECT_TRUE(dd);
 }
 
 }  // namespace
