@@ -284,6 +284,53 @@ INSTANTIATE_TEST_SUITE_P(
         return n;
     });
 
+TEST(CryptoEngineStatus, ShortMisalignedWrongSpiAndNoRoom) {
+    Engine eng;
+    SaCfg c = cfg(Pair{"aes_128_cbc", "hmac_sha2_256_128", 0}, Dir::in);
+    SaRt::Ptr sa = SaRt::make(c);
+    Bytes w = ref::seal(c, 1, payload(20, 1), 4);
+    Bytes shortp(w.begin(), w.begin() + 8 + 16 + 16), odd = w, spi = w;
+    odd.resize(w.size() - 1);
+    spi[3] ^= 1;
+    Buf a(shortp), b(odd), d(spi), e(w);
+    e.pkt.len = uint32_t(w.size() + 1);  // longer than the buffer
+    Pkt pk[4] = {a.pkt, b.pkt, d.pkt, e.pkt};
+    EXPECT_EQ(eng.decrypt(*sa, pk), 0u);
+    EXPECT_EQ(pk[0].st, Status::len);
+    EXPECT_EQ(pk[1].st, Status::len);
+    EXPECT_EQ(pk[2].st, Status::spi);
+    EXPECT_EQ(pk[3].st, Status::len);
+    EXPECT_EQ(sa->win.top(), 0u);
+    SaCfg co = c;
+    co.dir = Dir::out;
+    SaRt::Ptr out = SaRt::make(co);
+    Bytes mem(out->hdrlen() + 100);
+    Pkt tight{std::span(mem), 100 - 1, 4};  // the trailer and ICV do not fit
+    EXPECT_EQ(eng.encrypt(*out, std::span(&tight, 1)), 0u);
+    EXPECT_EQ(tight.st, Status::len);
+}
+
+TEST(CryptoEngineStatus, NullNullCarriesThePayloadInClear) {
+    Engine eng;
+    SaCfg c;
+    c.spi = 7;
+    SaRt::Ptr out = SaRt::make(c);
+    ASSERT_NE(out, nullptr);
+    Buf b(*out, payload(10, 9), 41);
+    ASSERT_EQ(eng.encrypt(*out, std::span(&b.pkt, 1)), 1u);
+    EXPECT_EQ(b.pkt.len, 8 + 12u);  // 10 + 2 is already a multiple of 4
+    Bytes got;
+    uint8_t next = 0;
+    EXPECT_EQ(ref::open(c, 1, b.wire(), got, next), "");
+    EXPECT_EQ(got, payload(10, 9));
+    c.dir = Dir::in;
+    SaRt::Ptr in = SaRt::make(c);
+    Buf r(b.wire());
+    ASSERT_EQ(eng.decrypt(*in, std::span(&r.pkt, 1)), 1u);
+    EXPECT_EQ(r.pkt.len, 10u);
+    EXPECT_EQ(r.pkt.next, 41);
+}
+
 // The reference XCBC against RFC 3566 §4.6's test vectors, so the engine's XCBC is
 // compared with something known good.
 Bytes unhex(const char* s) {
