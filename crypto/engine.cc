@@ -49,6 +49,7 @@ Engine::Engine() {
 Engine::~Engine() {
     free_mb_mgr(mgr_);
     explicit_bzero(slot_, sizeof slot_);
+    explicit_bzero(&gctx_, sizeof gctx_);
 }
 
 const char* Engine::arch() const {
@@ -147,6 +148,20 @@ static void aad_iv(const SaRt& sa, uint8_t* aad, uint8_t* iv, const uint8_t* b, 
     std::memcpy(iv + 4, b + 8, 8);
 }
 
+// AES-GCM through ipsec-mb's direct API, in place: one call per packet.
+void Engine::gcm(SaRt& sa, uint8_t* text, uint32_t len, Slot& s, uint8_t* tag, bool enc) {
+    uint32_t aadlen = sa.esn ? 12 : 8;
+    bool k128 = sa.cipher->keylen == 16;
+    if (enc && k128)
+        IMB_AES128_GCM_ENC(mgr_, &sa.gcm, &gctx_, text, text, len, s.iv, s.aad, aadlen, tag, 16);
+    else if (enc)
+        IMB_AES256_GCM_ENC(mgr_, &sa.gcm, &gctx_, text, text, len, s.iv, s.aad, aadlen, tag, 16);
+    else if (k128)
+        IMB_AES128_GCM_DEC(mgr_, &sa.gcm, &gctx_, text, text, len, s.iv, s.aad, aadlen, tag, 16);
+    else
+        IMB_AES256_GCM_DEC(mgr_, &sa.gcm, &gctx_, text, text, len, s.iv, s.aad, aadlen, tag, 16);
+}
+
 uint32_t Engine::enc_burst(SaRt& sa, std::span<Pkt> pkts) {
     const CipherAlg& c = *sa.cipher;
     uint32_t n = uint32_t(pkts.size()), h = sa.hdrlen(), good = 0;
@@ -194,6 +209,13 @@ uint32_t Engine::enc_burst(SaRt& sa, std::span<Pkt> pkts) {
         s.textend = h + text;
         aad_iv(sa, s.aad, s.iv, b, p.seq);
         if (esn_tail(sa)) put32(b + s.textend, uint32_t(p.seq >> 32));
+        if (c.kind == Kind::gcm) {  // the direct API measures faster than jobs for GCM
+            gcm(sa, b + h, text, s, b + s.textend, true);
+            p.len = s.textend + sa.icvlen;
+            p.st = Status::ok;
+            good++;
+            continue;
+        }
         IMB_JOB* j = IMB_GET_NEXT_JOB(mgr_);
         setup(sa, j, p, s, true);
         for (j = IMB_SUBMIT_JOB(mgr_); j; j = IMB_GET_COMPLETED_JOB(mgr_)) finish(j);
@@ -206,14 +228,8 @@ uint32_t Engine::dec_burst(SaRt& sa, std::span<Pkt> pkts) {
     const CipherAlg& c = *sa.cipher;
     uint32_t n = uint32_t(pkts.size()), h = sa.hdrlen(), icv = sa.icvlen;
     bool tail = esn_tail(sa);
-    auto finish = [&](IMB_JOB* j) {
-        Pkt& p = *static_cast<Pkt*>(j->user_data);
-        Slot& s = *static_cast<Slot*>(j->user_data2);
+    auto opened = [&](Pkt& p, Slot& s) {
         uint8_t* b = p.buf.data();
-        if (j->status != IMB_STATUS_COMPLETED) {
-            p.st = Status::fail;
-            return;
-        }
         if (icv && !same(s.tag, tail ? s.rx : b + s.textend, icv)) {
             p.st = Status::icv;
             return;
@@ -232,6 +248,15 @@ uint32_t Engine::dec_burst(SaRt& sa, std::span<Pkt> pkts) {
         p.next = b[s.textend - 1];
         p.len = text - 2 - pad;
         p.st = Status::ok;
+    };
+    auto finish = [&](IMB_JOB* j) {
+        Pkt& p = *static_cast<Pkt*>(j->user_data);
+        Slot& s = *static_cast<Slot*>(j->user_data2);
+        if (j->status != IMB_STATUS_COMPLETED) {
+            p.st = Status::fail;
+            return;
+        }
+        opened(p, s);
     };
     for (uint32_t i = 0; i < n; i++) {
         Pkt& p = pkts[i];
@@ -257,6 +282,11 @@ uint32_t Engine::dec_burst(SaRt& sa, std::span<Pkt> pkts) {
             put32(b + s.textend, uint32_t(p.seq >> 32));
         }
         p.st = Status::fail;  // until finished
+        if (c.kind == Kind::gcm) {
+            gcm(sa, b + h, s.textend - h, s, s.tag, false);
+            opened(p, s);
+            continue;
+        }
         IMB_JOB* j = IMB_GET_NEXT_JOB(mgr_);
         setup(sa, j, p, s, false);
         for (j = IMB_SUBMIT_JOB(mgr_); j; j = IMB_GET_COMPLETED_JOB(mgr_)) finish(j);
