@@ -28,7 +28,7 @@ enum class Status : uint8_t {
 
 struct Pkt {
     std::span<uint8_t> buf;                    // from the SPI on; capacity for encrypt
-    uint32_t len = 0;                          // enc: payload in, ESP bytes out; dec: ESP in, payload out
+    uint32_t len = 0;                          // enc: payload in, ESP out; dec: ESP in, payload out
     uint8_t next = 0;                          // next header: enc in, dec out
     Status st = Status::ok;                    // out
     uint64_t seq = 0;                          // out: the 64-bit sequence number
