@@ -92,6 +92,8 @@ private:
 // Timers (ARP and ND retransmissions, router advertisements, reassembly, FIB commits) run on
 // this tick; nothing that answers a packet or a client waits for it.
 constexpr uint64_t kTickMs = 10;
+// How long the loop keeps polling after it last had something to do.
+constexpr auto kSpin = std::chrono::microseconds(200);
 // What the metrics page needs from the packet machinery.
 class DpMetrics final : public ctl::MetricsSource {
 public:
@@ -215,24 +217,29 @@ int serve(const std::string& sock, const char* config, uint32_t fib_routes,
     }
     // The loop sleeps in epoll until a client speaks, a worker punts (it signals the wake-up
     // eventfd), or the next timer tick is due; punted frames are served at once, not on a tick.
-    if (!srv.watch(dplane.wake_fd(), EPOLLIN, [](uint32_t) {})) {
+    if (!srv.watch(dplane.wake_fd(), EPOLLIN, [&](uint32_t) { dplane.woken(); })) {
         fprintf(stderr, "devipd: cannot watch the wake-up eventfd\n");
         g_stop = 1;
         rc = 1;
     }
     uint64_t next_tick = now_ms();
+    auto busy_until = std::chrono::steady_clock::now();
     while (!g_stop) {
         uint64_t now = now_ms();
         int timeout = next_tick > now ? int(next_tick - now) : 0;
         if (dplane.retiring()) timeout = std::min(timeout, 1);  // grace periods end soon
-        if (dplane.sleep_prepare()) timeout = 0;
-        srv.poll(timeout);
+        // Right after work, poll instead of sleeping for a while: the answer to what we just
+        // sent (a client's next request, a worker's completion) usually comes within it, and
+        // a sleep and wake-up would cost more than the wait.
+        if (std::chrono::steady_clock::now() < busy_until) timeout = 0;
+        if (timeout && dplane.sleep_prepare()) timeout = 0;
+        int ready = srv.poll(timeout);
         dplane.awake();
         net.now_ms = now_ms();
-        dplane.drain([&](uint16_t port, std::span<const uint8_t> f) { net.input(port, f); },
-                     [&](const proto::MsgHdr& h, std::span<const uint8_t> d) {
-                         net.completion(h, d);
-                     });
+        size_t got = dplane.drain(
+            [&](uint16_t port, std::span<const uint8_t> f) { net.input(port, f); },
+            [&](const proto::MsgHdr& h, std::span<const uint8_t> d) { net.completion(h, d); });
+        if (ready || got) busy_until = std::chrono::steady_clock::now() + kSpin;
         if (net.now_ms >= next_tick) {
             net.tick(net.now_ms);
             next_tick = net.now_ms + kTickMs;

@@ -184,14 +184,15 @@ proto::Err Server::listen(const std::string& path) {
     return {};
 }
 
-void Server::poll(int timeout_ms) {
-    if (ep_ < 0) return;
+int Server::poll(int timeout_ms) {
+    if (ep_ < 0) return 0;
     if (accept_paused_) accept_all();  // once per round, not once per wakeup
     epoll_event ev[kMaxEvents];
     int n = epoll_wait(ep_, ev, kMaxEvents, timeout_ms);
     for (int i = 0; i < n; i++) on_event(ev[i].data.u64, ev[i].events);
     reap();
     retry_parked();
+    return n < 0 ? 0 : n;
 }
 
 bool Server::watch(int fd, uint32_t events, std::function<void(uint32_t)> fn) {

@@ -33,7 +33,7 @@ public:
     // binds, makes the socket 0666 and listens. Nonblocking.
     proto::Err listen(const std::string& path);
     // One epoll_wait round of at most timeout_ms; serves all ready I/O, then retry_parked().
-    void poll(int timeout_ms);
+    int poll(int timeout_ms);  // returns how many descriptors were ready
     // Re-runs every parked open/read (the stack changed) and answers those that complete.
     void retry_parked();
     // Closes every client (cancelling parked requests, clunking fids), then the socket.

@@ -196,11 +196,10 @@ bool Dataplane::sleep_prepare() {
     return false;
 }
 
-void Dataplane::awake() {
-    ctl_sleeping_.store(false, std::memory_order_relaxed);
+void Dataplane::woken() {
     uint64_t n;
     if (wake_fd_ >= 0 && read(wake_fd_, &n, sizeof n) < 0) {
-        // EAGAIN: nobody signalled (a timeout or other I/O woke us)
+        // EAGAIN: already read
     }
 }
 

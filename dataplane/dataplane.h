@@ -105,10 +105,11 @@ public:
     // Waking the control thread: it sleeps in epoll with wake_fd() in its set. Before it
     // sleeps it calls sleep_prepare(); true means frames are already waiting (do not sleep).
     // A worker that punts while the control thread sleeps signals wake_fd once; awake()
-    // (after epoll returns) clears the flag and the descriptor's count.
+    // (after epoll returns) clears the flag; woken() (when wake_fd is readable) its count.
     int wake_fd() const { return wake_fd_; }
     bool sleep_prepare();
-    void awake();
+    void awake() { ctl_sleeping_.store(false, std::memory_order_relaxed); }
+    void woken();
 
     // Worker side (public for the lcore launcher).
     int worker_main(unsigned idx);

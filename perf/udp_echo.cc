@@ -5,6 +5,7 @@
 //   udp_echo servesock ADDR PORT   the same on a Linux UDP socket (recvfrom / sendto)
 //   udp_echo client ADDR PORT N    N 64-byte datagrams one at a time; prints
 //                                  "p50 P p90 P p99 P us" of the round trips
+//   udp_echo ping9p SOCKET ADDR N  N ICMP echoes through /net/icmp, the same figures
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,10 +21,12 @@
 #include <vector>
 
 #include "control/fcall.h"
+#include "proto/wire.h"
 
 namespace {
 
 using namespace devip::ctl;
+
 
 [[noreturn]] void die(const char* what) {
     perror(what);
@@ -139,6 +142,52 @@ int serve9p(const char* sock, const char* port) {
     }
 }
 
+// ICMP echo round trips through /net/icmp (ip3.md §4.8.1: 20 bytes of IP header space, then
+// the ICMP message), synchronous 9P as above: what `ipctl ping` measures, without ipctl.
+int ping9p(const char* sock, const char* addr, int count) {
+    P9 p(sock);
+    uint32_t ctl = p.walk_open(1, {"icmp", "clone"}, 2);
+    Fcall t;
+    t.type = Ftype::Tread;
+    t.fid = ctl;
+    t.count = 32;
+    const Fcall& r = p.rpc(t);
+    std::string n(reinterpret_cast<const char*>(r.data.data()), r.data.size());
+    p.write_str(ctl, std::string("connect ") + addr + "!1");
+    uint32_t data = p.walk_open(2, {"icmp", n, "data"}, 2);
+    std::vector<uint8_t> msg(20 + 8 + 56);
+    std::vector<double> us;
+    for (int i = 0; i < count + 20; i++) {
+        uint8_t* icmp = msg.data() + 20;
+        icmp[0] = 8;
+        icmp[1] = 0;
+        icmp[2] = icmp[3] = 0;
+        icmp[6] = uint8_t(i >> 8);
+        icmp[7] = uint8_t(i);
+        uint16_t ck = devip::proto::csum(icmp, msg.size() - 20);
+        icmp[2] = uint8_t(ck >> 8);
+        icmp[3] = uint8_t(ck);
+        auto t0 = std::chrono::steady_clock::now();
+        Fcall w;
+        w.type = Ftype::Twrite;
+        w.fid = data;
+        w.data = msg;
+        p.rpc(w);
+        Fcall rd;
+        rd.type = Ftype::Tread;
+        rd.fid = data;
+        rd.count = 8192;
+        p.rpc(rd);
+        auto t1 = std::chrono::steady_clock::now();
+        if (i >= 20) us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    }
+    std::sort(us.begin(), us.end());
+    auto pct = [&](double q) { return us[std::min(us.size() - 1, size_t(q * double(us.size())))]; };
+    printf("p50 %.1f p90 %.1f p99 %.1f us (%zu round trips)\n", pct(0.5), pct(0.9), pct(0.99),
+           us.size());
+    return 0;
+}
+
 int servesock(const char* addr, const char* port) {
     int s = socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in sa{};
@@ -198,6 +247,7 @@ int main(int argc, char** argv) {
     std::string m = argc > 1 ? argv[1] : "";
     if (m == "serve9p" && argc == 4) return serve9p(argv[2], argv[3]);
     if (m == "servesock" && argc == 4) return servesock(argv[2], argv[3]);
+    if (m == "ping9p" && argc == 5) return ping9p(argv[2], argv[3], atoi(argv[4]));
     if (m == "client" && argc == 5) return client(argv[2], argv[3], atoi(argv[4]));
     fprintf(stderr, "usage: udp_echo serve9p SOCKET PORT | servesock ADDR PORT | "
                     "client ADDR PORT COUNT\n");
