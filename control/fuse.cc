@@ -407,6 +407,7 @@ int mount_net(Client& c, const std::string& mountpoint, const std::string& optio
 
     Mount m(c);
     fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &m);
+    fuse_opt_free_args(&args);  // the session copied what it needs (it may have added some)
     if (!se) {
         std::fprintf(stderr, "ipctl: mount: bad FUSE options: %s\n", options.c_str());
         return 1;

@@ -186,10 +186,15 @@ def test_c_program_against_installed_library(mhost):
         src, prog = os.path.join(dest, "d.c"), os.path.join(dest, "d")
         with open(src, "w") as f:
             f.write(C_PROGRAM)
-        subprocess.run(["cc", "-Wall", "-Werror", src, "-o", prog] + flags, check=True,
-                       capture_output=True)
         libdir = [f[2:] for f in flags if f.startswith("-L")][0]
         assert os.path.exists(os.path.join(libdir, "libdevip.so.0"))
+        # a library built with the sanitizers (build-asan) wants its runtime loaded first:
+        # the program is built with them too, as any program linking it would be
+        ldd = subprocess.run(["ldd", os.path.join(libdir, "libdevip.so.0")],
+                             capture_output=True, text=True).stdout
+        san = ["-fsanitize=address,undefined"] if "libasan" in ldd else []
+        subprocess.run(["cc", "-Wall", "-Werror", src, "-o", prog] + san + flags, check=True,
+                       capture_output=True)
 
         s = linux_udp(mhost, 7206)
         try:
