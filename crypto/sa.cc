@@ -46,8 +46,9 @@ Err SaCfg::check() const {
 }
 
 void SaCfg::wipe() {
-    explicit_bzero(ckey.data(), ckey.size());
-    explicit_bzero(akey.data(), akey.size());
+    // an empty key (the null algorithms) may have no storage at all: nothing to wipe
+    if (!ckey.empty()) explicit_bzero(ckey.data(), ckey.size());
+    if (!akey.empty()) explicit_bzero(akey.data(), akey.size());
 }
 
 namespace {
@@ -109,7 +110,7 @@ SaRt::Ptr SaRt::make(const SaCfg& c, Err* err) {
     init_mb_mgr_auto(m, nullptr);
     const uint8_t* k = c.ckey.data();
     const CipherAlg& ca = *c.cipher;
-    std::memcpy(sa->salt, k + ca.keylen, ca.saltlen);
+    if (ca.saltlen) std::memcpy(sa->salt, k + ca.keylen, ca.saltlen);
     switch (ca.mode) {
     case IMB_CIPHER_CBC:
     case IMB_CIPHER_CNTR:

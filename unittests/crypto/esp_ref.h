@@ -23,11 +23,19 @@ inline void put32(uint8_t* p, uint32_t v) {
     p[0] = uint8_t(v >> 24), p[1] = uint8_t(v >> 16), p[2] = uint8_t(v >> 8), p[3] = uint8_t(v);
 }
 
-// OpenSSL 3 keeps single DES in the legacy provider.
+// OpenSSL 3 keeps single DES in the legacy provider; both are unloaded at exit (the leak
+// checker sees them otherwise).
 inline bool load_providers() {
-    static bool legacy = OSSL_PROVIDER_load(nullptr, "legacy") != nullptr &&
-                         OSSL_PROVIDER_load(nullptr, "default") != nullptr;
-    return legacy;
+    struct Loaded {
+        OSSL_PROVIDER* legacy = OSSL_PROVIDER_load(nullptr, "legacy");
+        OSSL_PROVIDER* dflt = OSSL_PROVIDER_load(nullptr, "default");
+        ~Loaded() {
+            if (dflt) OSSL_PROVIDER_unload(dflt);
+            if (legacy) OSSL_PROVIDER_unload(legacy);
+        }
+    };
+    static Loaded p;
+    return p.legacy && p.dflt;
 }
 
 inline Bytes aes_ecb(const Bytes& key, const uint8_t* in) {
@@ -174,7 +182,7 @@ inline Bytes seal(const SaCfg& c, uint64_t seq, const Bytes& payload, uint8_t ne
         put32(p.data() + 8, uint32_t(seq >> 32));
         put32(p.data() + 12, uint32_t(seq));
     }
-    std::memcpy(p.data() + h, payload.data(), payload.size());
+    if (!payload.empty()) std::memcpy(p.data() + h, payload.data(), payload.size());
     uint8_t* t = p.data() + h + payload.size();
     for (size_t i = 0; i < pad; i++) t[i] = uint8_t(i + 1);
     t[pad] = uint8_t(pad);
