@@ -88,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     w.net.tick(w.net.now_ms += 500);
     if (w.io.sent.size() > 1000) w.io.sent.clear();
-    for (auto& c : w.udp_of(s)->convs) {  // drain queues so memory stays bounded
+    for (auto& c : proto::udp_of(w.s)->convs) {  // drain queues so memory stays bounded
         std::string out;
         proto::Err e;
         while (c->rq.read(65536, out, e) == proto::Queue::R::Data && !out.empty()) {}
