@@ -91,6 +91,17 @@ public:
         rpc(t);
         return fid;
     }
+    // Opens /net/PROTO/clone on fid: its ctl, with the conversation's number in n.
+    uint32_t clone(uint32_t fid, const char* proto, std::string& n) {
+        walk_open(fid, {proto, "clone"}, 2);
+        Fcall t;
+        t.type = Ftype::Tread;
+        t.fid = fid;
+        t.count = 32;
+        const Fcall& r = rpc(t);
+        n.assign(reinterpret_cast<const char*>(r.data.data()), r.data.size());
+        return fid;
+    }
     void write_str(uint32_t fid, const std::string& s) {
         Fcall t;
         t.type = Ftype::Twrite;
@@ -114,13 +125,8 @@ private:
 
 int serve9p(const char* sock, const char* port) {
     P9 p(sock);
-    uint32_t ctl = p.walk_open(1, {"udp", "clone"}, 2);
-    Fcall t;
-    t.type = Ftype::Tread;
-    t.fid = ctl;
-    t.count = 32;
-    const Fcall& r = p.rpc(t);
-    std::string n(reinterpret_cast<const char*>(r.data.data()), r.data.size());
+    std::string n;
+    uint32_t ctl = p.clone(1, "udp", n);
     p.write_str(ctl, std::string("announce *!") + port);
     p.write_str(ctl, "headers");
     uint32_t data = p.walk_open(2, {"udp", n, "data"}, 2);
@@ -146,13 +152,8 @@ int serve9p(const char* sock, const char* port) {
 // the ICMP message), synchronous 9P as above: what `ipctl ping` measures, without ipctl.
 int ping9p(const char* sock, const char* addr, int count) {
     P9 p(sock);
-    uint32_t ctl = p.walk_open(1, {"icmp", "clone"}, 2);
-    Fcall t;
-    t.type = Ftype::Tread;
-    t.fid = ctl;
-    t.count = 32;
-    const Fcall& r = p.rpc(t);
-    std::string n(reinterpret_cast<const char*>(r.data.data()), r.data.size());
+    std::string n;
+    uint32_t ctl = p.clone(1, "icmp", n);
     p.write_str(ctl, std::string("connect ") + addr + "!1");
     uint32_t data = p.walk_open(2, {"icmp", n, "data"}, 2);
     std::vector<uint8_t> msg(20 + 8 + 56);
