@@ -57,6 +57,7 @@ struct OpenState {
     bool keys = false;       // config: "keys" was written (eve only): secrets included
     bool config_built = false;  // config: text holds this open's configuration
     std::string text;        // config: the text being read
+    Pend wop, rop;           // a write, a status read a worker must finish (conv.h)
 };
 
 OpenState& st(Fid& f) {
@@ -499,15 +500,21 @@ Answer Tree::read(Fid& f, uint64_t off, uint32_t count, std::string& out) {
     case Q::Remote:
         p->remote(*c, text);
         return string_read(text.str(), off, count, out);
-    case Q::Status:
-        p->state(*c, text);
+    case Q::Status: {
+        Pend& op = st(f).rop;
+        Err se = p->status(*c, text, op);
+        if (op.key) return Answer::park(op.key);
+        if (se) return Answer::fail(se);
         return string_read(text.str(), off, count, out);
+    }
     case Q::Data:
     case Q::Err:
     case Q::Snoop: {
         Queue& q = t == Q::Data ? c->rq : t == Q::Err ? c->eq : static_cast<Ipifc*>(c)->snoopq;
         switch (q.read(count, out, e)) {
-        case Queue::R::Data: return Answer::done();
+        case Queue::R::Data:
+            if (t == Q::Data && !out.empty()) p->consumed(*c, out.size());
+            return Answer::done();
         case Queue::R::Wait: return Answer::park(&q);
         case Queue::R::Error: return Answer::fail(e);
         }
@@ -521,6 +528,26 @@ Answer Tree::read(Fid& f, uint64_t off, uint32_t count, std::string& out) {
 // ---- write ------------------------------------------------------------------------------
 
 Answer Tree::write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) {
+    Q t = qtype(f.qid.path);
+    if ((t == Q::Ctl || t == Q::Data) && (f.omode & 3) != OREAD) {
+        Proto* p = proto_of(f);
+        Conv* c = conv_of(f);
+        if (!p || !c) return Answer::fail(Enonexist);
+        Pend& op = st(f).wop;
+        Err e;
+        if (t == Q::Ctl) {
+            std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
+            n = uint32_t(data.size());
+            p->caller_eve = f.who->eve;
+            e = p->ctl_async(*c, parsecmd(text), op);
+            p->caller_eve = false;
+        } else {
+            e = p->data_async(*c, data, op, n);
+        }
+        if (op.key) return Answer::park(op.key);
+        if (e) return Answer::fail(e);
+        return Answer::done();
+    }
     if (Err e = write_now(f, off, data, n)) return Answer::fail(e);
     return Answer::done();
 }
@@ -589,7 +616,8 @@ Err Tree::write_now(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_
         Conv* c = conv_of(f);
         if (!p || !c) return Enonexist;
         p->caller_eve = f.who->eve;
-        Err e = p->write_ctl(*c, parsecmd(text));
+        Pend op;  // configuration writes do not wait
+        Err e = p->ctl_async(*c, parsecmd(text), op);
         p->caller_eve = false;
         return e;
     }
@@ -597,13 +625,8 @@ Err Tree::write_now(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_
         Proto* p = proto_of(f);
         Conv* c = conv_of(f);
         if (!p || !c) return Enonexist;
-        for (size_t o = 0; o < data.size() || o == 0; o += 64 * 1024) {  // 64 KB pieces
-            if (Err e = p->write_data(*c, data.subspan(o, std::min<size_t>(64 * 1024,
-                                                                           data.size() - o))))
-                return e;
-            if (data.empty()) break;
-        }
-        return ok;
+        Pend op;  // configuration writes do not wait
+        return p->data_async(*c, data, op, n);
     }
     default:
         return Eperm;
@@ -655,6 +678,8 @@ void Tree::clunk(Fid& f) {
 void Tree::cancel(Fid& f) {
     if (!f.aux) return;
     OpenState& o = st(f);
+    o.wop = {};  // a worker may still finish it: its answer is dropped
+    o.rop = {};
     if (!o.listening) return;
     o.listening = false;
     Proto* p = proto_of(f);

@@ -21,11 +21,17 @@ enum class Q : uint8_t {
 };
 inline constexpr unsigned kEtherProto = 31;  // qid proto field of /net/etherN files
 
+// 9front's packing (type 5 bits, conversation 12, protocol 5) for conversations below 4096;
+// the conversation number's higher bits go above the protocol (bits 22 on), so that /net/tcp
+// can have more than 4096 conversations and the qids of the first 4096 stay 9front's.
 constexpr uint64_t qpath(unsigned proto, unsigned conv, Q t) {
-    return uint64_t(proto) << 17 | uint64_t(conv) << 5 | uint64_t(t);
+    return uint64_t(conv >> 12) << 22 | uint64_t(proto) << 17 | uint64_t(conv & 0xfff) << 5 |
+           uint64_t(t);
 }
 constexpr Q qtype(uint64_t path) { return Q(path & 0x1f); }
-constexpr unsigned qconv(uint64_t path) { return unsigned(path >> 5) & 0xfff; }
+constexpr unsigned qconv(uint64_t path) {
+    return (unsigned(path >> 5) & 0xfff) | unsigned(path >> 22) << 12;
+}
 constexpr unsigned qproto(uint64_t path) { return unsigned(path >> 17) & 0x1f; }
 
 class Tree final : public Fsys {

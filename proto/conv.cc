@@ -130,6 +130,17 @@ void Proto::last_close(Conv& c) {
 
 // ---- generic ctl (devip.c ipwrite) ------------------------------------------------------
 
+// One write = one message (64 KB pieces for writes larger than that).
+Err Proto::data_async(Conv& c, std::span<const uint8_t> data, Pend&, uint32_t& n) {
+    n = uint32_t(data.size());
+    for (size_t o = 0; o < data.size() || o == 0; o += 64 * 1024) {
+        if (Err e = write_data(c, data.subspan(o, std::min<size_t>(64 * 1024, data.size() - o))))
+            return e;
+        if (data.empty()) break;
+    }
+    return ok;
+}
+
 Err Proto::write_ctl(Conv& c, const CtlArgs& a) {
     if (a.empty()) return Eshortctl;
     const std::string& v = a[0];

@@ -107,6 +107,15 @@ struct Conv {
     uint32_t hint_gen = 0;        // route generation of the usable hint the workers have; 0: none
 };
 
+// One file operation a worker must finish (a TCP connect, a ctl, a status line, a write
+// under flow control), kept in the open file's state between re-runs of the same request:
+// a protocol that sets key makes the 9P request park on it; the request is re-run (with
+// the same Pend) when the key is kicked.
+struct Pend {
+    uint64_t ticket = 0;          // 0: not started; else what it waits for
+    const void* key = nullptr;    // set on return: park on this
+};
+
 // One protocol directory. Virtual calls happen once per ctl message or file read, never
 // per packet.
 class Proto {
@@ -129,6 +138,18 @@ public:
     virtual Err bind(Conv& c, const CtlArgs& a);
     virtual Err ctl(Conv&, const CtlArgs&) { return Eunknownctl; }
     virtual Err write_data(Conv& c, std::span<const uint8_t> data) = 0;
+    // The same, for protocols whose operations wait for a worker (pend.key set: park); n is
+    // the bytes taken. By default they finish at once.
+    virtual Err ctl_async(Conv& c, const CtlArgs& a, Pend&) { return write_ctl(c, a); }
+    virtual Err data_async(Conv& c, std::span<const uint8_t> data, Pend&, uint32_t& n);
+    virtual Err status(Conv& c, Text& t, Pend&) {
+        state(c, t);
+        return ok;
+    }
+    // A data read took n bytes from c's read queue.
+    virtual void consumed(Conv&, size_t) {}
+    // The control thread's timer tick (every 10 ms or so).
+    virtual void tick(uint64_t now_ms) { (void)now_ms; }
     virtual void create(Conv&) {}     // after clone picks the conv
     virtual void close(Conv& c) = 0;  // last close
     virtual bool busy(const Conv&) const { return false; }

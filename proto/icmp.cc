@@ -144,7 +144,11 @@ void Icmp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
             Ipaddr esrc = Ipaddr::v4(get32(emb.data() + 12));
             Ipaddr edst = Ipaddr::v4(get32(emb.data() + 16));
             Err why = icmp_advice(type, code, esrc, edst, src);
-            if (stack.advise(emb[9], emb, why)) return;
+            // frag needed: the next-hop MTU, for TCP's path MTU discovery (RFC 1191)
+            stack.icmp_mtu = type == Unreachable && code == 4 ? get16(m + 6) : 0;
+            bool taken = stack.advise(emb[9], emb, why);
+            stack.icmp_mtu = 0;
+            if (taken) return;
             // no advice handler: delivered as a plain message below
         } else {
             s.lenerrs++;

@@ -211,8 +211,10 @@ void Icmp6::input(Ipifc& f, std::span<const uint8_t> pkt) {
                                   fmt_ip(src).c_str()));
         return;
     case Icmp6TooBig:
+        stack.icmp_mtu = get32(p + kIp6Hdr + 4);  // for TCP's path MTU discovery
         error_in(f, pkt, err_text("packet too big for %u mtu at %s", get32(p + kIp6Hdr + 4),
                                   fmt_ip(src).c_str()));
+        stack.icmp_mtu = 0;
         return;
     case Icmp6RouterAdvert:  // learned from (recvra), and delivered by type as in 9front
         stack.ra6_input(f, pkt);

@@ -18,9 +18,33 @@ enum class MsgKind : uint8_t {
     // completions (worker → control)
     DataIn,     // data: a DatagramMeta, then the payload, for conv (or a new caller: Call)
     Call,       // the same, for a listener whose caller has no conversation yet
-    TxSlow,     // data: a whole IPv4 packet the worker could not send itself (no usable
-                // route hint: unresolved neighbour, a route change, too big): IP output
+    TxSlow,     // data: a whole IPv4 (flags 0) or IPv6 (flags kMsgV6) packet the worker could
+                // not send itself (no usable route hint: unresolved neighbour, a route
+                // change, too big): IP output
+    // TCP (tcp_work.h): requests
+    Open,       // data: a TcpOpenMsg; the owner makes the connection and sends the SYN
+    Listen,     // data: a TcpListenMsg; every worker listens for conv
+    Accept,     // data: a TcpAcceptMsg; conv (new) takes the call conn of this worker
+    Consumed,   // data: uint32 bytes the reader took: the window reopens
+    Ctl,        // data: a ctl message's text, run on the conversation's connection
+    Close,      // last close (flags kMsgHangup: the call was refused, reset it)
+    Hint,       // data: an OutHint toward conv's peer
+    SegIn,      // data: TcpSegMsg, then a TCP segment the control thread received
+    Advise,     // data: a TcpAdviseMsg (ICMP about a segment we sent), to every worker
+    Query,      // conv's status line is wanted
+    // TCP: completions
+    Connected,  // conv's active open completed
+    Failed,     // data: the error text: the active open failed
+    Eof,        // the peer's FIN: conv's reads end
+    Closed,     // data: the error text, or none: conv's connection is gone
+    WriteDone,  // data: uint32 bytes of conv's writes taken into its send buffer
+    CtlDone,    // data: the error text of the Ctl, or none
+    QueryDone,  // data: conv's status line
 };
+
+inline constexpr uint8_t kMsgV6 = 1;       // TxSlow: the packet is IPv6
+inline constexpr uint8_t kMsgLast = 1;     // Send: the last piece of one write
+inline constexpr uint8_t kMsgHangup = 1;   // Close: reset the connection
 
 // How a worker sends to one remote without the routing table: the output port, the
 // Ethernet addresses, the IP MTU there, valid while the stack's route generation (bumped on

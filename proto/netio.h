@@ -9,6 +9,7 @@
 #include "proto/fast.h"
 #include "proto/ip.h"
 #include "proto/msg.h"
+#include "proto/tcp.h"
 #include "proto/text.h"
 
 struct rte_rcu_qsbr;
@@ -52,6 +53,14 @@ public:
         (void)port, (void)a, (void)b, (void)pa, (void)pb;
         return 0;
     }
+    // The worker that owns a TCP connection between a!pa and b!pb (either order), the same
+    // whatever port its packets come by (proto/owner.h).
+    virtual int flow_owner(const Ipaddr& a, const Ipaddr& b, uint16_t pa, uint16_t pb) const {
+        (void)a, (void)b, (void)pa, (void)pb;
+        return 0;
+    }
+    // Adds the workers' TCP counters of one stack to out.
+    virtual void tcp_stats(int stack, TcpStats& out) const { (void)stack, (void)out; }
     // A request to worker w (every worker when w < 0), data copied. False: not sent.
     virtual bool request(const MsgHdr& hdr, std::span<const uint8_t> data, int w) {
         (void)hdr, (void)data, (void)w;

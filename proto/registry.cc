@@ -5,12 +5,22 @@
 #include "proto/icmp.h"
 #include "proto/icmp6.h"
 #include "proto/ipifc.h"
+#include "proto/tcp_conv.h"
 #include "proto/udp.h"
 
 namespace devip::proto {
 
 namespace {
 
+void tcp_in(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
+    static_cast<Tcp&>(p).input(f, pkt, hlen);
+}
+void tcp_advise(Proto& p, std::span<const uint8_t> emb, Err why) {
+    static_cast<Tcp&>(p).advise(emb, why);
+}
+void tcp_done(Proto& p, const MsgHdr& h, std::span<const uint8_t> data) {
+    static_cast<Tcp&>(p).completion(h, data);
+}
 void udp_in(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
     static_cast<Udp&>(p).input(f, pkt, hlen);
 }
@@ -35,7 +45,7 @@ void icmp6_adv(Proto& p, std::span<const uint8_t> emb, Err why) {
 
 // name, IP protocol, conversations, hidden, make, IPv4 input, IPv6 input, advice, completion
 constexpr ProtoRow kTable[] = {
-    {"tcp", 6, 4096, false, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"tcp", 6, 131072, false, make_proto<Tcp>, tcp_in, tcp_in, tcp_advise, tcp_done},
     {"udp", 17, 1024, false, make_proto<Udp>, udp_in, udp_in, udp_advise, udp_done},
     {"rudp", 254, 32, false, nullptr, nullptr, nullptr, nullptr, nullptr},
     {"ipifc", -1, 32, false, make_proto<Ipifcproto>, nullptr, nullptr, nullptr, nullptr},

@@ -5,6 +5,9 @@
 
 #include <rte_rcu_qsbr.h>
 
+#include <sys/random.h>
+#include <time.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -575,6 +578,7 @@ const char* ipstat_name(int i) { return i >= 0 && i < kIpStats ? kIpStatNames[i]
 
 void Stack::tick(uint64_t now) {
     ra6_tick(now);
+    for (auto& p : protos) p->tick(now);
     for (auto& e : arp) {
         if (e.state == ArpEnt::Ok && e.fast && now - e.ctime >= kArpAgeMs) {
             neigh_fast(e, false);  // aged (§4.14.1): the next packet comes to us, re-resolves
@@ -622,7 +626,18 @@ OutHint Stack::out_hint(const Ipaddr& src, const Ipaddr& dst) {
 
 // ---- Net --------------------------------------------------------------------------------
 
+Net::Net(Netio* io) : io(io) {
+    if (getrandom(tcp_key.data(), tcp_key.size(), 0) != ssize_t(tcp_key.size()))
+        for (auto& b : tcp_key) b = uint8_t(random());
+}
+
 Net::~Net() = default;
+
+uint64_t Net::now_us() const {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000 + uint64_t(ts.tv_nsec) / 1000;
+}
 
 Stack& Net::stack(int n) {
     if (!stacks_[n]) stacks_[n] = std::make_unique<Stack>(*this, n);

@@ -117,6 +117,8 @@ public:
     double icmp_tokens = kIcmpBurst;   // ICMP error token bucket
     uint64_t icmp_last = 0;            // ms: last refill
     uint64_t icmp_limited = 0;         // errors not sent because of the limit
+    uint32_t icmp_mtu = 0;             // set around advise(): the next-hop MTU of a frag
+                                       // needed / packet too big, else 0
 
     Proto* proto(std::string_view name) const;
     // Local delivery by the protocol table (registry.h); false: no such protocol here.
@@ -241,7 +243,7 @@ public:
 // All stacks and the ports. One per devipd.
 class Net {
 public:
-    explicit Net(Netio* io) : io(io) {}
+    explicit Net(Netio* io);
     ~Net();
     Stack& stack(int n);                     // created on first attach
     Stack* find_stack(int n) const { return n >= 0 && n < kMaxStacks ? stacks_[n].get() : nullptr; }
@@ -258,6 +260,9 @@ public:
     void tick(uint64_t now_ms);
     Netio* io;                               // may be null in unit tests (no ports)
     uint64_t now_ms = 0;                     // control-thread clock
+    uint64_t now_us() const;                 // monotonic microseconds (TCP on this thread)
+    uint32_t tcp_scale = 1;                  // TCP timers divided by this (devipd --tcp-timer-scale)
+    std::array<uint8_t, 16> tcp_key{};       // TCP ISN/cookie key, the same on every shard
     uint32_t fib_routes = 1u << 16;          // IPv4 FIB size hint per stack (--fib-routes)
     uint32_t fib6_routes = 1u << 14;         // IPv6 FIB size hint per stack (--fib6-routes)
     uint64_t rng = 0x9e3779b97f4a7c15ull;    // port choice, ping ids

@@ -42,7 +42,7 @@ def test_top_level_listing(mhost):
     names = [p.rsplit("/", 1)[1] for p in mhost.ipctl("ls", "/net").stdout.decode().split()]
     # protocols in 9front's registration order (tcp udp rudp ipifc icmp icmpv6 ...: the ones
     # devip has), then the six files, then devip's own config (ipctl save), then the ports
-    assert names == ["udp", "ipifc", "icmp", "icmpv6", "arp", "bootp", "ndb", "iproute",
+    assert names == ["tcp", "udp", "ipifc", "icmp", "icmpv6", "arp", "bootp", "ndb", "iproute",
                      "ipselftab", "log", "config", "ether0"]
 
 
@@ -55,7 +55,7 @@ def test_top_level_files_modes_owner_and_qids(mhost, name, mode, qtype):
         (mode, "network", hex(qtype), "0x00")
 
 
-@pytest.mark.parametrize("name", ["udp", "ipifc", "icmp", "icmpv6"])
+@pytest.mark.parametrize("name", ["tcp", "udp", "ipifc", "icmp", "icmpv6"])
 def test_protocol_directories(mhost, name):
     st = stat(mhost, "/net/" + name)
     assert st["mode"] == "020000000555" and st["qid.type"] == "0x80" and st["uid"] == "network"

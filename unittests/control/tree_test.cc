@@ -65,15 +65,15 @@ struct TreeTest : ::testing::Test {
 
 TEST_F(TreeTest, TopLevelListingOrder_1_1) {
     Fid f = at(eve, "");
-    EXPECT_EQ(list(f), (std::vector<std::string>{"udp", "ipifc", "icmp", "icmpv6", "arp",
-                                                 "bootp", "ndb", "iproute", "ipselftab", "log",
-                                                 "config", "ether0"}));
+    EXPECT_EQ(list(f), (std::vector<std::string>{"tcp", "udp", "ipifc", "icmp", "icmpv6",
+                                                 "arp", "bootp", "ndb", "iproute", "ipselftab",
+                                                 "log", "config", "ether0"}));
     Dir d;
-    ASSERT_TRUE(tree.dirent(f, 4, d));  // arp
+    ASSERT_TRUE(tree.dirent(f, 5, d));  // arp
     EXPECT_EQ(d.qid.path, 2u);
     EXPECT_EQ(d.mode, 0664u);
     EXPECT_EQ(d.uid, "network");
-    ASSERT_TRUE(tree.dirent(f, 0, d));  // udp: registration index 1, protodir 8
+    ASSERT_TRUE(tree.dirent(f, 1, d));  // udp: registration index 1, protodir 8
     EXPECT_EQ(d.qid.path, (1u << 17) | 8u);
     EXPECT_EQ(d.mode, DMDIR | 0555);
     EXPECT_EQ(d.qid.type, QTDIR);

@@ -161,7 +161,7 @@ struct Ip6Test : ::testing::Test {
 TEST_F(Ip6Test, IcmpV6DirectoryIsRegisteredAfterIcmp_1_1) {
     std::vector<std::string> names;
     for (auto& p : s.protos) names.push_back(p->info.name);
-    EXPECT_EQ(names, (std::vector<std::string>{"udp", "ipifc", "icmp", "icmpv6"}));
+    EXPECT_EQ(names, (std::vector<std::string>{"tcp", "udp", "ipifc", "icmp", "icmpv6"}));
     EXPECT_EQ(s.icmp6->info.index, 5);
     EXPECT_EQ(s.icmp6->info.nconv, 16);
     EXPECT_EQ(s.icmp6->info.ipproto, 58);
@@ -774,7 +774,7 @@ TEST_F(Ip6Test, BadHeadersCounted_4_4) {
 
 TEST_F(Ip6Test, UnknownProtocolAndExtensionHeaders_4_4) {
     host();
-    rx(ip6(kPeer, kMe, 6, std::vector<uint8_t>(20)));  // TCP: no handler yet
+    rx(ip6(kPeer, kMe, 40, std::vector<uint8_t>(20)));  // IL: no handler (and no IL over v6)
     EXPECT_EQ(s.ipstat[InUnknownProtos], 1u);
     // hop-by-hop running past the end
     std::vector<uint8_t> hbh = {17, 5, 0, 0, 0, 0, 0, 0};
