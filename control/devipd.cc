@@ -30,6 +30,7 @@ using proto::dlog::Level;
 using proto::dlog::msg;
 
 volatile sig_atomic_t g_stop = 0;
+uint32_t g_tcp_scale = 1;  // --tcp-timer-scale
 void on_signal(int) { g_stop = 1; }
 
 const char kUsage[] =
@@ -51,6 +52,8 @@ const char kUsage[] =
     "                  is first turned on and use memory only as routes fill them\n"
     "  --metrics [ADDR:]PORT  serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR\n"
     "                  defaults to 127.0.0.1, in devipd's network namespace; [V6ADDR]:PORT)\n"
+    "  --tcp-timer-scale N  divide every TCP timer and give-up period by N (tests: a\n"
+    "                  connection times out in seconds, not minutes; default 1)\n"
     "  --log-level L   devipd's own messages: error, warn, info (default) or debug\n"
     "  --log SINK      stderr (default) or syslog (daemon facility); /net/log is separate\n"
     "  --help          this text\n";
@@ -80,6 +83,11 @@ public:
                  uint16_t pb) const override {
         return d_.owner_of(port, a, b, pa, pb);
     }
+    int flow_owner(const proto::Ipaddr& a, const proto::Ipaddr& b, uint16_t pa,
+                   uint16_t pb) const override {
+        return d_.flow_owner(a, b, pa, pb);
+    }
+    void tcp_stats(int stack, proto::TcpStats& out) const override { d_.tcp_stats(stack, out); }
     bool request(const proto::MsgHdr& h, std::span<const uint8_t> data, int w) override {
         return d_.request(h, data, w);
     }
@@ -183,6 +191,8 @@ int serve(const std::string& sock, const char* config, uint32_t fib_routes,
     if (fib6_routes) net.fib6_routes = fib6_routes;
     net.now_ms = now_ms();
     net.rng ^= uint64_t(getpid()) << 20 ^ net.now_ms;
+    net.tcp_scale = g_tcp_scale;
+    dplane.tcp_config(g_tcp_scale, net.tcp_key.data());
     net.stack(0);
     ctl::Tree tree(net);
     dplane.start();
@@ -279,6 +289,13 @@ int main(int argc, char** argv) {
             workers = atoi(argv[++i]);
         } else if (a == "--fib-routes" && i + 1 < argc) {
             fib_routes = uint32_t(strtoul(argv[++i], nullptr, 0));
+        } else if (a == "--tcp-timer-scale" && i + 1 < argc) {
+            long v = strtol(argv[++i], nullptr, 10);
+            if (v < 1 || v > 1000) {
+                msg(Level::Error, "bad --tcp-timer-scale %s (1 to 1000)", argv[i]);
+                return 2;
+            }
+            g_tcp_scale = uint32_t(v);
         } else if (a == "--fib6-routes" && i + 1 < argc) {
             fib6_routes = uint32_t(strtoul(argv[++i], nullptr, 0));
         } else if (a == "--metrics" && i + 1 < argc) {

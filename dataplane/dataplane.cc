@@ -138,9 +138,17 @@ Err Dataplane::init() {
         snprintf(name, sizeof name, "devip_cpl%d", w);
         cpl_.push_back(rte_ring_create(name, kRingSize, int(rte_socket_id()),
                                        RING_F_SP_ENQ | RING_F_SC_DEQ));
-        if (!punt_.back() || !req_.back() || !cpl_.back()) return Err{"cannot create rings"};
+        snprintf(name, sizeof name, "devip_hand%d", w);  // any worker → this one
+        hand_.push_back(rte_ring_create(name, kRingSize, int(rte_socket_id()), RING_F_SC_DEQ));
+        if (!punt_.back() || !req_.back() || !cpl_.back() || !hand_.back())
+            return Err{"cannot create rings"};
         ctx_.push_back(std::make_unique<proto::Ctx>());
     }
+    tcpctx_.resize(size_t(nworkers_));
+    flow_reta_ = ports_.empty() ? 0 : ports_.front().reta;
+    for (auto& p : ports_)
+        if (p.reta != flow_reta_) flow_reta_ = 0;
+    tsc_per_us_ = double(rte_get_tsc_hz()) / 1e6;
     size_t sz = rte_rcu_qsbr_get_memsize(uint32_t(nworkers_));
     qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("devip_qsbr", sz, RTE_CACHE_LINE_SIZE));
     if (!qsbr_ || rte_rcu_qsbr_init(qsbr_, uint32_t(nworkers_)) != 0)
@@ -346,6 +354,25 @@ int Dataplane::owner_of(uint16_t port, const proto::Ipaddr& a, const proto::Ipad
     return 0;
 }
 
+int Dataplane::flow_owner(const proto::Ipaddr& a, const proto::Ipaddr& b, uint16_t pa,
+                          uint16_t pb) const {
+    if (nworkers_ <= 1) return 0;
+    if (flow_reta_) return proto::owner_of(a, b, pa, pb, nworkers_, flow_reta_);
+    return int(proto::flow_hash(a, b, pa, pb) % uint32_t(nworkers_));
+}
+
+void Dataplane::tcp_config(uint32_t scale, const uint8_t key[16]) {
+    tcp_scale_ = scale ? scale : 1;
+    std::memcpy(tcp_key_, key, sizeof tcp_key_);
+}
+
+// Plain loads of counters only their worker writes (64-bit, aligned: never torn).
+void Dataplane::tcp_stats(int stack, proto::TcpStats& out) const {
+    if (stack < 0 || stack >= proto::kMaxStacks) return;
+    for (auto& x : ctx_)
+        if (const proto::TcpWork* k = x->tcp[size_t(stack)].get()) out += k->shard.st;
+}
+
 unsigned Dataplane::mbufs_in_use() const { return rte_mempool_in_use_count(pool_); }
 unsigned Dataplane::msgs_in_use() const { return rte_mempool_in_use_count(msgs_); }
 unsigned Dataplane::mbufs_total() const { return pool_->size; }
@@ -390,6 +417,16 @@ std::string Dataplane::port_stats(uint16_t port) const {
              punted, pdrops, txdrops, tx_alloc_fail_, mbufs_in_use(), pool_->size,
              msgs_in_use(), msgs_->size, delivered, cdrops, sent, slow);
     std::string out = buf;
+    uint64_t tin = 0, handed = 0, hdrops = 0;
+    for (auto& w : wstats_) {
+        tin += w.tcp_in;
+        handed += w.handed;
+        hdrops += w.hand_drops;
+    }
+    snprintf(buf, sizeof buf,
+             "tcp segments in: %lu\ntcp handed over: %lu\ntcp hand-off drops: %lu\n", tin,
+             handed, hdrops);
+    out += buf;
     const proto::FastTable& t = *table_.load(std::memory_order_acquire);
     const proto::PortRt& pr = t.port[port];
     auto state = [](const auto* fib) {

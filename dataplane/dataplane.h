@@ -54,6 +54,9 @@ struct alignas(64) WorkerStats {
     uint64_t cpl_drops = 0;                 // completions lost: ring full or no message mbuf
     uint64_t sent = 0;                      // conversation packets built and sent here
     uint64_t sent_slow = 0;                 // conversation packets handed to IP output up there
+    uint64_t handed = 0;                    // TCP segments handed to their owning worker
+    uint64_t hand_drops = 0;                // and lost: its hand-off ring was full
+    uint64_t tcp_in = 0;                    // TCP segments given to this worker's connections
 };
 
 class Dataplane {
@@ -69,6 +72,13 @@ public:
     // The worker that receives a flow on port (proto/owner.h), either direction.
     int owner_of(uint16_t port, const proto::Ipaddr& a, const proto::Ipaddr& b, uint16_t pa,
                  uint16_t pb) const;
+    // The worker owning a TCP connection, whatever port its packets use (proto/owner.h with
+    // the ports' common redirection table, or the flow hash when they have none in common).
+    int flow_owner(const proto::Ipaddr& a, const proto::Ipaddr& b, uint16_t pa,
+                   uint16_t pb) const;
+    // TCP: timers divided by scale (tests), the ISN/cookie key every shard shares. Before start.
+    void tcp_config(uint32_t scale, const uint8_t key[16]);
+    void tcp_stats(int stack, proto::TcpStats& out) const;  // the workers' counters, summed
 
     // Control thread side.
     void tx(uint16_t port, std::span<const uint8_t> frame);   // copy into an mbuf; to a worker
@@ -129,6 +139,26 @@ private:
     void l4_stage(unsigned w, const proto::FastTable& t, rte_mbuf** punt, uint16_t& npunt);
     void flow_request(unsigned w, const proto::MsgHdr& h, rte_mbuf* m);  // FlowAdd, FlowDel
     bool udp_send(unsigned w, const proto::FastTable& t, proto::MsgHdr& h, rte_mbuf* m);
+    // TCP (worker.cc): a local segment to this worker's connections, or to its owner's
+    struct TcpCtx {                               // what a shard's segment output needs
+        Dataplane* d;
+        unsigned w;
+        const proto::FastTable* t;
+        void* txb;                                // the worker's TxBuf array
+    };
+    std::vector<TcpCtx> tcpctx_;                  // one per worker
+    proto::TcpWork& tcp_work(unsigned w, uint8_t stack);
+    bool tcp_segment(unsigned w, const proto::FastTable& t, rte_mbuf* m, bool handed);
+    void tcp_request(unsigned w, proto::MsgHdr& h, rte_mbuf* m);
+    void tcp_drain(unsigned w, proto::TcpWork& k);   // completions, data, freed messages
+    void tcp_out(unsigned w, const proto::TcpWork& k, std::span<const proto::TcpTx> tx);
+    static void tcp_emit(void* ctx, const proto::TcpWork& k, std::span<const proto::TcpTx> tx);
+    uint64_t now_us() const;                      // the workers' clock (TSC)
+    std::vector<rte_ring*> hand_;                 // worker → worker: segments for their owner
+    uint16_t flow_reta_ = 0;                      // the redirection table all ports share
+    uint32_t tcp_scale_ = 1;
+    uint8_t tcp_key_[16] = {};
+    double tsc_per_us_ = 1;
     rte_rcu_qsbr* qsbr_ = nullptr;               // workers report quiescence once per loop
     std::atomic<const proto::FastTable*> table_{nullptr};  // what workers read
     struct Retired {

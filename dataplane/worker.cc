@@ -136,9 +136,14 @@ void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16
         if (!p.bound || (frame[0] & 1) || get16(frame + 12) != kEthIp4) continue;
         const uint8_t* ip = frame + kEthHdr;
         Ip4Check ck = ip4_check(ip, m->data_len - kEthHdr, true);
-        if (!ck.ok || ip[9] != kProtoUdp || (get16(ip + 6) & 0x3fff)) continue;
+        if (!ck.ok || (get16(ip + 6) & 0x3fff)) continue;
         uint32_t dst;
         std::memcpy(&dst, ip + 16, 4);
+        if (ip[9] == kProtoTcp) {
+            if (fast_is_local(p, dst) && tcp_segment(w, t, m, false)) keep--;
+            continue;
+        }
+        if (ip[9] != kProtoUdp) continue;
         if (!fast_is_local(p, dst) || x.udp[p.stack].size() == 0) continue;
         UdpVerdict v = udp_classify4(x.udp[p.stack], ip, ck.hlen, ck.tlen);
         if (!v.flow) continue;
@@ -187,8 +192,10 @@ int Dataplane::worker_main(unsigned w) {
     const bool nap = shares_cpu_with_main();
     if (nap) yield_to_main();
     uint32_t idle = 0;
+    tcpctx_[w] = {this, w, nullptr, txb};
     while (running_.load(std::memory_order_relaxed)) {
         const FastTable& t = *table_.load(std::memory_order_acquire);
+        tcpctx_[w].t = &t;
         bool busy = false;
         for (const PortFacts& pf : ports_) {
             uint16_t n = rte_eth_rx_burst(pf.id, q, rx, kBurst);
@@ -208,12 +215,29 @@ int Dataplane::worker_main(unsigned w) {
             }
             if (o.ndrop) rte_pktmbuf_free_bulk(o.drop, o.ndrop);
         }
+        // TCP: segments other workers handed over, timers, output that waited for ring room
+        unsigned nh = rte_ring_dequeue_burst(hand_[w], reinterpret_cast<void**>(rx), kBurst,
+                                             nullptr);
+        for (unsigned i = 0; i < nh; i++)
+            if (!tcp_segment(w, t, rx[i], true)) rte_pktmbuf_free(rx[i]);
+        if (nh) busy = true;
+        uint64_t now = 0;
+        for (auto& k : ctx_[w]->tcp) {
+            if (!k) continue;
+            if (!now) now = now_us();
+            k->timers(now);
+            if (k->pending()) tcp_drain(w, *k);
+        }
         for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
         // requests: frames the control thread built (ARP, ICMP errors, conversation output,
         // slow path), conversation flows
         unsigned n = rte_ring_dequeue_burst(req_[w], reinterpret_cast<void**>(rx), kBurst, nullptr);
         for (unsigned i = 0; i < n; i++) {
             auto& h = *static_cast<MsgHdr*>(rte_mbuf_to_priv(rx[i]));
+            if (h.proto == kTcpIndex && h.kind != MsgKind::Tx) {
+                tcp_request(w, h, rx[i]);
+                continue;
+            }
             if (h.kind == MsgKind::Send) {
                 if (!udp_send(w, t, h, rx[i])) continue;  // up as TxSlow, or dropped
             } else if (h.kind != MsgKind::Tx || rx[i]->port >= kMaxPorts) {
@@ -225,8 +249,7 @@ int Dataplane::worker_main(unsigned w) {
             b.m[b.n++] = rx[i];
             if (b.n == kBurst) flush(b, rx[i]->port, q, ws);
         }
-        if (n)
-            for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
+        for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
         ws.loops++;
         rte_rcu_qsbr_quiescent(qsbr_, w);
         if (busy || n) {

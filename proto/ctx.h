@@ -2,14 +2,18 @@
 // protocol's flows per stack. Owned by the worker; changed only by its requests.
 #pragma once
 #include <array>
+#include <memory>
 
 #include "proto/fast.h"
+#include "proto/tcp_work.h"
 #include "proto/udp_shard.h"
 
 namespace devip::proto {
 
 struct Ctx {
     std::array<UdpShard, kMaxStacks> udp;  // UDP flows, per stack
+    std::array<std::unique_ptr<TcpWork>, kMaxStacks> tcp;  // TCP connections it owns, per
+                                                           // stack (made on first use)
 };
 
 // The message mbuf's private area holds a MsgHdr: its size, rounded as the mempool wants.

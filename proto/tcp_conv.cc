@@ -165,6 +165,7 @@ Err Tcp::start_ctl(TcpConv& c, const CtlArgs& a, Pend& op) {
         c.state = ConvState::Announcing;
         if (Err e = announce(c, a)) return e;
         c.state = ConvState::Announced;
+        announces_++;
         TcpListenMsg m{c.laddr, c.lport, c.backlog};
         c.listener = true;
         c.live = c.glued = true;
@@ -379,6 +380,7 @@ TcpStats Tcp::sum() const {
     if (local_) s += local_->shard.st;
     if (stack.net.io) stack.net.io->tcp_stats(stack.n, s);
     s.max_conn = scratch_->prm.max_conns;
+    s.passive_opens = announces_;
     return s;
 }
 

@@ -95,6 +95,7 @@ private:
     std::deque<Req> backlog_;     // requests a full ring refused, oldest first
     bool draining_ = false;
     bool porthog_ = false;
+    uint64_t announces_ = 0;      // PassiveOpens (9front counts announces; workers each listen)
 };
 
 Tcp* tcp_of(Stack& s);

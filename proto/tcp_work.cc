@@ -145,14 +145,14 @@ bool TcpWork::request(const MsgHdr& h, std::span<const uint8_t> d, void* m, uint
         TcpGlue& x = glue_[id];
         bool last = h.flags & kMsgLast;
         if (x.pend.size() > x.pend_head) {  // behind others: wait in line
-            x.pend.push_back({m, d.data(), uint32_t(d.size()), last});
+            x.pend.push_back({m, d.data(), uint32_t(d.size()), last, h});
             return true;
         }
         auto r = tcp_send(shard, id, d, now);
         uint32_t took = r ? *r : uint32_t(d.size());  // an error drops the rest
         x.taken += took;
         if (took < d.size()) {
-            x.pend.push_back({m, d.data() + took, uint32_t(d.size() - took), last});
+            x.pend.push_back({m, d.data() + took, uint32_t(d.size() - took), last, h});
             after();
             return true;
         }
@@ -177,9 +177,12 @@ bool TcpWork::request(const MsgHdr& h, std::span<const uint8_t> d, void* m, uint
             push(r, nullptr, 0, Ehungup.text);
             return false;
         }
-        CtlArgs a = parsecmd({reinterpret_cast<const char*>(d.data()), d.size()});
-        Err e = tcp_ctl(shard, id, a, now);
-        push(r, nullptr, 0, e.text);
+        TcpGlue& x = glue_[id];
+        if (x.pend.size() > x.pend_head) {  // behind data not yet in the send buffer
+            x.pend.push_back({m, d.data(), uint32_t(d.size()), false, h});
+            return true;
+        }
+        ctl_or_close(id, h, d, now);
         break;
     }
     case MsgKind::Close: {
@@ -193,17 +196,11 @@ bool TcpWork::request(const MsgHdr& h, std::span<const uint8_t> d, void* m, uint
             break;
         }
         TcpGlue& x = glue_[id];
-        drop_pending(id);
-        if (x.listener) {
-            tcp_unlisten(shard, id, now);
-            unbind(id);
-            break;
+        if (x.pend.size() > x.pend_head && !(h.flags & kMsgHangup)) {  // FIN after the data
+            x.pend.push_back({m, d.data(), uint32_t(d.size()), false, h});
+            return true;
         }
-        if (h.flags & kMsgHangup) tcp_hangup(shard, id, now);
-        x.user_closed = true;
-        bool gone = x.closed;
-        tcp_close(shard, id, now);
-        if (gone) unbind(id);  // the engine freed it at once
+        ctl_or_close(id, h, d, now);
         break;
     }
     case MsgKind::Hint: {
@@ -248,6 +245,33 @@ bool TcpWork::request(const MsgHdr& h, std::span<const uint8_t> d, void* m, uint
     }
     after();
     return false;
+}
+
+// A Ctl or Close of a bound connection, now that nothing waits before it. True: the id
+// went back to the engine.
+bool TcpWork::ctl_or_close(uint32_t id, const MsgHdr& h, std::span<const uint8_t> d,
+                           uint64_t now) {
+    TcpGlue& x = glue_[id];
+    if (h.kind == MsgKind::Ctl) {
+        MsgHdr r = h;
+        r.kind = MsgKind::CtlDone;
+        CtlArgs a = parsecmd({reinterpret_cast<const char*>(d.data()), d.size()});
+        Err e = tcp_ctl(shard, id, a, now);
+        push(r, nullptr, 0, e.text);
+        return false;
+    }
+    drop_pending(id);
+    if (x.listener) {
+        tcp_unlisten(shard, id, now);
+        unbind(id);
+        return true;
+    }
+    if (h.flags & kMsgHangup) tcp_hangup(shard, id, now);
+    x.user_closed = true;
+    bool gone = x.closed;
+    tcp_close(shard, id, now);
+    if (gone) unbind(id);  // the engine freed it at once
+    return gone;
 }
 
 void TcpWork::reject(uint32_t id, uint64_t now) {
@@ -357,6 +381,20 @@ void TcpWork::send_pending(uint32_t id) {
     TcpGlue& x = glue_[id];
     while (x.pend_head < x.pend.size()) {
         TcpPend& p = x.pend[x.pend_head];
+        if (p.h.kind != MsgKind::Send) {  // a Ctl or Close that waited for the data before it
+            TcpPend q = p;
+            x.pend_head++;
+            freed.push_back(q.m);
+            if (q.h.kind == MsgKind::Close) {
+                x.pend_head = x.pend.size();  // nothing comes after a last close
+                ctl_or_close(id, q.h, {q.p, q.n}, shard.now);
+                flush();
+                return;
+            }
+            ctl_or_close(id, q.h, {q.p, q.n}, shard.now);
+            flush();
+            continue;
+        }
         auto r = tcp_send(shard, id, {p.p, p.n}, shard.now);
         flush();
         uint32_t took = r ? *r : p.n;

@@ -65,11 +65,14 @@ struct TcpCpl {
 };
 
 // One Send piece waiting for room in the send buffer (its message is kept meanwhile).
+// A Ctl or Close that came behind such pieces waits in the same line (a shutdown must not
+// overtake the data written before it).
 struct TcpPend {
     void* m;                     // the request message, freed once the piece is taken
     const uint8_t* p;            // what is left of it
     uint32_t n;
     bool last;                   // the last piece of one write
+    MsgHdr h{};                  // a waiting Ctl or Close (h.kind), else kind Send
 };
 
 struct TcpGlue {
@@ -104,6 +107,12 @@ public:
     // Consumed request), counting them as sent up. 0: nothing left.
     uint32_t read(uint32_t conn, std::span<uint8_t> dst, uint64_t now);
     uint32_t readable_bytes(uint32_t conn) const { return tcp_readable(shard, conn); }
+    // The caller sent up all conn had: it leaves the readable list.
+    void readable_done(uint32_t conn) {
+        if (conn < glue_.size()) glue_[conn].readable = false;
+    }
+    // Something for the caller to drain (completions, data, messages to free).
+    bool pending() const { return !cpl.empty() || !readable.empty() || !freed.empty(); }
     // A Call completion could not be sent: the connection is reset and forgotten.
     void reject(uint32_t conn, uint64_t now);
     const TcpGlue* glue_of(uint32_t conn) const {
@@ -130,6 +139,7 @@ private:
     void push(const MsgHdr& h, const void* a = nullptr, size_t na = 0, const char* text = nullptr);
     void end(MsgKind k, uint32_t id, Err err);  // Eof / Closed with the bytes sent up
     void send_pending(uint32_t id);
+    bool ctl_or_close(uint32_t id, const MsgHdr& h, std::span<const uint8_t> d, uint64_t now);
     void drop_pending(uint32_t id);
     Emit emit_;
     void* ctx_;
