@@ -35,7 +35,8 @@ void on_signal(int) { g_stop = 1; }
 
 const char kUsage[] =
     "usage: devipd [EAL options --] [--socket PATH] [--config FILE] [--workers N]\n"
-    "              [--metrics [ADDR:]PORT] [--log-level LEVEL] [--log stderr|syslog]\n"
+    "              [--tcp-timer-scale N] [--metrics [ADDR:]PORT] [--log-level LEVEL]\n"
+    "              [--log stderr|syslog]\n"
     "\n"
     "Plan 9's ip(3) /net served over 9P2000 on a UNIX socket, on DPDK ports.\n"
     "\n"

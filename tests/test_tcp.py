@@ -340,3 +340,58 @@ def test_ipv6_dial_and_listen(devip_factory):
     assert r.returncode == 0, r.stderr
     assert box["n"] == len(data) and box["sha"] == hashlib.sha256(data).hexdigest()
     assert box["peer"][0] == "2001:2::1"
+
+
+# ---- failed connects, resets, what goes on the wire ----------------------------------------
+
+def test_connect_times_out_and_icmp_advice(devip_factory):
+    # timers divided by 100: Syn_sent gives up after 2.7 s of backoff instead of 4.5 min
+    d = devip_factory(opts=["--tcp-timer-scale", "100"])
+    assert d.ns_run("ping -c 1 -W 2 %s" % DEVIP_IP, check=False).returncode == 0
+    d.ns_run("nft -f -", input=b"""table inet t {
+        chain in { type filter hook input priority 0;
+            tcp dport 7600 drop;
+            tcp dport 7601 reject with icmp type host-unreachable; }
+    }""")
+    c = session(d)
+    clone_ctl(c)
+    t0 = time.monotonic()
+    with pytest.raises(ninep.NinepError, match="^connection timed out$"):
+        c.write(1, b"connect %s!7600" % LINUX_IP.encode())
+    assert time.monotonic() - t0 < 60
+    clone_ctl(c, 2)
+    # ICMP advice in Syn_sent fails the connect with the advice text (§4.6.1, §4.8.3)
+    with pytest.raises(ninep.NinepError, match="host unreachable"):
+        c.write(2, b"connect %s!7601" % LINUX_IP.encode())
+    stats = parse_stats(d.cat("/net/tcp/stats"))
+    assert stats["ActiveOpens"] == 2 and stats["RetransTimeouts"] > 0
+    c.close()
+
+
+def test_segment_to_no_conversation_gets_rst(mhost):
+    s = mhost.ns_socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(10)
+    with pytest.raises(ConnectionRefusedError):
+        s.connect((DEVIP_IP, 7698))
+    s.close()
+
+
+def test_syn_options_and_df_on_the_wire(mhost):
+    """tshark decodes devip's SYN: MSS from the route (1460), window scale, SACK permitted,
+    timestamps, and DF set (path MTU discovery, a departure from §4.4)."""
+    s = linux_listener(mhost, 7602)
+    cap = mhost.ns_popen(["tshark", "-i", "dtap0", "-c", "1", "-l", "-f",
+                          "tcp dst port 7602 and tcp[tcpflags] & tcp-syn != 0", "-T", "fields",
+                          "-e", "tcp.options.mss_val", "-e", "tcp.options.wscale.shift",
+                          "-e", "tcp.options.sack_perm", "-e", "tcp.options.timestamp.tsval",
+                          "-e", "ip.flags.df", "-e", "ip.ttl"])
+    time.sleep(2)  # tshark starts capturing
+    c = session(mhost)
+    clone_ctl(c)
+    c.write(1, b"connect %s!7602" % LINUX_IP.encode())
+    out, err = cap.communicate(timeout=30)
+    c.close()
+    s.close()
+    f = out.decode().strip().split("\t")
+    assert f[0] == "1460" and f[1] == "4" and f[2] != "" and f[3] != "", (f, err)
+    assert f[4] in ("1", "True") and f[5] == "255"
