@@ -132,11 +132,11 @@ bool Dataplane::tcp_segment(unsigned w, const FastTable& t, rte_mbuf* m, bool ha
     const PortRt& p = t.port[m->port];
     const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*) + kEthHdr;
     Ip4Check ck = ip4_check(ip, m->data_len - kEthHdr, true);
-    if (!ck.ok || ck.tlen < ck.hlen + 20) return false;
+    if (!ck.ok) return false;
     Ipaddr src = Ipaddr::v4(get32(ip + 12)), dst = Ipaddr::v4(get32(ip + 16));
-    uint16_t sport = get16(ip + ck.hlen), dport = get16(ip + ck.hlen + 2);
     WorkerStats& ws = wstats_[w];
-    if (!handed) {
+    if (!handed && ck.tlen >= ck.hlen + 4) {  // shorter: tcp_parse counts it here
+        uint16_t sport = get16(ip + ck.hlen), dport = get16(ip + ck.hlen + 2);
         int o = flow_owner(dst, src, dport, sport);
         if (o != int(w)) {
             if (rte_ring_enqueue(hand_[size_t(o)], m) != 0) {

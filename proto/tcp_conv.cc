@@ -408,15 +408,14 @@ void Tcp::counters(std::vector<Counter>& out) const {
 void Tcp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
     (void)f;
     bool v6 = (pkt[0] >> 4) == 6;
-    if (pkt.size() < hlen + 20) return;
     TcpSegMsg m{};
     m.src = v6 ? ip6_src(pkt.data()) : Ipaddr::v4(get32(pkt.data() + 12));
     m.dst = v6 ? ip6_dst(pkt.data()) : Ipaddr::v4(get32(pkt.data() + 16));
     m.route_mss = route_mss(m.dst, m.src);
     size_t tl = v6 ? std::min(pkt.size(), size_t(kIp6Hdr) + get16(pkt.data() + 4))
                    : std::min(pkt.size(), size_t(get16(pkt.data() + 2)));
-    if (tl < hlen + 20) return;
-    const uint8_t* tcp = pkt.data() + hlen;
+    if (tl < hlen) return;
+    const uint8_t* tcp = pkt.data() + hlen;  // the owner's tcp_parse counts what is wrong
     std::string d(reinterpret_cast<const char*>(&m), sizeof m);
     d.append(reinterpret_cast<const char*>(tcp), tl - hlen);
     MsgHdr h{};
@@ -424,7 +423,8 @@ void Tcp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
     h.stack = uint8_t(stack.n);
     h.proto = uint8_t(info.index);
     h.conv = kNoConv;
-    int w = workers() ? stack.net.io->flow_owner(m.dst, m.src, get16(tcp + 2), get16(tcp)) : 0;
+    int w = workers() && tl >= hlen + 4
+                ? stack.net.io->flow_owner(m.dst, m.src, get16(tcp + 2), get16(tcp)) : 0;
     send(h, {reinterpret_cast<const uint8_t*>(d.data()), d.size()}, w);
 }
 
