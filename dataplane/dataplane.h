@@ -151,6 +151,7 @@ private:
     bool tcp_segment(unsigned w, const proto::FastTable& t, rte_mbuf* m, bool handed);
     void tcp_request(unsigned w, proto::MsgHdr& h, rte_mbuf* m);
     void tcp_drain(unsigned w, proto::TcpWork& k);   // completions, data, freed messages
+    void tcp_drain_all(unsigned w);                  // every stack's, once per stage
     void tcp_out(unsigned w, const proto::TcpWork& k, std::span<const proto::TcpTx> tx);
     static void tcp_emit(void* ctx, const proto::TcpWork& k, std::span<const proto::TcpTx> tx);
     uint64_t now_us() const;                      // the workers' clock (TSC)

@@ -20,6 +20,10 @@ namespace devip::dp {
 
 using namespace devip::proto;
 
+namespace {
+constexpr uint32_t kTcpUpMax = 60 * 1024;  // received bytes per DataIn completion
+}  // namespace
+
 uint64_t Dataplane::now_us() const { return uint64_t(double(rte_get_tsc_cycles()) / tsc_per_us_); }
 
 TcpWork& Dataplane::tcp_work(unsigned w, uint8_t stack) {
@@ -159,9 +163,13 @@ bool Dataplane::tcp_segment(unsigned w, const FastTable& t, rte_mbuf* m, bool ha
         k.input(s, now_us());
         ws.tcp_in++;
     }
-    rte_pktmbuf_free(m);
-    tcp_drain(w, k);
-    return true;
+    rte_pktmbuf_free(m);  // drained once per burst (tcp_drain_all): a completion then holds
+    return true;          // what the burst brought, not one segment each
+}
+
+void Dataplane::tcp_drain_all(unsigned w) {
+    for (auto& k : ctx_[w]->tcp)
+        if (k && k->pending()) tcp_drain(w, *k);
 }
 
 // A request for TCP (kinds Open … Query): m is freed here unless a Send piece waits in it.
@@ -179,7 +187,6 @@ void Dataplane::tcp_request(unsigned w, MsgHdr& h, rte_mbuf* m) {
         return;
     }
     if (!k.request(h, d, m, now_us())) rte_pktmbuf_free(m);
-    tcp_drain(w, k);
 }
 
 // Up: first the bytes connections received (DataIn, as many as the ring takes), then the
@@ -194,19 +201,41 @@ void Dataplane::tcp_drain(unsigned w, TcpWork& k) {
         for (size_t i = 0; i < k.readable.size(); i++) {
             uint32_t id = k.readable[i];
             bool left = false;
+            // up to 64 KB per completion, in a chain of message mbufs: one queue put and one
+            // 9P read for what would be thirty-odd
             while (k.readable_bytes(id) > 0) {
-                rte_mbuf* m = rte_ring_free_count(r) > 0 ? rte_pktmbuf_alloc(msgs_) : nullptr;
-                uint16_t room = m ? rte_pktmbuf_tailroom(m) : 0;
-                char* p = m ? rte_pktmbuf_append(m, room) : nullptr;
-                if (!p) {
-                    if (m) rte_pktmbuf_free(m);
+                if (rte_ring_free_count(r) == 0) {
                     left = true;
                     break;
                 }
-                uint32_t n = k.read(id, {reinterpret_cast<uint8_t*>(p), room}, now);
-                rte_pktmbuf_trim(m, uint16_t(room - n));
-                *static_cast<MsgHdr*>(rte_mbuf_to_priv(m)) = k.hdr(MsgKind::DataIn, id);
-                rte_ring_enqueue(r, m);  // the only producer: the free count holds
+                rte_mbuf *head = nullptr, *tail = nullptr;
+                uint32_t total = 0;
+                while (total < kTcpUpMax && k.readable_bytes(id) > 0) {
+                    rte_mbuf* m = rte_pktmbuf_alloc(msgs_);
+                    uint16_t room = m ? rte_pktmbuf_tailroom(m) : 0;
+                    char* p = m ? rte_pktmbuf_append(m, room) : nullptr;
+                    if (!p) {
+                        if (m) rte_pktmbuf_free(m);
+                        break;
+                    }
+                    uint32_t n = k.read(id, {reinterpret_cast<uint8_t*>(p), room}, now);
+                    rte_pktmbuf_trim(m, uint16_t(room - n));
+                    if (!head) {
+                        head = tail = m;
+                    } else {
+                        tail->next = m;
+                        tail = m;
+                        head->nb_segs++;
+                        head->pkt_len += m->data_len;
+                    }
+                    total += n;
+                }
+                if (!head) {  // no message mbuf: later
+                    left = true;
+                    break;
+                }
+                *static_cast<MsgHdr*>(rte_mbuf_to_priv(head)) = k.hdr(MsgKind::DataIn, id);
+                rte_ring_enqueue(r, head);  // the only producer: the free count holds
                 ws.delivered++;
                 woke = true;
             }

@@ -204,7 +204,10 @@ int Dataplane::worker_main(unsigned w) {
             ws.rx += n;
             BurstOut o;
             fast_burst(rx, n, pf.id, t, ws.s, txb, o, full);
-            if (o.npunt) l4_stage(w, t, o.punt, o.npunt);
+            if (o.npunt) {
+                l4_stage(w, t, o.punt, o.npunt);
+                tcp_drain_all(w);
+            }
             if (o.npunt) {
                 unsigned done = rte_ring_enqueue_burst(punt_[w], reinterpret_cast<void**>(o.punt),
                                                        o.npunt, nullptr);
@@ -226,8 +229,8 @@ int Dataplane::worker_main(unsigned w) {
             if (!k) continue;
             if (!now) now = now_us();
             k->timers(now);
-            if (k->pending()) tcp_drain(w, *k);
         }
+        tcp_drain_all(w);
         for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
         // requests: frames the control thread built (ARP, ICMP errors, conversation output,
         // slow path), conversation flows
@@ -249,6 +252,7 @@ int Dataplane::worker_main(unsigned w) {
             b.m[b.n++] = rx[i];
             if (b.n == kBurst) flush(b, rx[i]->port, q, ws);
         }
+        if (n) tcp_drain_all(w);
         for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
         ws.loops++;
         rte_rcu_qsbr_quiescent(qsbr_, w);
