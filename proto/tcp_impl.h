@@ -76,6 +76,13 @@ void limbo_remove(TcpShard& s, uint32_t i);
 void limbo_clear_listener(TcpShard& s, uint32_t lid);
 
 inline uint32_t flight(const TcpConn& c) { return c.snd_nxt - c.snd_una; }
+// Payload bytes one segment may carry: the MSS less the options the segment goes with
+// (RFC 6691: the MSS counts none), timestamps and the SACK blocks owed now (data_opts).
+inline uint32_t seg_max(const TcpConn& c) {
+    uint32_t opt = c.ts_ok ? 12 : 0;
+    if (c.sack_ok && c.noos) opt += 4 + 8 * std::min<uint32_t>(c.noos, (38 - opt) / 8);
+    return c.mss > opt + 64 ? c.mss - opt : 64;
+}
 inline uint32_t sacked_bytes(const TcpConn& c) {
     uint32_t n = 0;
     for (int i = 0; i < c.nsack; i++) n += c.sacked[i].r - c.sacked[i].l;

@@ -248,7 +248,7 @@ void send_rst_reply(TcpShard& s, const TcpSegIn& g, bool limited) {
 void retransmit_from(TcpShard& s, TcpConn& c, uint32_t seq, uint32_t max) {
     uint32_t end = snd_base(c) + c.sq.len;
     if (lt(seq, snd_base(c))) seq = snd_base(c);
-    uint32_t len = ge(seq, end) ? 0 : std::min<uint32_t>({c.mss, end - seq, max - seq});
+    uint32_t len = ge(seq, end) ? 0 : std::min<uint32_t>({seg_max(c), end - seq, max - seq});
     bool fin = c.fin_sent && seq + len == c.fin_seq && lt(seq + len, c.snd_max);
     if (!len && !fin) return;
     if (c.rtt_at && le(seq, c.rtt_seq)) c.rtt_at = 0;  // Karn: no sample from retransmissions
@@ -273,7 +273,7 @@ bool rexmit_hole(TcpShard& s, TcpConn& c) {
     uint32_t before = uint32_t(s.tx.size());
     retransmit_from(s, c, h, lim);
     if (s.tx.size() == before) return false;
-    uint32_t len = std::min<uint32_t>(c.mss, lim - h);
+    uint32_t len = std::min<uint32_t>(seg_max(c), lim - h);
     c.rexmit_nxt = h + len;
     c.rexmit_bytes += len;
     s.st.sack_rexmits++;
@@ -301,17 +301,18 @@ void output(TcpShard& s, TcpConn& c) {
         }
         uint32_t avail = lt(c.snd_nxt, end) ? end - c.snd_nxt : 0;
         uint32_t usable = wnd > fl ? wnd - fl : 0;
-        uint32_t len = std::min<uint32_t>({avail, usable, c.mss});
+        uint32_t smax = seg_max(c);
+        uint32_t len = std::min<uint32_t>({avail, usable, smax});
         if (!len && avail && c.snd_wnd == 0 && fl == 0 && c.rto_at == 0) {
             len = 1;  // zero-window probe (§4.6.5), re-sent by the retransmission timer
             s.st.zwnd_probes++;
         }
         bool fin = can_fin && c.snd_nxt + len == c.fin_seq && lt(c.snd_nxt + len, c.fin_seq + 1);
         if (!len && !fin) break;
-        if (len && len < c.mss && len < avail && fl) break;  // sender SWS avoidance
-        if (len && len < c.mss && len == avail && !fin && fl) {
+        if (len && len < smax && len < avail && fl) break;  // sender SWS avoidance
+        if (len && len < smax && len == avail && !fin && fl) {
             if (c.nagle) break;                                   // RFC 896
-            if (fl > 3u * c.mss && !c.in_recovery) break;          // 9front's rule
+            if (fl > 3u * smax && !c.in_recovery) break;           // 9front's rule
         }
         if (!c.rtt_at && !c.ts_ok && len && ge(c.snd_nxt, c.snd_max))
             c.rtt_seq = c.snd_nxt + len, c.rtt_at = s.now;

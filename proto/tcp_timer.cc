@@ -82,7 +82,7 @@ static void on_tlp(TcpShard& s, TcpConn& c) {
         c.cwnd = cw;
     }
     if (s.tx.size() == before) {
-        uint32_t len = std::min<uint32_t>(c.mss, flight(c));
+        uint32_t len = std::min<uint32_t>(seg_max(c), flight(c));
         retransmit_from(s, c, c.snd_max - len, c.snd_max);  // a FIN rides along
     }
     rto_restart(s, c);

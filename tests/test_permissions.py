@@ -152,3 +152,47 @@ def test_accepted_call_belongs_to_listener_owner(mhost):
         c.close()
         p.kill()
         p.wait()
+
+
+# ---- the same rules on tcp conversations (§1.4) --------------------------------------------
+
+@pytest.fixture(scope="module")
+def root_tcp(mhost):
+    """A tcp conversation announced by root (ipctl announce parked in listen)."""
+    p = mhost.ipctl_popen("announce", "tcp!*!7030")
+    assert wait_for(lambda: find_conv(mhost, "tcp", "::!7030", "Listen") is not None, 30)
+    yield find_conv(mhost, "tcp", "::!7030", "Listen")
+    p.kill()
+    p.wait()
+
+
+@pytest.mark.parametrize("file", ["ctl", "data", "err", "listen"])
+def test_nobody_cannot_open_root_tcp_conversation(mhost, root_tcp, file):
+    r = mhost.ipctl("cat", "/net/tcp/%d/%s" % (root_tcp, file), user="nobody", check=False,
+                    timeout=20)
+    assert denied(r), r
+    r = mhost.ipctl("write", "/net/tcp/%d/%s" % (root_tcp, file), "hangup", user="nobody",
+                    check=False, timeout=20)
+    assert denied(r), r
+    assert owner(mhost, "/net/tcp/%d/ctl" % root_tcp) == "root"
+    assert mhost.cat("/net/tcp/%d/status" % root_tcp, user="nobody").startswith("Listen ")
+
+
+def test_nobody_dials_tcp_with_own_conversation(mhost):
+    s = mhost.ns_socket(__import__("socket").AF_INET, __import__("socket").SOCK_STREAM)
+    s.setsockopt(1, 2, 1)  # SO_REUSEADDR
+    s.bind((LINUX_IP, 7031))
+    s.listen(1)
+    s.settimeout(20)
+    p = mhost.ipctl_popen("dial", "-v", "tcp!%s!7031" % LINUX_IP, user="nobody")
+    try:
+        c, _ = s.accept()
+        err = Reader(p.stderr)
+        n = int(err.wait(lambda b: b"/net/tcp/" in b).decode().split("/net/tcp/")[1].split()[0])
+        assert owner(mhost, "/net/tcp/%d/ctl" % n) == "nobody"
+        assert owner(mhost, "/net/tcp/%d/data" % n) == "nobody"
+        c.close()
+    finally:
+        p.kill()
+        p.wait()
+        s.close()

@@ -31,6 +31,8 @@ struct Side {
 
 struct TcpConvTest : ::testing::Test {
     Side a{1, 50}, b{2, 50};  // timers 50 times faster: delayed ACKs in 1 ms
+    int frags = 0;            // IPv4 fragments seen on the wire
+    size_t biggest = 0;       // the largest frame
 
     void SetUp() override {
         setup(a, "198.18.0.1");
@@ -55,7 +57,14 @@ struct TcpConvTest : ::testing::Test {
                 for (auto [from, to] : {std::pair{&a, &b}, std::pair{&b, &a}}) {
                     auto frames = std::move(from->io.sent);
                     from->io.sent.clear();
-                    for (auto& f : frames) to->net.input(0, f.bytes);
+                    for (auto& f : frames) {
+                        const auto& b = f.bytes;  // IPv4 fragments: segments too big
+                        if (b.size() > 34 && b[12] == 0x08 && b[13] == 0 &&
+                            ((b[20] & 0x3f) || b[21]))
+                            frags++;
+                        biggest = std::max(biggest, b.size());
+                        to->net.input(0, f.bytes);
+                    }
                     moved |= !frames.empty();
                 }
                 if (!moved) break;
@@ -131,6 +140,9 @@ TEST_F(TcpConvTest, ConnectParksUntilEstablishedThenDataBothWays) {
         return got.size() >= msg.size();
     }, 5000));
     EXPECT_EQ(got, msg);
+    // segments fit the MSS with their options (timestamps): 1514-byte frames, no fragments
+    EXPECT_EQ(frags, 0);
+    EXPECT_EQ(biggest, 1514u);
     Pend w2;
     ASSERT_EQ(call->p->data_async(*call, {reinterpret_cast<const uint8_t*>("pong"), 4}, w2, n), ok);
     std::string back;
