@@ -90,6 +90,18 @@ pids+=($!)
 sleep 0.5
 d_rr=$(ip netns exec $ns $py $client rr 198.18.0.1 5003 "$rounds")
 l_rr=$(ip netns exec $va $py $client rr 198.19.0.2 5003 "$rounds")
+# the same with a synchronous 9P echo server on /net/tcp (no dial library, no threads)
+[ -x $b/perf/udp_echo ] || ninja -C $b perf/udp_echo >/dev/null
+$b/perf/udp_echo tcpserve9p "$sock" 5006 >"$dir/tcp9p.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q ready "$dir/tcp9p.out" 2>/dev/null && break; sleep 0.1; done
+d9_rr=$(ip netns exec $ns $py $client rr 198.18.0.1 5006 "$rounds")
+d9_rate=$(ip netns exec $ns $py $client rate 198.18.0.1 5006 "$conns" | awk '{print $2}')
+
+# 5. Linux's bulk again with segmentation offloads off on the veth (GSO, GRO, TSO)
+ip netns exec $va ethtool -K vta$$ gso off gro off tso off >/dev/null 2>&1 || true
+ip netns exec $vb ethtool -K vtb$$ gso off gro off tso off >/dev/null 2>&1 || true
+l_in_nogso=$(ip netns exec $va $py $client bulk 198.19.0.2 5001 "$mb" | awk '{print $2}')
 
 f() { echo "$1" | awk -v k="$2" '{for (i=1;i<NF;i++) if ($i==k) print $(i+1)}'; }
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
@@ -99,10 +111,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 printf "%-40s %12s %12s %8s\n" "bulk in, MB/s ($mb MB)" "$d_in" "$l_in" "$(ratio "$d_in" "$l_in")"
 printf "%-40s %12s %12s %8s\n" "bulk out, MB/s ($mb MB)" "$d_out" "$l_out" \
     "$(ratio "$d_out" "$l_out")"
+printf "%-40s %12s %12s %8s\n" "bulk in, Linux without GSO/GRO/TSO" "$d_in" "$l_in_nogso" \
+    "$(ratio "$d_in" "$l_in_nogso")"
 printf "%-40s %12s %12s %8s\n" "connections/s ($conns, one at a time)" "$d_rate" "$l_rate" \
     "$(ratio "$d_rate" "$l_rate")"
+printf "%-40s %12s %12s %8s\n" "connections/s, 9P echo server" "$d9_rate" "$l_rate" \
+    "$(ratio "$d9_rate" "$l_rate")"
 printf "%-40s %12s %12s %8s\n" "1-byte round trip p50, us" "$(f "$d_rr" p50)" \
     "$(f "$l_rr" p50)" "$(ratio "$(f "$d_rr" p50)" "$(f "$l_rr" p50)")"
 printf "%-40s %12s %12s %8s\n" "1-byte round trip p99, us" "$(f "$d_rr" p99)" \
     "$(f "$l_rr" p99)" "$(ratio "$(f "$d_rr" p99)" "$(f "$l_rr" p99)")"
+printf "%-40s %12s %12s %8s\n" "1-byte rtt p50, 9P echo server, us" "$(f "$d9_rr" p50)" \
+    "$(f "$l_rr" p50)" "$(ratio "$(f "$d9_rr" p50)" "$(f "$l_rr" p50)")"
+printf "%-40s %12s %12s %8s\n" "1-byte rtt p99, 9P echo server, us" "$(f "$d9_rr" p99)" \
+    "$(f "$l_rr" p99)" "$(ratio "$(f "$d9_rr" p99)" "$(f "$l_rr" p99)")"
 echo "devip /net/tcp/stats: $(ipctl cat /net/tcp/stats | grep -E '^(RetransSegs|OutSegs|InSegs):' | tr '\n' ' ')"

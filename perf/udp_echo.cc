@@ -6,6 +6,9 @@
 //   udp_echo client ADDR PORT N    N 64-byte datagrams one at a time; prints
 //                                  "p50 P p90 P p99 P us" of the round trips
 //   udp_echo ping9p SOCKET ADDR N  N ICMP echoes through /net/icmp, the same figures
+//   udp_echo tcpserve9p SOCKET PORT  a TCP echo server on /net/tcp: announce, listen, then
+//                                  each read of the call's data written back (one call after
+//                                  another), synchronous 9P as serve9p
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -148,6 +151,46 @@ int serve9p(const char* sock, const char* port) {
     }
 }
 
+int tcpserve9p(const char* sock, const char* port) {
+    P9 p(sock);
+    std::string n;
+    uint32_t ctl = p.clone(1, "tcp", n);
+    p.write_str(ctl, std::string("announce *!") + port);
+    printf("ready\n");
+    fflush(stdout);
+    std::vector<uint8_t> buf;
+    for (uint32_t fid = 10;; fid += 2) {
+        uint32_t call = p.walk_open(fid, {"tcp", n, "listen"}, 2);  // parks until a call
+        Fcall t;
+        t.type = Ftype::Tread;
+        t.fid = call;
+        t.count = 32;
+        const Fcall& r = p.rpc(t);
+        std::string cn(reinterpret_cast<const char*>(r.data.data()), r.data.size());
+        uint32_t data = p.walk_open(fid + 1, {"tcp", cn, "data"}, 2);
+        for (;;) {
+            Fcall rd;
+            rd.type = Ftype::Tread;
+            rd.fid = data;
+            rd.count = 8192;
+            const Fcall& got = p.rpc(rd);
+            if (got.data.empty()) break;  // the caller closed
+            buf.assign(got.data.begin(), got.data.end());
+            Fcall w;
+            w.type = Ftype::Twrite;
+            w.fid = data;
+            w.data = buf;
+            p.rpc(w);
+        }
+        for (uint32_t f : {data, call}) {
+            Fcall c;
+            c.type = Ftype::Tclunk;
+            c.fid = f;
+            p.rpc(c);
+        }
+    }
+}
+
 // ICMP echo round trips through /net/icmp (ip3.md §4.8.1: 20 bytes of IP header space, then
 // the ICMP message), synchronous 9P as above: what `ipctl ping` measures, without ipctl.
 int ping9p(const char* sock, const char* addr, int count) {
@@ -247,10 +290,12 @@ int client(const char* addr, const char* port, int count) {
 int main(int argc, char** argv) {
     std::string m = argc > 1 ? argv[1] : "";
     if (m == "serve9p" && argc == 4) return serve9p(argv[2], argv[3]);
+    if (m == "tcpserve9p" && argc == 4) return tcpserve9p(argv[2], argv[3]);
     if (m == "servesock" && argc == 4) return servesock(argv[2], argv[3]);
     if (m == "ping9p" && argc == 5) return ping9p(argv[2], argv[3], atoi(argv[4]));
     if (m == "client" && argc == 5) return client(argv[2], argv[3], atoi(argv[4]));
-    fprintf(stderr, "usage: udp_echo serve9p SOCKET PORT | servesock ADDR PORT | "
+    fprintf(stderr, "usage: udp_echo serve9p SOCKET PORT | tcpserve9p SOCKET PORT | "
+                    "servesock ADDR PORT | "
                     "client ADDR PORT COUNT\n");
     return 2;
 }
