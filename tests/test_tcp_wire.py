@@ -231,3 +231,64 @@ def test_curl_100mb_from_ipctl_listen(host, tmp_path):
     assert r.stdout.decode().split() == ["200", str(body)]
     assert hashlib.sha256(out.read_bytes()).hexdigest() == want
     assert p.wait(30) == 0
+
+
+def write_pcap(path, frames):
+    import struct
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
+            f.write(fr)
+
+
+def test_tcpreplay_syn_flood_from_a_routed_16(host, tmp_path):
+    """20 000 SYNs from spoofed sources all over 198.19.0.0/16 (routed through Linux, which
+    drops devip's answers), replayed with tcpreplay --topspeed; devipd stays up, counts them,
+    and a real connection made during the replay completes and carries data."""
+    host.ipctl("write", "/net/iproute", "add 198.19.0.0 255.255.0.0 %s" % LINUX_IP)
+    c, n = announce(host, 7705)
+    c.write(1, b"backlog 64")
+    rnd = random.Random(11)
+    tmpl = bytes(eth(host) / IP(src="198.19.0.1", dst=DEVIP_IP) /
+                 TCP(sport=1024, dport=7705, flags="S", window=65535))
+    frames = []
+    for i in range(20000):
+        f = bytearray(tmpl)
+        f[28:30] = bytes([rnd.randrange(256), rnd.randrange(1, 255)])  # 198.19.x.y
+        f[24:26] = b"\0\0"
+        f[24:26] = checksum(bytes(f[14:34])).to_bytes(2, "big")
+        f[34:36] = rnd.randrange(1024, 65536).to_bytes(2, "big")
+        f[38:42] = rnd.randrange(1 << 32).to_bytes(4, "big")
+        f[50:52] = b"\0\0"
+        f[50:52] = checksum(f[26:34] + b"\0\x06" + len(f[34:]).to_bytes(2, "big") +
+                            bytes(f[34:])).to_bytes(2, "big")
+        frames.append(bytes(f))
+    pcap = str(tmp_path / "flood.pcap")
+    write_pcap(pcap, frames)
+    before = parse_stats(host.cat("/net/tcp/stats"))
+    rp = host.ns_popen(["tcpreplay", "--topspeed", "--loop", "3", "-i", "dtap0", pcap])
+    time.sleep(0.2)
+    s = host.ns_socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect((DEVIP_IP, 7705))  # during the replay
+    mid = parse_stats(host.cat("/net/tcp/stats"))
+    out, err = rp.communicate(timeout=120)
+    assert rp.returncode == 0, err
+    # the call is taken and carries data both ways
+    c.walk(0, 5, "tcp", n, "listen")
+    c.open(5, 2)
+    call = c.read(5).decode()
+    c.walk(0, 6, "tcp", call, "data")
+    c.open(6, 2)
+    s.sendall(b"through the flood")
+    assert c.read(6) == b"through the flood"
+    c.write(6, b"ok")
+    assert s.recv(10) == b"ok"
+    s.close()
+    after = parse_stats(host.cat("/net/tcp/stats"))
+    assert mid["InSegs"] > before["InSegs"]  # the connection was made while SYNs came in
+    assert after["InSegs"] - before["InSegs"] >= 20000
+    assert after["CookiesSent"] > before["CookiesSent"]
+    assert host.alive()
+    c.close()
