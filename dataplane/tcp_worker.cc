@@ -56,7 +56,7 @@ void Dataplane::tcp_out(unsigned w, const TcpWork& k, std::span<const TcpTx> tx)
         size_t len = iph + s.hlen + s.n1 + s.n2;
         const TcpGlue* g = s.conn != kTcpNoConn ? k.glue_of(s.conn) : nullptr;
         const OutHint* h = g && g->conv != kNoConv ? &g->hint : nullptr;
-        bool fast = v4 && h && h->ok && gen && ipid &&
+        bool fast = h && h->ok && gen && ipid &&
                     h->gen == gen->load(std::memory_order_acquire) && len <= h->mtu &&
                     t.port[h->port].bound;
         rte_mbuf* m = rte_pktmbuf_alloc(fast ? pool_ : msgs_);
@@ -96,7 +96,7 @@ void Dataplane::tcp_out(unsigned w, const TcpWork& k, std::span<const TcpTx> tx)
         ws.s[k.stack].ip[OutRequests]++;
         if (fast) {
             std::memcpy(p, h->eth, 12);
-            put16(reinterpret_cast<uint8_t*>(p) + 12, kEthIp4);
+            put16(reinterpret_cast<uint8_t*>(p) + 12, v4 ? kEthIp4 : kEthIp6);
             m->port = h->port;
             TxBuf& b = txb[h->port];
             b.m[b.n++] = m;
@@ -135,12 +135,29 @@ void Dataplane::tcp_out(unsigned w, const TcpWork& k, std::span<const TcpTx> tx)
 bool Dataplane::tcp_segment(unsigned w, const FastTable& t, rte_mbuf* m, bool handed) {
     const PortRt& p = t.port[m->port];
     const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*) + kEthHdr;
-    Ip4Check ck = ip4_check(ip, m->data_len - kEthHdr, true);
-    if (!ck.ok) return false;
-    Ipaddr src = Ipaddr::v4(get32(ip + 12)), dst = Ipaddr::v4(get32(ip + 16));
+    size_t room = m->data_len - kEthHdr;
+    Ipaddr src, dst;
+    size_t hlen, tlen;
+    uint16_t mtu;
+    if ((ip[0] >> 4) == 6) {  // the l4 stage checked the version, the length of the header
+        hlen = kIp6Hdr;       // and that TCP follows it
+        tlen = kIp6Hdr + size_t(get16(ip + 4));
+        if (tlen > room || tlen == kIp6Hdr) return false;
+        src = Ipaddr::from_bytes(ip + 8);
+        dst = Ipaddr::from_bytes(ip + 24);
+        mtu = p.mtu6 > 60 ? uint16_t(p.mtu6 - 60) : 1220;
+    } else {
+        Ip4Check ck = ip4_check(ip, room, true);
+        if (!ck.ok) return false;
+        hlen = ck.hlen;
+        tlen = ck.tlen;
+        src = Ipaddr::v4(get32(ip + 12));
+        dst = Ipaddr::v4(get32(ip + 16));
+        mtu = p.mtu > 40 ? uint16_t(p.mtu - 40) : 536;
+    }
     WorkerStats& ws = wstats_[w];
-    if (!handed && ck.tlen >= ck.hlen + 4) {  // shorter: tcp_parse counts it here
-        uint16_t sport = get16(ip + ck.hlen), dport = get16(ip + ck.hlen + 2);
+    if (!handed && tlen >= hlen + 4) {  // shorter: tcp_parse counts it here
+        uint16_t sport = get16(ip + hlen), dport = get16(ip + hlen + 2);
         int o = flow_owner(dst, src, dport, sport);
         if (o != int(w)) {
             if (rte_ring_enqueue(hand_[size_t(o)], m) != 0) {
@@ -156,9 +173,9 @@ bool Dataplane::tcp_segment(unsigned w, const FastTable& t, rte_mbuf* m, bool ha
     TcpSegIn s;
     FastStats& st = ws.s[p.stack];
     st.ip[InReceives]++;
-    if (tcp_parse(k.shard.st, src, dst, ip + ck.hlen, uint32_t(ck.tlen - ck.hlen), s)) {
+    if (tcp_parse(k.shard.st, src, dst, ip + hlen, uint32_t(tlen - hlen), s)) {
         st.ip[InDelivers]++;
-        s.route_mss = uint16_t(p.mtu > 40 ? p.mtu - 40 : 536);
+        s.route_mss = mtu;
         tcpctx_[w].t = &t;
         k.input(s, now_us());
         ws.tcp_in++;

@@ -133,7 +133,16 @@ void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16
         if (m->nb_segs != 1 || m->port >= kMaxPorts || m->data_len <= kEthHdr) continue;
         const PortRt& p = t.port[m->port];
         const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
-        if (!p.bound || (frame[0] & 1) || get16(frame + 12) != kEthIp4) continue;
+        if (!p.bound || (frame[0] & 1)) continue;
+        if (get16(frame + 12) == kEthIp6) {  // TCP right after the fixed header, to us
+            const uint8_t* ip6 = frame + kEthHdr;
+            if (m->data_len < kEthHdr + kIp6Hdr + 20 || (ip6[0] >> 4) != 6 ||
+                ip6[6] != kProtoTcp || !fast_is_local6(p, ip6 + 24))
+                continue;
+            if (tcp_segment(w, t, m, false)) keep--;
+            continue;
+        }
+        if (get16(frame + 12) != kEthIp4) continue;
         const uint8_t* ip = frame + kEthHdr;
         Ip4Check ck = ip4_check(ip, m->data_len - kEthHdr, true);
         if (!ck.ok || (get16(ip + 6) & 0x3fff)) continue;

@@ -55,6 +55,8 @@ struct PortRt {
     uint32_t local[kMaxFastLocal];          // unicast v4 addresses, network byte order
     uint32_t bcast[kMaxFastLocal];          // our v4 broadcast addresses here, network order
     uint8_t nbcast;                         // entries used in bcast[]
+    uint8_t nlocal6;                        // entries used in local6[]
+    uint8_t local6[kMaxFastLocal][16];      // unicast v6 addresses (TCP taken on the workers)
 };
 
 // The whole published table: immutable once published.

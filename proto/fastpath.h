@@ -31,6 +31,13 @@ inline bool fast_is_local(const PortRt& p, uint32_t dst_be) {
     return false;
 }
 
+// One of our unicast IPv6 addresses on the port (dst: 16 bytes of the header).
+inline bool fast_is_local6(const PortRt& p, const uint8_t* dst) {
+    for (unsigned i = 0; i < p.nlocal6; i++)
+        if (std::memcmp(p.local6[i], dst, 16) == 0) return true;
+    return false;
+}
+
 // ICMP echo request turned into the reply in place (§4.8.1: TTL 255, TOS 0, an ID from the
 // stack's counter, DF clear); not to sources that are multicast or our broadcast addresses.
 inline bool fast_echo(uint8_t* ip, size_t hlen, size_t tlen, const PortRt& p,

@@ -607,7 +607,7 @@ void Stack::ifc_changed() {
 OutHint Stack::out_hint(const Ipaddr& src, const Ipaddr& dst) {
     OutHint h{};
     h.gen = rgen.load(std::memory_order_acquire);
-    if (!dst.is_v4() || dst.is_multicast() || dst == v4bcast) return h;
+    if (dst.is_multicast() || dst == v4bcast || (!dst.is_v4() && dst.is_unspecified())) return h;
     const Route* r = rib.lookup(dst, src);
     if (!r || (r->type & (Runi | Rbcast | Rmulti | Rtrans))) return h;
     Ipifc* f = ipifc->ifc(r->ifc);
@@ -618,7 +618,7 @@ OutHint Stack::out_hint(const Ipaddr& src, const Ipaddr& dst) {
     if (!e || e->state != ArpEnt::Ok || net.now_ms - e->ctime >= kArpAgeMs) return h;
     h.ok = 1;
     h.port = uint16_t(f->port);
-    h.mtu = uint16_t(f->maxtu - medium_info(f->medium)->hsize);
+    h.mtu = uint16_t(dst.is_v4() ? f->maxtu - medium_info(f->medium)->hsize : ip6_mtu(*f));
     std::memcpy(h.eth, e->mac.b.data(), 6);
     std::memcpy(h.eth + 6, f->mac.b.data(), 6);
     return h;
@@ -709,8 +709,13 @@ void Net::publish() {
         t.ipid[o.s->n] = &o.s->ipid;
         t.rgen[o.s->n] = &o.s->rgen;
         for (auto& l : f->lifc) {
-            if (!(l.type & Rv4) || l.local.is_unspecified() || r.nlocal >= kMaxFastLocal)
+            if (l.local.is_unspecified()) continue;
+            if (!(l.type & Rv4)) {
+                if (l.local.is_v4() || r.nlocal6 >= kMaxFastLocal) continue;
+                std::memcpy(r.local6[r.nlocal6++], l.local.b.data(), 16);
                 continue;
+            }
+            if (r.nlocal >= kMaxFastLocal) continue;
             std::memcpy(&r.local[r.nlocal++], l.local.b.data() + 12, 4);
         }
     }
