@@ -54,5 +54,8 @@ Try:
   build/control/ipctl ping 198.18.0.2
   ip netns exec $ns ping -c 3 198.18.0.1
   ip netns exec $ns socat - UDP4-RECV:7001 &  echo hi | build/control/ipctl dial 'udp!198.18.0.2!7001'
+  build/control/ipctl listen 'tcp!*!8080' sh -c 'read r; printf "HTTP/1.0 200 OK\\r\\n\\r\\nhi\\n"' &
+  ip netns exec $ns curl -s http://198.18.0.1:8080/        # a TCP server on devip
+  ip netns exec $ns socat -u TCP4-LISTEN:9000 STDOUT &  date | build/control/ipctl dial 'tcp!198.18.0.2!9000'
 Stop it with: scripts/demo.sh stop
 TXT
