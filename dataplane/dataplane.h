@@ -139,6 +139,10 @@ private:
     void l4_stage(unsigned w, const proto::FastTable& t, rte_mbuf** punt, uint16_t& npunt);
     void flow_request(unsigned w, const proto::MsgHdr& h, rte_mbuf* m);  // FlowAdd, FlowDel
     bool udp_send(unsigned w, const proto::FastTable& t, proto::MsgHdr& h, rte_mbuf* m);
+    bool icmp_send(unsigned w, const proto::FastTable& t, proto::MsgHdr& h, rte_mbuf* m);
+    // An echo reply to us that ICMP conversations' flows take: completions; false: not one
+    bool icmp_deliver(unsigned w, const proto::PortRt& p, const uint8_t* ip, size_t hlen,
+                      size_t tlen, uint16_t port);
     // TCP (worker.cc): a local segment to this worker's connections, or to its owner's
     struct TcpCtx {                               // what a shard's segment output needs
         Dataplane* d;

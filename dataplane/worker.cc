@@ -71,11 +71,106 @@ void Dataplane::flow_request(unsigned w, const MsgHdr& h, rte_mbuf* m) {
     if (h.stack >= kMaxStacks || m->pkt_len < sizeof(FlowMsg)) return;
     FlowMsg f;
     std::memcpy(&f, rte_pktmbuf_mtod(m, const void*), sizeof f);
+    if (h.proto == kIcmpIndex) {
+        IcmpShard& s = ctx_[w]->icmp[h.stack];
+        if (h.kind == MsgKind::FlowAdd)
+            s.add(f, h.conv, h.gen);
+        else if (h.kind == MsgKind::FlowDel)
+            s.del(h.conv);
+        return;
+    }
     UdpShard& s = ctx_[w]->udp[h.stack];
     if (h.kind == MsgKind::FlowAdd)
         s.add(f, h.conv, h.gen);
     else if (h.kind == MsgKind::FlowDel)
         s.del(h.conv);
+}
+
+// An ICMP conversation's message to send: the IPv4 header in the request mbuf's headroom,
+// then as udp_send (from the hint, else up as TxSlow).
+bool Dataplane::icmp_send(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf* m) {
+    const IcmpFlow* u = h.stack < kMaxStacks ? ctx_[w]->icmp[h.stack].by_conv(h.conv) : nullptr;
+    std::atomic<uint32_t>* id = u ? t.ipid[h.stack] : nullptr;
+    char* ip = id && u->gen == h.gen ? rte_pktmbuf_prepend(m, kIp4Hdr) : nullptr;
+    if (!ip) {
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    size_t len = icmp_build4(reinterpret_cast<uint8_t*>(ip), u->f,
+                             uint16_t(id->fetch_add(1, std::memory_order_relaxed)),
+                             m->data_len - kIp4Hdr);
+    const OutHint& hint = u->f.hint;
+    std::atomic<uint32_t>* gen = t.rgen[h.stack];
+    WorkerStats& ws = wstats_[w];
+    if (hint.ok && gen && hint.gen == gen->load(std::memory_order_acquire) && len <= hint.mtu &&
+        t.port[hint.port].bound) {
+        char* e = rte_pktmbuf_prepend(m, kEthHdr);
+        if (e) {
+            std::memcpy(e, hint.eth, 12);
+            put16(reinterpret_cast<uint8_t*>(e) + 12, kEthIp4);
+            m->port = hint.port;
+            ws.s[h.stack].ip[OutRequests]++;
+            ws.sent++;
+            return true;
+        }
+    }
+    h.kind = MsgKind::TxSlow;
+    ws.sent_slow++;
+    if (rte_ring_enqueue(cpl_[w], m) != 0) {
+        ws.cpl_drops++;
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    wake_control();
+    return false;
+}
+
+// An echo reply for our conversations: the message in their format (the IPv4 header without
+// options, then the ICMP message) to each flow it matches. Anything else ICMP goes up whole.
+bool Dataplane::icmp_deliver(unsigned w, const PortRt& p, const uint8_t* ip, size_t hlen,
+                             size_t tlen, uint16_t port) {
+    const IcmpShard& sh = ctx_[w]->icmp[p.stack];
+    if (sh.size() == 0 || tlen < hlen + 8) return false;
+    const uint8_t* msg = ip + hlen;
+    size_t mlen = tlen - hlen;
+    if (msg[0] != 0 || csum(msg, mlen) != 0) return false;  // echo replies only
+    const IcmpFlow* to[8];
+    size_t n = sh.match(get16(msg + 4), Ipaddr::v4(get32(ip + 12)), Ipaddr::v4(get32(ip + 16)),
+                        to);
+    if (n == 0) return false;
+    WorkerStats& ws = wstats_[w];
+    for (size_t i = 0; i < n; i++) {
+        rte_mbuf* c = rte_pktmbuf_alloc(msgs_);
+        char* d = c ? rte_pktmbuf_append(c, uint16_t(kIp4Hdr + mlen)) : nullptr;
+        if (!d) {
+            if (c) rte_pktmbuf_free(c);
+            ws.cpl_drops++;
+            continue;
+        }
+        std::memcpy(d, ip, kIp4Hdr);
+        d[0] = 0x45;
+        put16(reinterpret_cast<uint8_t*>(d) + 2, uint16_t(kIp4Hdr + mlen));
+        std::memcpy(d + kIp4Hdr, msg, mlen);
+        auto& h = *static_cast<MsgHdr*>(rte_mbuf_to_priv(c));
+        h = MsgHdr{};
+        h.kind = MsgKind::DataIn;
+        h.stack = p.stack;
+        h.proto = kIcmpIndex;
+        h.port = port;
+        h.conv = to[i]->conv;
+        h.gen = to[i]->gen;
+        if (rte_ring_enqueue(cpl_[w], c) != 0) {
+            ws.cpl_drops++;
+            rte_pktmbuf_free(c);
+            continue;
+        }
+        ws.delivered++;
+    }
+    FastStats& st = ws.s[p.stack];
+    st.ip[InReceives]++;
+    st.ip[InDelivers]++;
+    wake_control();
+    return true;
 }
 
 // A datagram to send on a connected UDP conversation's flow: the headers go into the
@@ -150,6 +245,13 @@ void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16
         std::memcpy(&dst, ip + 16, 4);
         if (ip[9] == kProtoTcp) {
             if (fast_is_local(p, dst) && tcp_segment(w, t, m, false)) keep--;
+            continue;
+        }
+        if (ip[9] == kProtoIcmp) {
+            if (fast_is_local(p, dst) && icmp_deliver(w, p, ip, ck.hlen, ck.tlen, m->port)) {
+                rte_pktmbuf_free(m);
+                keep--;
+            }
             continue;
         }
         if (ip[9] != kProtoUdp) continue;
@@ -250,7 +352,9 @@ int Dataplane::worker_main(unsigned w) {
                 tcp_request(w, h, rx[i]);
                 continue;
             }
-            if (h.kind == MsgKind::Send) {
+            if (h.kind == MsgKind::Send && h.proto == kIcmpIndex) {
+                if (!icmp_send(w, t, h, rx[i])) continue;
+            } else if (h.kind == MsgKind::Send) {
                 if (!udp_send(w, t, h, rx[i])) continue;  // up as TxSlow, or dropped
             } else if (h.kind != MsgKind::Tx || rx[i]->port >= kMaxPorts) {
                 flow_request(w, h, rx[i]);

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "proto/fast.h"
+#include "proto/icmp_shard.h"
 #include "proto/tcp_work.h"
 #include "proto/udp_shard.h"
 
@@ -12,6 +13,7 @@ namespace devip::proto {
 
 struct Ctx {
     std::array<UdpShard, kMaxStacks> udp;  // UDP flows, per stack
+    std::array<IcmpShard, kMaxStacks> icmp;  // ICMP conversations' flows, per stack
     std::array<std::unique_ptr<TcpWork>, kMaxStacks> tcp;  // TCP connections it owns, per
                                                            // stack (made on first use)
 };

@@ -41,7 +41,65 @@ std::unique_ptr<Conv> Icmp::make_conv(int x) {
     return std::make_unique<Conv>(*this, x, kIcmpQmax, true);
 }
 
+Err Icmp::write_ctl(Conv& c, const CtlArgs& a) {
+    Err e = Proto::write_ctl(c, a);
+    sync_flow(c);
+    return e;
+}
+
+void Icmp::sync_flow(Conv& c) {
+    Netio* io = stack.net.io;
+    if (!io || io->workers() == 0) return;
+    bool on = c.inuse > 0 && c.state == ConvState::Connected && c.raddr.is_v4() &&
+              !c.raddr.is_v4_zero() && c.laddr.is_v4() && !c.laddr.is_v4_zero();
+    if (!on && !c.flowed) return;
+    MsgHdr h{};
+    h.kind = on ? MsgKind::FlowAdd : MsgKind::FlowDel;
+    h.stack = uint8_t(stack.n);
+    h.proto = uint8_t(info.index);
+    h.conv = uint32_t(c.x);
+    h.gen = c.gen;
+    FlowMsg f{c.laddr, c.raddr, c.lport, 0, 0, c.ttl, c.tos, {}};
+    if (on) f.hint = stack.out_hint(c.laddr, c.raddr);
+    if (!io->request(h, {reinterpret_cast<const uint8_t*>(&f), sizeof f}, -1)) return;
+    c.flowed = on;
+    c.hint_gen = on && f.hint.ok ? f.hint.gen : 0;
+}
+
+// A connected conversation's message goes out from a worker when the workers' hint is
+// current (one conversation, one worker: in order); else IP output here.
+bool Icmp::worker_send(Conv& c, std::span<const uint8_t> msg) {
+    Netio* io = stack.net.io;
+    if (!c.flowed || !io || io->workers() == 0 || msg.size() > 1472) return false;
+    if (c.hint_gen != stack.rgen.load(std::memory_order_relaxed)) {
+        if (!stack.out_hint(c.laddr, c.raddr).ok) return false;
+        sync_flow(c);
+        if (!c.hint_gen) return false;
+    }
+    MsgHdr h{};
+    h.kind = MsgKind::Send;
+    h.stack = uint8_t(stack.n);
+    h.proto = uint8_t(info.index);
+    h.conv = uint32_t(c.x);
+    h.gen = c.gen;
+    return io->request(h, msg, c.x % io->workers());
+}
+
+void Icmp::completion(const MsgHdr& h, std::span<const uint8_t> data) {
+    if (h.kind == MsgKind::TxSlow) {
+        stack.ip4_output(std::string(data.begin(), data.end()));
+        return;
+    }
+    if (h.kind != MsgKind::DataIn || data.size() < size_t(kIp4Hdr + kIcmpHdr)) return;
+    Conv* c = conv(int(h.conv));
+    stack.icmpstat.inmsgs++;  // the worker checked it; the type is counted here
+    stack.icmpstat.in[data[kIp4Hdr] < 19 ? data[kIp4Hdr] : 0]++;
+    if (!c || c->gen != h.gen || c->inuse == 0) return;
+    c->rq.put(std::string(data.begin(), data.end()));
+}
+
 void Icmp::close(Conv& c) {
+    sync_flow(c);  // the open count is 0: the flow goes
     c.rq.hangup();
     c.eq.hangup();
     c.laddr = c.raddr = IPnoaddr;
@@ -98,6 +156,7 @@ Err Icmp::write_data(Conv& c, std::span<const uint8_t> data) {
     put16(b + 2, csum(b, m.size()));
     stack.icmpstat.outmsgs++;
     if (b[0] < 19) stack.icmpstat.out[b[0]]++;
+    if (worker_send(c, {b, m.size()})) return ok;
     Ipaddr laddr = c.laddr.is_noaddr() ? stack.findlocalip(c.raddr) : c.laddr;
     stack.ip4_send(laddr, c.raddr, kProtoIcmp, c.ttl, c.tos, {b, m.size()});
     return ok;

@@ -2,6 +2,7 @@
 // ping uses them. Behaviour: ip3.md §3.7, §4.8.1, §4.8.3, §2.10.
 #pragma once
 #include "proto/conv.h"
+#include "proto/msg.h"
 
 namespace devip::proto {
 
@@ -16,6 +17,7 @@ class Icmp final : public Proto {
 public:
     Icmp(Stack& s, const ProtoRow& row) : Proto(s, row) {}
     std::unique_ptr<Conv> make_conv(int x) override;
+    Err write_ctl(Conv& c, const CtlArgs& a) override;  // then the flow follows the conv
     Err write_data(Conv& c, std::span<const uint8_t> data) override;
     void close(Conv& c) override;
     void state(const Conv& c, Text& t) const override;
@@ -26,6 +28,15 @@ public:
     void input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen);
     // An ICMP error about an ICMP message we sent.
     void advise(std::span<const uint8_t> emb, Err why);
+    // What a worker sent up: an echo reply for a conversation's flow (DataIn), or a message
+    // it could not send itself (TxSlow).
+    void completion(const MsgHdr& h, std::span<const uint8_t> data);
+
+private:
+    // A connected conversation's flow on every worker (its echo replies come up as
+    // completions, its echo requests go out from a route hint), or none.
+    void sync_flow(Conv& c);
+    bool worker_send(Conv& c, std::span<const uint8_t> msg);
 };
 
 // The advice text for an ICMP unreachable or time-exceeded message (§4.8.3).

@@ -36,6 +36,9 @@ void icmp_in(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
 void icmp_adv(Proto& p, std::span<const uint8_t> emb, Err why) {
     static_cast<Icmp&>(p).advise(emb, why);
 }
+void icmp_done(Proto& p, const MsgHdr& h, std::span<const uint8_t> data) {
+    static_cast<Icmp&>(p).completion(h, data);
+}
 void icmp6_in(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t) {
     static_cast<Icmp6&>(p).input(f, pkt);
 }
@@ -49,7 +52,7 @@ constexpr ProtoRow kTable[] = {
     {"udp", 17, 1024, false, make_proto<Udp>, udp_in, udp_in, udp_advise, udp_done},
     {"rudp", 254, 32, false, nullptr, nullptr, nullptr, nullptr, nullptr},
     {"ipifc", -1, 32, false, make_proto<Ipifcproto>, nullptr, nullptr, nullptr, nullptr},
-    {"icmp", 1, 128, false, make_proto<Icmp>, icmp_in, nullptr, icmp_adv, nullptr},
+    {"icmp", 1, 128, false, make_proto<Icmp>, icmp_in, nullptr, icmp_adv, icmp_done},
     {"icmpv6", 58, 16, false, make_proto<Icmp6>, nullptr, icmp6_in, icmp6_adv, nullptr},
     {"igmp", 2, 0, true, nullptr, nullptr, nullptr, nullptr, nullptr},
     {"mld", 0, 0, true, nullptr, nullptr, nullptr, nullptr, nullptr},

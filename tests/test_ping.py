@@ -79,10 +79,20 @@ def test_devip_mac_is_12_hex_digits(mhost):
     assert re.fullmatch(r"[0-9a-f]{12}", mhost.mac), repr(mhost.mac)
 
 
+def eth_stats(d):
+    return dict(l.split(": ", 1) for l in d.cat("/net/ether0/stats").splitlines() if ": " in l)
+
+
 def test_ipctl_ping_gets_replies(mhost):
+    e0 = eth_stats(mhost)
     r = mhost.ipctl("ping", "-c", "3", "-i", "0.2", LINUX_IP)
     out = r.stdout.decode()
     assert r.returncode == 0
+    # the conversation's flow is on the workers: they send the requests from its route hint
+    # (the first may go the slow way while the neighbour is resolved) and hand the replies up
+    e1 = eth_stats(mhost)
+    assert int(e1["delivered"]) - int(e0["delivered"]) >= 3
+    assert int(e1["conversation tx"]) - int(e0["conversation tx"]) >= 2
     # Plan 9 ping's format; Linux answers with its default TTL, 64.
     assert len(re.findall(r"^\d+: rtt \d+ µs, avg rtt \d+ µs, ttl = 64$", out, re.M)) == 3, out
     assert "0 out of 3 messages lost" in out, out
