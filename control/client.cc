@@ -158,6 +158,7 @@ void Client::reader() {
             it->second.done = true;
             it->second.err = kHungup;
         }
+        wake(it->second);
         ++it;
     }
     cv_.notify_all();
@@ -172,13 +173,14 @@ void Client::complete(uint16_t tag, std::vector<uint8_t> buf) {
         if (old != slots_.end() && !old->second.done) {
             old->second.done = true;
             old->second.err = kInterrupted;
+            wake(old->second);
         }
         slots_.erase(it);
     } else {
         it->second.done = true;
         it->second.buf = std::move(buf);
+        wake(it->second);
     }
-    cv_.notify_all();
 }
 
 uint16_t Client::alloc_tag() {
@@ -239,17 +241,22 @@ CErr Client::start_many(std::span<Fcall> ts) {
     return send_bytes(out);
 }
 
+// Sleeps on a condition variable of its own, named in the slot: the reader wakes only this
+// thread for this reply (one shared one woke every waiting thread for every reply).
 bool Client::ready(uint16_t tag, Clock::time_point until) {
     std::unique_lock lk(mu_);
-    auto done = [&] {
-        auto it = slots_.find(tag);
-        return it == slots_.end() || it->second.done;
-    };
-    if (until == Clock::time_point::max()) {
-        cv_.wait(lk, done);
-        return true;
-    }
-    return cv_.wait_until(lk, until, done);
+    auto it = slots_.find(tag);  // a map: the slot stays put while others come and go
+    if (it == slots_.end() || it->second.done) return true;
+    std::condition_variable me;
+    it->second.waiter = &me;
+    auto done = [&] { return it->second.done || dead_; };
+    bool ok = true;
+    if (until == Clock::time_point::max())
+        me.wait(lk, done);
+    else
+        ok = me.wait_until(lk, until, done);
+    it->second.waiter = nullptr;
+    return ok;
 }
 
 void Client::flush(uint16_t tag) {

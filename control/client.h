@@ -134,7 +134,9 @@ private:
         uint16_t oldtag = kNoTag;   // Tflush slots: the tag being flushed
         std::string err;            // set when ended locally (flush, hangup)
         std::vector<uint8_t> buf;   // the reply's bytes
+        std::condition_variable* waiter = nullptr;  // the thread in ready() for it, if any
     };
+    void wake(Slot& s) { if (s.waiter) s.waiter->notify_one(); }  // with mu_ held
 
     CErr send(const Fcall& t);
     CErr send_bytes(const std::vector<uint8_t>& out);
@@ -150,7 +152,8 @@ private:
 
     std::mutex send_mu_;                // one writer of the socket at a time
     std::mutex mu_;                     // guards everything below
-    std::condition_variable cv_;        // signalled on every completion
+    std::condition_variable cv_;        // the pipe's room, and the end of the connection (a
+                                        // reply wakes only the thread waiting for it)
     std::map<uint16_t, Slot> slots_;    // requests in flight
     uint16_t next_tag_ = 0;             // where the tag search starts
     std::vector<uint32_t> free_fids_;   // clunked fid numbers for reuse
