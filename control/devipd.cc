@@ -14,9 +14,11 @@
 #include <fstream>
 #include <string>
 
+#include "control/capture.h"
 #include "control/metrics.h"
 #include "control/srv.h"
 #include "control/tree.h"
+#include "dataplane/capture.h"
 #include "dataplane/dataplane.h"
 #include "proto/dlog.h"
 #include "proto/stack.h"
@@ -55,10 +57,29 @@ const char kUsage[] =
     "  --log SINK      stderr (default) or syslog (daemon facility); /net/log is separate\n"
     "  --help          this text\n";
 
+// The capture files' view of the workers' capture (dataplane/capture.h).
+class DpCapture final : public ctl::CaptureIo {
+public:
+    explicit DpCapture(dp::Capture& c) : c_(c) {}
+    proto::Result<int> open(uint16_t port) override { return c_.open(port); }
+    proto::Err filter(int id, std::string_view e) override { return c_.filter(id, e); }
+    proto::Err snaplen(int id, uint32_t n) override { return c_.snaplen(id, n); }
+    proto::Err start(int id, const std::string& c) override { return c_.start(id, c); }
+    bool running(int id) const override { return c_.running(id); }
+    void stop(int id) override { c_.stop(id); }
+    R read(int id, uint32_t count, std::string& out) override {
+        return R(int(c_.read(id, count, out)));
+    }
+    const void* key(int id) const override { return c_.key(id); }
+    void close(int id) override { c_.close(id); }
+private:
+    dp::Capture& c_;
+};
+
 // The stack's view of the packet machinery.
 class DpNetio final : public proto::Netio {
 public:
-    explicit DpNetio(dp::Dataplane& d) : d_(d) {
+    DpNetio(dp::Dataplane& d, const dp::Capture& c) : d_(d), cap_(c) {
         for (auto& p : d.ports()) ports_.push_back({p.name, p.mac, p.driver, p.mtu});
     }
     int nports() const override { return int(ports_.size()); }
@@ -69,7 +90,12 @@ public:
     void port_counts(uint16_t p, uint64_t& in, uint64_t& out) const override {
         d_.port_counts(p, in, out);
     }
-    void port_stats(uint16_t p, proto::Text& out) const override { out.put(d_.port_stats(p)); }
+    void port_stats(uint16_t p, proto::Text& out) const override {
+        out.put(d_.port_stats(p));
+        std::string caps;  // one line per capture of the port
+        cap_.stats_text(p, caps);
+        out.put(caps);
+    }
     void set_promisc(uint16_t p, bool on) override { d_.set_promisc(p, on); }
     void add_mcast(uint16_t p, const proto::Ether& m, bool add) override {
         d_.add_mcast(p, m, add);
@@ -86,6 +112,7 @@ public:
     void retire(std::function<void()> fn) override { d_.retire(std::move(fn)); }
 private:
     dp::Dataplane& d_;
+    const dp::Capture& cap_;
     std::vector<proto::PortInfo> ports_;
 };
 
@@ -172,12 +199,18 @@ bool apply_config(ctl::Tree& tree, const char* file) {
 // before EAL is cleaned up.
 int serve(const std::string& sock, const char* config, uint32_t fib_routes,
           uint32_t fib6_routes, const ctl::HttpAddr* metrics) {
+    dp::Capture cap;  // before the dataplane: its retired callbacks may use it until the end
     dp::Dataplane dplane;
     if (proto::Err e = dplane.init()) {
         msg(Level::Error, "%s", e.text);
         return 1;
     }
-    DpNetio io(dplane);
+    if (proto::Err e = cap.init(dplane.workers(),
+                                [&](std::function<void()> fn) { dplane.retire(std::move(fn)); })) {
+        msg(Level::Error, "%s", e.text);
+        return 1;
+    }
+    DpNetio io(dplane, cap);
     proto::Net net(&io);
     if (fib_routes) net.fib_routes = fib_routes;
     if (fib6_routes) net.fib6_routes = fib6_routes;
@@ -185,6 +218,8 @@ int serve(const std::string& sock, const char* config, uint32_t fib_routes,
     net.rng ^= uint64_t(getpid()) << 20 ^ net.now_ms;
     net.stack(0);
     ctl::Tree tree(net);
+    DpCapture capio(cap);
+    tree.set_capture(&capio);
     dplane.start();
 
     struct sigaction sa {};
@@ -239,6 +274,8 @@ int serve(const std::string& sock, const char* config, uint32_t fib_routes,
         size_t got = dplane.drain(
             [&](uint16_t port, std::span<const uint8_t> f) { net.input(port, f); },
             [&](const proto::MsgHdr& h, std::span<const uint8_t> d) { net.completion(h, d); });
+        // capture copies: at least once a tick (the workers do not wake us for them)
+        cap.drain([&](const void* k) { net.ready.kick(k); });
         if (ready || got) busy_until = std::chrono::steady_clock::now() + kSpin;
         if (net.now_ms >= next_tick) {
             net.tick(net.now_ms);

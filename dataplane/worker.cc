@@ -22,6 +22,7 @@
 #include <cerrno>
 
 #include "dataplane/burst.h"
+#include "dataplane/capture.h"
 #include "dataplane/dataplane.h"
 
 namespace devip::dp {
@@ -32,6 +33,7 @@ using namespace devip::proto;
 
 void flush(TxBuf& b, uint16_t port, uint16_t q, WorkerStats& ws) {
     if (!b.n) return;
+    if (unlikely(capture_on())) capture_tx(port, q, b.m, b.n);
     uint16_t sent = rte_eth_tx_burst(port, q, b.m, b.n);
     ws.tx += sent;
     if (sent < b.n) {
@@ -193,6 +195,7 @@ int Dataplane::worker_main(unsigned w) {
         for (const PortFacts& pf : ports_) {
             uint16_t n = rte_eth_rx_burst(pf.id, q, rx, kBurst);
             if (n == 0) continue;
+            if (unlikely(capture_on())) capture_rx(pf.id, q, rx, n);
             busy = true;
             ws.rx += n;
             BurstOut o;
