@@ -101,8 +101,11 @@ Err Tree::write_capture(int id, std::string_view text) {
     if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
     size_t b = text.find_first_not_of(" \t");
     std::string_view rest = b == std::string_view::npos ? "" : text.substr(b);
-    if (rest.starts_with("filter") && (rest.size() == 6 || rest[6] == ' ' || rest[6] == '\t'))
-        return cap_->filter(id, rest.substr(6));
+    if (rest.starts_with("filter") && (rest.size() == 6 || rest[6] == ' ' || rest[6] == '\t')) {
+        std::string_view expr = rest.substr(6);
+        size_t e = expr.find_first_not_of(" \t");
+        return cap_->filter(id, e == std::string_view::npos ? "" : expr.substr(e));
+    }
     CapCtl c{cap_, id};
     return run_ctl<CapCtl>(kCaptureCtl, c, parsecmd(text));
 }
