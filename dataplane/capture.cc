@@ -170,7 +170,7 @@ proto::Result<int> Capture::open(uint16_t port) {
         s.gen = next_gen_++;
         s.port = port;
         s.snap = kCaptureSnapMax;
-        s.rd = s.punched = s.written = 0;
+        s.rd = s.wr = s.punched = s.written = 0;
         std::fill(s.ctl_dropped.begin(), s.ctl_dropped.end(), 0);
         return i;
     }
@@ -209,6 +209,8 @@ Err Capture::start(int id, const std::string& comment) {
         s.fd = -1;
         return err_text("capture: pcapng: %s", rte_strerror(rte_errno));
     }
+    off_t end = lseek(s.fd, 0, SEEK_CUR);  // the section and interface blocks
+    s.wr = end > 0 ? uint64_t(end) : 0;
     for (int w = 0; w < nworkers_; w++) {
         s.base_copied[size_t(w)] = ctr_[size_t(w)].copied[id];
         s.base_dropped[size_t(w)] = ctr_[size_t(w)].dropped[id];
@@ -235,6 +237,7 @@ void Capture::publish() {
 
 void Capture::stop(int id) {
     Slot& s = slots_[id];
+    if (!s.png) s.ended = true;  // before the first read: nothing will ever come
     if (!s.png || s.stopping) return;
     s.stopping = true;
     s.live = false;
@@ -256,8 +259,9 @@ void Capture::finish(int id) {
     char comment[256];
     snprintf(comment, sizeof comment, "%lu packets captured, %lu dropped (%s)", captured, dropped,
              per.c_str());
-    rte_pcapng_write_stats(s.png, s.port, comment, s.start_ns, realtime_ns(), captured + dropped,
-                           dropped);
+    ssize_t n = rte_pcapng_write_stats(s.png, s.port, comment, s.start_ns, realtime_ns(),
+                                       captured + dropped, dropped);
+    if (n > 0) s.wr += uint64_t(n);
     s.ended = true;
     kicked_.push_back(key(id));
 }
@@ -283,11 +287,7 @@ void Capture::close(int id) {
     });
 }
 
-uint64_t Capture::buffered(const Slot& s) const {
-    if (s.fd < 0) return 0;
-    off_t wr = lseek(s.fd, 0, SEEK_CUR);
-    return wr > 0 && uint64_t(wr) > s.rd ? uint64_t(wr) - s.rd : 0;
-}
+uint64_t Capture::buffered(const Slot& s) const { return s.wr - s.rd; }
 
 Capture::R Capture::read(int id, uint32_t count, std::string& out) {
     Slot& s = slots_[id];
@@ -343,7 +343,9 @@ size_t Capture::drain(const std::function<void(const void*)>& kick) {
             }
             for (int k = 0; k < kMaxCaptures; k++) {
                 if (!nblk[k]) continue;
-                if (rte_pcapng_write_packets(slots_[k].png, blk[k], nblk[k]) > 0) {
+                ssize_t wrote = rte_pcapng_write_packets(slots_[k].png, blk[k], nblk[k]);
+                if (wrote > 0) {
+                    slots_[k].wr += uint64_t(wrote);
                     slots_[k].written += nblk[k];
                     got[k] = true;
                 } else {

@@ -130,6 +130,7 @@ private:
         rte_pcapng* png = nullptr;     // the writer, on fd
         int fd = -1;                   // memfd holding the pcapng bytes not yet read
         uint64_t rd = 0;               // bytes of fd read
+        uint64_t wr = 0;               // bytes of fd written
         uint64_t punched = 0;          // bytes of fd given back (hole punched)
         uint64_t start_ns = 0;         // realtime when started
         std::vector<uint64_t> base_copied, base_dropped;  // per worker, at start

@@ -295,3 +295,75 @@ def test_slow_reader_loses_packets_and_says_so(mhost):
     assert drop > 0 and epbs > 0
     assert recv == epbs + drop == n
     assert mhost.ns_run("ping -c 1 -W 2 %s" % DEVIP_IP).returncode == 0  # the stack goes on
+
+
+# hostA sends argv[1] datagrams of 1400 bytes to 198.18.2.2 port 9002, a millisecond's pause
+# every 32; a full socket buffer (ENOBUFS) is waited out, so every one leaves
+FLOOD = """
+import errno, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[1])):
+    while True:
+        try:
+            s.sendto(b"%08d" % i + bytes(1392), ("198.18.2.2", 9002))
+            break
+        except OSError as e:
+            if e.errno != errno.ENOBUFS:
+                raise
+            time.sleep(0.001)
+    if i % 32 == 31:
+        time.sleep(0.001)
+"""
+# hostB counts the datagrams until none has come for 3 s
+SINK = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # SO_RCVBUFFORCE
+s.bind(("198.18.2.2", 9002))
+print("ready", flush=True)
+s.settimeout(3)
+n = 0
+try:
+    while True:
+        s.recv(2048)
+        n += 1
+except socket.timeout:
+    pass
+print(n, flush=True)
+"""
+
+
+def test_capture_under_forwarding_load_drops_from_the_capture_only():
+    """devip forwards a flood from hostA to hostB while a capture of the way out nobody reads
+    fills up: every datagram reaches hostB, the capture reports what it lost."""
+    from test_forwarding import Router
+    r = Router().start()
+    try:
+        r.warm()
+        sink = r.popen("B", ["/usr/bin/python3", "-c", SINK], stdin=subprocess.DEVNULL)
+        assert sink.stdout.readline() == b"ready\n", sink.stderr.read().decode()
+        c = ninep.Client(r.d.sock, timeout=30).session()
+        try:
+            c.open_path(1, "/net/ether1/capture", ninep.ORDWR)
+            c.write(1, "filter udp dst port 9002")
+            data = c.read(1, 0, 65536)
+            n = 10000  # 14 MB of frames for an 8 MB buffer
+            flood = r.popen("A", ["/usr/bin/python3", "-c", FLOOD, str(n)])
+            assert flood.wait(300) == 0, flood.stderr.read().decode()
+            out, err = sink.communicate(timeout=120)
+            assert int(out.split()[-1]) == n, err
+            c.write(1, "stop")
+            while True:
+                b = c.read(1, len(data), 65536)
+                if not b:
+                    break
+                data += b
+        finally:
+            c.close()
+        bl = blocks(data)
+        recv, drop = isb_counts(bl[-1][1])
+        epbs = sum(1 for t, _ in bl if t == 6)
+        assert drop > 0 and recv == epbs + drop == n
+        assert " 0% packet loss" in r.run("A", "ping -c 3 -i 0.2 -W 2 198.18.2.2").stdout.decode()
+    finally:
+        r.close()
