@@ -37,6 +37,7 @@ void on_signal(int) { g_stop = 1; }
 const char kUsage[] =
     "usage: devipd [EAL options --] [--socket PATH] [--config FILE] [--workers N]\n"
     "              [--metrics [ADDR:]PORT] [--log-level LEVEL] [--log stderr|syslog]\n"
+    "              [--idle sleep|poll]\n"
     "\n"
     "Plan 9's ip(3) /net served over 9P2000 on a UNIX socket, on DPDK ports.\n"
     "\n"
@@ -55,6 +56,8 @@ const char kUsage[] =
     "                  defaults to 127.0.0.1, in devipd's network namespace; [V6ADDR]:PORT)\n"
     "  --log-level L   devipd's own messages: error, warn, info (default) or debug\n"
     "  --log SINK      stderr (default) or syslog (daemon facility); /net/log is separate\n"
+    "  --idle MODE     sleep (default): idle workers sleep on rx interrupts (or naps) and\n"
+    "                  wake for packets and requests; poll: they spin, a CPU each\n"
     "  --help          this text\n";
 
 // The capture files' view of the workers' capture (dataplane/capture.h).
@@ -198,9 +201,10 @@ bool apply_config(ctl::Tree& tree, const char* file) {
 // creates (the dataplane, the stacks and their FIBs in EAL memory) is destroyed on return,
 // before EAL is cleaned up.
 int serve(const std::string& sock, const char* config, uint32_t fib_routes,
-          uint32_t fib6_routes, const ctl::HttpAddr* metrics) {
+          uint32_t fib6_routes, const ctl::HttpAddr* metrics, bool idle_sleep) {
     dp::Capture cap;  // before the dataplane: its retired callbacks may use it until the end
     dp::Dataplane dplane;
+    dplane.set_idle_sleep(idle_sleep);
     if (proto::Err e = dplane.init()) {
         msg(Level::Error, "%s", e.text);
         return 1;
@@ -306,6 +310,7 @@ int main(int argc, char** argv) {
     uint32_t fib_routes = 0, fib6_routes = 0;
     ctl::HttpAddr metrics;
     bool want_metrics = false;
+    bool idle_sleep = true;
     for (int i = used; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--socket" && i + 1 < argc) {
@@ -329,6 +334,13 @@ int main(int argc, char** argv) {
                 msg(Level::Error, "bad log level %s (error, warn, info, debug)", argv[i]);
                 return 2;
             }
+        } else if (a == "--idle" && i + 1 < argc) {
+            std::string m = argv[++i];
+            if (m != "sleep" && m != "poll") {
+                msg(Level::Error, "bad idle mode %s (sleep, poll)", m.c_str());
+                return 2;
+            }
+            idle_sleep = m == "sleep";
         } else if (a == "--log" && i + 1 < argc) {
             if (!proto::dlog::set_sink(argv[++i])) {
                 msg(Level::Error, "bad log sink %s (stderr, syslog)", argv[i]);
@@ -363,7 +375,8 @@ int main(int argc, char** argv) {
     if (std::find(eal.begin(), eal.end(), dp::own_file_prefix_arg()) != eal.end())
         rundir = rte_eal_get_runtime_dir();
     // owns everything that lives in EAL memory
-    int rc = serve(sock, config, fib_routes, fib6_routes, want_metrics ? &metrics : nullptr);
+    int rc = serve(sock, config, fib_routes, fib6_routes, want_metrics ? &metrics : nullptr,
+                   idle_sleep);
     rte_eal_cleanup();
     if (!rundir.empty()) {
         std::error_code ec;

@@ -2,11 +2,12 @@
 // per-packet decision → answer ICMP echo in place, punt the rest of the local traffic to the
 // control thread, drop what is not ours → one tx burst per port. Then frames the control
 // thread asked us to send, then RCU quiescence. No locks, no allocation, no system calls,
-// with two exceptions: a punt while the control thread sleeps signals its eventfd (once per
-// sleep, not per packet), and a worker that shares a CPU with the control thread (two workers on a
-// two-CPU machine) runs five nice levels below it, so that control work (a route load, the
-// slow path) gets about three quarters of that CPU when it has any, and naps when it has
-// found nothing to do for a while, so that an empty poll loop takes nothing from it.
+// with three exceptions: a punt while the control thread sleeps signals its eventfd (once per
+// sleep, not per packet), a worker that has found nothing to do for a while sleeps (on rx
+// interrupts and an eventfd of its own, or in naps: dataplane/idle.h), and a worker that
+// shares a CPU with the control thread (two workers on a two-CPU machine) runs five nice
+// levels below it, so that control work (a route load, the slow path) gets about three
+// quarters of that CPU when it has any.
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
@@ -52,11 +53,6 @@ bool shares_cpu_with_main() {
     return CPU_COUNT(&both) > 0;
 }
 
-// Empty poll rounds before a nap, and the nap: about 100 µs of nothing to do, then naps of
-// 50 µs (the timer slack of an ordinary thread) until a packet comes; the rx ring (1024
-// descriptors) holds what arrives meanwhile.
-constexpr uint32_t kIdleRounds = 2048;
-constexpr long kNapNs = 50'000;
 constexpr int kNiceBelowMain = 5;  // CFS weights 1024 : 335
 
 void yield_to_main() {
@@ -188,7 +184,10 @@ int Dataplane::worker_main(unsigned w) {
     auto full = [&](uint16_t port) { flush(txb[port], port, q, ws); };
     const bool nap = shares_cpu_with_main();
     if (nap) yield_to_main();
-    uint32_t idle = 0;
+    std::vector<uint16_t> pids;
+    for (const PortFacts& pf : ports_) pids.push_back(pf.id);
+    Idler idler(sleep_ ? IdleMode::Sleep : nap ? IdleMode::Nap : IdleMode::Poll, wake_[w],
+                req_[w], pids, q, qsbr_, w);
     while (running_.load(std::memory_order_relaxed)) {
         const FastTable& t = *table_.load(std::memory_order_acquire);
         bool busy = false;
@@ -232,16 +231,7 @@ int Dataplane::worker_main(unsigned w) {
             for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
         ws.loops++;
         rte_rcu_qsbr_quiescent(qsbr_, w);
-        if (busy || n) {
-            idle = 0;
-        } else if (nap && ++idle >= kIdleRounds) {
-            // offline while asleep: grace periods do not wait for us
-            rte_rcu_qsbr_thread_offline(qsbr_, w);
-            timespec ts{0, kNapNs};
-            nanosleep(&ts, nullptr);
-            rte_rcu_qsbr_thread_online(qsbr_, w);
-            ws.naps++;
-        }
+        if (idler.after(busy || n)) ws.naps++;  // idle: sleep (dataplane/idle.h)
     }
     for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
     rte_rcu_qsbr_thread_offline(qsbr_, w);
