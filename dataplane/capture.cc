@@ -396,7 +396,8 @@ void Capture::stats_text(uint16_t port, std::string& out) const {
         std::string per;
         totals(i, captured, dropped, per);
         char b[512];
-        snprintf(b, sizeof b, "capture%d: %s snaplen %u filter '%s' captured %lu dropped %lu (%s)\n",
+        snprintf(b, sizeof b,
+                 "capture%d: %s snaplen %u filter '%s' captured %lu dropped %lu (%s)\n",
                  i, s.ended ? "ended" : s.stopping ? "stopping" : "running", s.snap,
                  s.f.text.c_str(), captured, dropped, per.c_str());
         out += b;

@@ -6,7 +6,10 @@
 // Dataplane::wake_control, the other way round). A worker with a queue that has no
 // interrupt fd sleeps in growing naps instead (50 µs doubling to 1 ms), which the eventfd
 // still cuts short. Sleeps are at most kMaxSleepNs: the bound on how late a worker timer
-// (none yet: TCP's wheel is next) or a lost interrupt is seen.
+// (none yet: TCP's wheel is next) or a lost interrupt is seen. After a wake-up by an fd the
+// worker polls for kWokenPollNs and then sleeps kWokenSleepNs at most (doubling back to
+// kMaxSleepNs): net_tap delivers a queue's packets only after its signal handler has run,
+// which can be later than the fd's wake-up (idle.cc, settle).
 //
 // Modes: Sleep (the default), Nap (devipd --idle poll on a worker that shares a CPU with the
 // control thread: the fixed 50 µs naps of before), Poll (--idle poll otherwise: spin).
@@ -59,7 +62,10 @@ public:
             return false;
         }
         if (mode_ == IdleMode::Poll || ++idle_ < kIdleRounds) return false;
-        if (poll_until_ && !past(poll_until_)) return settle(), false;
+        if (poll_until_ && !past(poll_until_)) {
+            settle();
+            return false;
+        }
         poll_until_ = 0;
         sleep();
         return true;
@@ -68,9 +74,9 @@ public:
 
 private:
     void sleep();
-    void arm(bool on);
+    void arm(bool on);                  // rx interrupts on or off (where the PMD has them)
     static bool past(uint64_t tsc);     // the TSC has passed tsc
-    void settle();                      // a system call: signals due to this thread land                  // rx interrupts on or off (where the PMD has them)
+    void settle();                      // now and then a system call: pending signals land
 
     IdleMode mode_;
     WorkerWake& wake_;
