@@ -14,9 +14,11 @@
 #include <fstream>
 #include <string>
 
+#include "control/capture.h"
 #include "control/metrics.h"
 #include "control/srv.h"
 #include "control/tree.h"
+#include "dataplane/capture.h"
 #include "dataplane/dataplane.h"
 #include "proto/dlog.h"
 #include "proto/stack.h"
@@ -36,7 +38,7 @@ void on_signal(int) { g_stop = 1; }
 const char kUsage[] =
     "usage: devipd [EAL options --] [--socket PATH] [--config FILE] [--workers N]\n"
     "              [--tcp-timer-scale N] [--metrics [ADDR:]PORT] [--log-level LEVEL]\n"
-    "              [--log stderr|syslog]\n"
+    "              [--log stderr|syslog] [--idle sleep|poll]\n"
     "\n"
     "Plan 9's ip(3) /net served over 9P2000 on a UNIX socket, on DPDK ports.\n"
     "\n"
@@ -57,12 +59,33 @@ const char kUsage[] =
     "                  connection times out in seconds, not minutes; default 1)\n"
     "  --log-level L   devipd's own messages: error, warn, info (default) or debug\n"
     "  --log SINK      stderr (default) or syslog (daemon facility); /net/log is separate\n"
+    "  --idle MODE     sleep (default): idle workers sleep on rx interrupts (or naps) and\n"
+    "                  wake for packets and requests; poll: they spin, a CPU each\n"
     "  --help          this text\n";
+
+// The capture files' view of the workers' capture (dataplane/capture.h).
+class DpCapture final : public ctl::CaptureIo {
+public:
+    explicit DpCapture(dp::Capture& c) : c_(c) {}
+    proto::Result<int> open(uint16_t port) override { return c_.open(port); }
+    proto::Err filter(int id, std::string_view e) override { return c_.filter(id, e); }
+    proto::Err snaplen(int id, uint32_t n) override { return c_.snaplen(id, n); }
+    proto::Err start(int id, const std::string& c) override { return c_.start(id, c); }
+    bool running(int id) const override { return c_.running(id); }
+    void stop(int id) override { c_.stop(id); }
+    R read(int id, uint32_t count, std::string& out) override {
+        return R(int(c_.read(id, count, out)));
+    }
+    const void* key(int id) const override { return c_.key(id); }
+    void close(int id) override { c_.close(id); }
+private:
+    dp::Capture& c_;
+};
 
 // The stack's view of the packet machinery.
 class DpNetio final : public proto::Netio {
 public:
-    explicit DpNetio(dp::Dataplane& d) : d_(d) {
+    DpNetio(dp::Dataplane& d, const dp::Capture& c) : d_(d), cap_(c) {
         for (auto& p : d.ports()) ports_.push_back({p.name, p.mac, p.driver, p.mtu});
     }
     int nports() const override { return int(ports_.size()); }
@@ -73,7 +96,12 @@ public:
     void port_counts(uint16_t p, uint64_t& in, uint64_t& out) const override {
         d_.port_counts(p, in, out);
     }
-    void port_stats(uint16_t p, proto::Text& out) const override { out.put(d_.port_stats(p)); }
+    void port_stats(uint16_t p, proto::Text& out) const override {
+        out.put(d_.port_stats(p));
+        std::string caps;  // one line per capture of the port
+        cap_.stats_text(p, caps);
+        out.put(caps);
+    }
     void set_promisc(uint16_t p, bool on) override { d_.set_promisc(p, on); }
     void add_mcast(uint16_t p, const proto::Ether& m, bool add) override {
         d_.add_mcast(p, m, add);
@@ -95,6 +123,7 @@ public:
     void retire(std::function<void()> fn) override { d_.retire(std::move(fn)); }
 private:
     dp::Dataplane& d_;
+    const dp::Capture& cap_;
     std::vector<proto::PortInfo> ports_;
 };
 
@@ -180,13 +209,20 @@ bool apply_config(ctl::Tree& tree, const char* file) {
 // creates (the dataplane, the stacks and their FIBs in EAL memory) is destroyed on return,
 // before EAL is cleaned up.
 int serve(const std::string& sock, const char* config, uint32_t fib_routes,
-          uint32_t fib6_routes, const ctl::HttpAddr* metrics) {
+          uint32_t fib6_routes, const ctl::HttpAddr* metrics, bool idle_sleep) {
+    dp::Capture cap;  // before the dataplane: its retired callbacks may use it until the end
     dp::Dataplane dplane;
+    dplane.set_idle_sleep(idle_sleep);
     if (proto::Err e = dplane.init()) {
         msg(Level::Error, "%s", e.text);
         return 1;
     }
-    DpNetio io(dplane);
+    if (proto::Err e = cap.init(dplane.workers(),
+                                [&](std::function<void()> fn) { dplane.retire(std::move(fn)); })) {
+        msg(Level::Error, "%s", e.text);
+        return 1;
+    }
+    DpNetio io(dplane, cap);
     proto::Net net(&io);
     if (fib_routes) net.fib_routes = fib_routes;
     if (fib6_routes) net.fib6_routes = fib6_routes;
@@ -196,6 +232,8 @@ int serve(const std::string& sock, const char* config, uint32_t fib_routes,
     dplane.tcp_config(g_tcp_scale, net.tcp_key.data());
     net.stack(0);
     ctl::Tree tree(net);
+    DpCapture capio(cap);
+    tree.set_capture(&capio);
     dplane.start();
 
     struct sigaction sa {};
@@ -250,6 +288,8 @@ int serve(const std::string& sock, const char* config, uint32_t fib_routes,
         size_t got = dplane.drain(
             [&](uint16_t port, std::span<const uint8_t> f) { net.input(port, f); },
             [&](const proto::MsgHdr& h, std::span<const uint8_t> d) { net.completion(h, d); });
+        // capture copies: at least once a tick (the workers do not wake us for them)
+        cap.drain([&](const void* k) { net.ready.kick(k); });
         if (ready || got) busy_until = std::chrono::steady_clock::now() + kSpin;
         if (net.now_ms >= next_tick) {
             net.tick(net.now_ms);
@@ -280,6 +320,7 @@ int main(int argc, char** argv) {
     uint32_t fib_routes = 0, fib6_routes = 0;
     ctl::HttpAddr metrics;
     bool want_metrics = false;
+    bool idle_sleep = true;
     for (int i = used; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--socket" && i + 1 < argc) {
@@ -310,6 +351,13 @@ int main(int argc, char** argv) {
                 msg(Level::Error, "bad log level %s (error, warn, info, debug)", argv[i]);
                 return 2;
             }
+        } else if (a == "--idle" && i + 1 < argc) {
+            std::string m = argv[++i];
+            if (m != "sleep" && m != "poll") {
+                msg(Level::Error, "bad idle mode %s (sleep, poll)", m.c_str());
+                return 2;
+            }
+            idle_sleep = m == "sleep";
         } else if (a == "--log" && i + 1 < argc) {
             if (!proto::dlog::set_sink(argv[++i])) {
                 msg(Level::Error, "bad log sink %s (stderr, syslog)", argv[i]);
@@ -344,7 +392,8 @@ int main(int argc, char** argv) {
     if (std::find(eal.begin(), eal.end(), dp::own_file_prefix_arg()) != eal.end())
         rundir = rte_eal_get_runtime_dir();
     // owns everything that lives in EAL memory
-    int rc = serve(sock, config, fib_routes, fib6_routes, want_metrics ? &metrics : nullptr);
+    int rc = serve(sock, config, fib_routes, fib6_routes, want_metrics ? &metrics : nullptr,
+                   idle_sleep);
     rte_eal_cleanup();
     if (!rundir.empty()) {
         std::error_code ec;

@@ -2,7 +2,8 @@
 // reads and writes of /net files over 9P, as a Plan 9 user would do with cat, echo,
 // ip/ping, dial(2) and listen1: ping follows 9front's ip/ping (ip3.md §4.8.1, §8); ping,
 // dial, announce and listen make their connections with the dial library (control/dial.h,
-// ip3.md §1.5, §4.7); mount serves the tree to Linux through FUSE (control/fuse.cc).
+// ip3.md §1.5, §4.7); mount serves the tree to Linux through FUSE (control/fuse.cc); snoop
+// copies a capture file's pcapng out (issue 10 §1).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -991,6 +992,132 @@ int cmd_listen(Client& cl, const Args& a) {
     return once ? int(status) : 0;
 }
 
+// ===================================================================== snoop
+
+// pcapng as devipd's capture files give it (rte_pcapng, host byte order): blocks of
+// type, total length, body, total length again.
+constexpr uint32_t kPngIsb = 5;            // interface statistics block
+constexpr uint32_t kPngEpb = 6;            // enhanced packet block
+constexpr uint16_t kIsbIfdrop = 5;         // isb_ifdrop option: packets dropped (u64)
+
+uint32_t get32le(const std::string& b, size_t at) {
+    uint32_t v;
+    std::memcpy(&v, b.data() + at, 4);
+    return v;
+}
+
+// The isb_ifdrop of an interface statistics block (0 when it has none).
+uint64_t isb_drops(const std::string& b, size_t at, uint32_t len) {
+    for (size_t o = at + 20; o + 4 <= at + len - 4;) {
+        uint16_t code, olen;
+        std::memcpy(&code, b.data() + o, 2);
+        std::memcpy(&olen, b.data() + o + 2, 2);
+        if (code == 0) break;
+        if (code == kIsbIfdrop && olen == 8 && o + 12 <= at + len) {
+            uint64_t v;
+            std::memcpy(&v, b.data() + o + 4, 8);
+            return v;
+        }
+        o += 4 + ((olen + 3u) & ~3u);
+    }
+    return 0;
+}
+
+// -i IFC: etherN (a port) or ipifc/N or N (an interface), with or without /net.
+std::string capture_path(std::string ifc) {
+    std::string_view v = net_relative(ifc);
+    while (!v.empty() && v.back() == '/') v.remove_suffix(1);
+    bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string_view::npos;
+    if (digits) return "ipifc/" + std::string(v) + "/capture";
+    if (v.starts_with("ether") || v.starts_with("ipifc/")) return std::string(v) + "/capture";
+    return {};
+}
+
+// The state of one snoop: the bytes not yet split into blocks, what has been counted.
+struct Snoop {
+    int out = 1;                 // where the pcapng goes
+    long count = 0;              // -c: packets to pass on (0: until a signal)
+    uint64_t packets = 0;        // packet blocks passed on
+    uint64_t drops = 0;          // from the statistics blocks
+    bool stopping = false;       // "stop" written: only the end is still to come
+    std::string buf;             // bytes read and not yet a whole block
+
+    // Passes on every whole block in buf; false when the output fails.
+    bool blocks() {
+        size_t at = 0;
+        bool ok = true;
+        while (ok && buf.size() - at >= 12) {
+            uint32_t type = get32le(buf, at), len = get32le(buf, at + 4);
+            if (len < 12 || len % 4) return false;  // not pcapng: give up on it
+            if (buf.size() - at < len) break;
+            bool pass = true;
+            if (type == kPngEpb) {
+                pass = !stopping || count == 0;
+                if (pass && count && long(packets) >= count) pass = false;
+                if (pass) packets++;
+            } else if (type == kPngIsb) {
+                drops += isb_drops(buf, at, len);
+            }
+            if (pass) ok = put_fd(out, std::string_view(buf).substr(at, len));
+            at += len;
+        }
+        buf.erase(0, at);
+        return ok;
+    }
+};
+
+int cmd_snoop(Client& c, const Args& a) {
+    Snoop sn;
+    long snap = 0;
+    if (!get_int(a, 'c', 1, 1L << 40, sn.count) || !get_int(a, 's', 0, 65535, snap))
+        return kExitUsage;
+    std::string path = capture_path(a.has('i') ? a.opt.at('i') : "ether0");
+    if (path.empty()) return fail("snoop: -i wants etherN, ipifc/N or N, not " + a.opt.at('i'));
+    if (a.has('w')) {
+        sn.out = ::open(a.opt.at('w').c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (sn.out < 0) return fail("snoop: " + a.opt.at('w') + ": " + std::strerror(errno));
+    } else if (::isatty(1)) {
+        return fail("snoop: pcapng is binary: give -w FILE or redirect stdout (| tshark -r -)");
+    }
+    CFid f;
+    if (CErr e = CFid::open(c, path, ORDWR, f)) return fail("snoop: " + path + ": " + e.text);
+    if (a.has('s'))
+        if (CErr e = f.write("snaplen " + std::to_string(snap))) return fail("snoop: " + e.text);
+    std::string expr;
+    for (const std::string& w : a.pos) expr += (expr.empty() ? "" : " ") + w;
+    if (!expr.empty())
+        if (CErr e = f.write("filter " + expr)) return fail("snoop: " + e.text);
+    int rc = 0;
+    for (;;) {
+        bool want_stop = !sn.stopping && (g_stop || (sn.count && long(sn.packets) >= sn.count));
+        if (want_stop) {
+            sn.stopping = true;
+            if (CErr e = f.write("stop")) {
+                rc = fail("snoop: stop: " + e.text);
+                break;
+            }
+        }
+        std::string chunk;
+        CErr e = f.read(chunk);
+        if (e && e.text == kInterrupted && !sn.stopping) continue;  // a signal: stop, drain
+        if (e) {
+            rc = fail("snoop: " + e.text);
+            break;
+        }
+        if (chunk.empty()) break;  // the capture has ended
+        sn.buf += chunk;
+        if (!sn.blocks()) {
+            rc = fail(std::string("snoop: write: ") + std::strerror(errno));
+            break;
+        }
+    }
+    std::fprintf(stderr, "%lu packets captured, %lu dropped\n", (unsigned long)sn.packets,
+                 (unsigned long)sn.drops);
+    if (sn.out != 1) ::close(sn.out);
+    f.close();
+    return rc;
+}
+
 // ===================================================================== mount
 
 int cmd_mount(Client& c, const Args& a) {
@@ -1093,6 +1220,20 @@ constexpr Command kCommands[] = {
      "  -n COUNT  without CMD: as announce's\n"
      "  -v        print the announced directory, each call and each exit on stderr\n",
      true, cmd_listen, dial_opts},
+    {"snoop", "c:i:s:w:", 0, kAny, "snoop [-i IFC] [-c COUNT] [-s SNAPLEN] [-w FILE] [FILTER...]",
+     "Capture the packets received and sent on a port or an interface as pcapng, on\n"
+     "stdout (for tshark -r - or a file) or in FILE. Reads /net/etherN/capture or\n"
+     "/net/ipifc/N/capture (host owner, or the interface's owner). FILTER is tcpdump's\n"
+     "syntax (pcap-filter(7)), its words joined by spaces, compiled by devipd and run on\n"
+     "its workers, so only matching packets are copied. Ends after COUNT packets or at a\n"
+     "signal, then prints \"N packets captured, M dropped\" on stderr: M counts what the\n"
+     "capture lost because it could not keep up (its copy pool, ring or buffer was full).\n"
+     "  -i IFC      etherN (a DPDK port), ipifc/N or N (that interface's port); default\n"
+     "              ether0\n"
+     "  -c COUNT    stop after COUNT packets\n"
+     "  -s SNAPLEN  bytes kept of each packet (default and most: 2048)\n"
+     "  -w FILE     write the pcapng to FILE instead of stdout\n",
+     true, cmd_snoop},
     {"mount", "do:", 1, 1, "mount [-d] [-o OPTIONS] MOUNTPOINT",
      "Mount devipd's /net (the stack given by -n) on MOUNTPOINT through FUSE and serve it\n"
      "until unmounted (fusermount3 -u MOUNTPOINT) or a signal. Every open is one 9P fid;\n"

@@ -140,7 +140,7 @@ void worker_metrics(Page& p, const MetricsSource& src) {
     };
     static constexpr Row kRows[] = {
         {"loops", "Poll loops the worker has run.", &WorkerMetrics::loops},
-        {"naps", "Idle naps the worker has taken.", &WorkerMetrics::naps},
+        {"naps", "Idle sleeps and naps the worker has taken.", &WorkerMetrics::naps},
         {"rx_packets", "Packets the worker received.", &WorkerMetrics::rx},
         {"tx_packets", "Packets the worker sent.", &WorkerMetrics::tx},
         {"punts", "Packets the worker handed to the control thread.", &WorkerMetrics::punts},

@@ -31,10 +31,12 @@ constexpr NodeInfo kConvFiles[] = {
     {"ctl", Q::Ctl, 0},        {"data", Q::Data, 0},          {"err", Q::Err, 0},
     {"listen", Q::Listen, 0},  {"local", Q::Local, 0444},     {"remote", Q::Remote, 0444},
     {"status", Q::Status, 0444}, {"snoop", Q::Snoop, 0400},
+    {"capture", Q::Capture, 0400},  // ours, after 9front's snoop; ipifc only, like snoop
 };
 constexpr NodeInfo kEtherFiles[] = {
     {"addr", Q::Etheraddr, 0444}, {"stats", Q::Etherstats, 0444},
     {"ifstats", Q::Etherifstats, 0444}, {"ctl", Q::Etherctl, 0664},
+    {"capture", Q::Capture, 0400},
 };
 
 constexpr Err Enonexist{"file does not exist"};
@@ -58,6 +60,7 @@ struct OpenState {
     bool config_built = false;  // config: text holds this open's configuration
     std::string text;        // config: the text being read
     Pend wop, rop;           // a write, a status read a worker must finish (conv.h)
+    int capture = -1;        // capture: the capture this open holds (CaptureIo id)
 };
 
 OpenState& st(Fid& f) {
@@ -154,7 +157,7 @@ bool Tree::gen_proto(const Fid&, Proto& p, uint64_t i, Dir& d) const {
 }
 
 bool Tree::gen_conv(const Fid&, Proto& p, Conv& c, uint64_t i, Dir& d) const {
-    size_t n = std::size(kConvFiles) - (p.has_snoop() ? 0 : 1);
+    size_t n = std::size(kConvFiles) - (p.has_snoop() ? 0 : 2);  // snoop, capture: ipifc
     if (i >= n) return false;
     const NodeInfo& k = kConvFiles[i];
     uint64_t len = 0;
@@ -261,6 +264,11 @@ Err Tree::stat(const Fid& f, Dir& d) {
     case Q::Etherifstats:
     case Q::Etherctl:
         parent.qid = {QTDIR, 0, qpath(kEtherProto, qconv(f.qid.path), Q::Etherdir)};
+        break;
+    case Q::Capture:
+        parent.qid = {QTDIR, 0, qpath(qproto(f.qid.path), qconv(f.qid.path),
+                                      qproto(f.qid.path) == kEtherProto ? Q::Etherdir
+                                                                        : Q::Convdir)};
         break;
     case Q::Arp: case Q::Bootp: case Q::Ndb: case Q::Iproute: case Q::Ipselftab: case Q::Log:
     case Q::Config:
@@ -396,6 +404,8 @@ Answer Tree::open(Fid& f, uint8_t mode) {
         st(f).snoop = true;
         return Answer::done();
     }
+    case Q::Capture:
+        return open_capture(f, mode, st(f).capture);
     default:
         return Answer::fail(Eperm);
     }
@@ -473,6 +483,8 @@ Answer Tree::read(Fid& f, uint64_t off, uint32_t count, std::string& out) {
     case Q::Etherctl:
         out.clear();
         return Answer::done();
+    case Q::Capture:
+        return read_capture(f, st(f).capture, count, out);
     case Q::Etheraddr:
     case Q::Etherstats:
     case Q::Etherifstats: {
@@ -603,6 +615,8 @@ Err Tree::write_now(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_
     }
     case Q::Log:
         return s.log.ctl(parsecmd(text));
+    case Q::Capture:
+        return write_capture(st(f).capture, text);
     case Q::Etherctl: {  // the Ethernet device's own messages (netif): promiscuous [0|1]
         CtlArgs a = parsecmd(text);
         if (a.empty()) return Eshortctl;
@@ -672,6 +686,10 @@ void Tree::clunk(Fid& f) {
     if (o.snoop) {
         o.snoop = false;
         if (Conv* c = conv_of(f)) static_cast<Ipifc*>(c)->snoopers--;
+    }
+    if (o.capture >= 0 && cap_) {
+        cap_->close(o.capture);
+        o.capture = -1;
     }
 }
 

@@ -4,20 +4,22 @@
 #pragma once
 #include <cstdint>
 
+#include "control/capture.h"
 #include "control/fsys.h"
 #include "proto/stack.h"
 
 namespace devip::ctl {
 
 // File types; values are 9front's (§1.1) so stat results match. Ether* are ours: the
-// /net/etherN directories that stand where Plan 9 binds #l; so is Config (/net/config,
-// the running configuration for ipctl save).
+// /net/etherN directories that stand where Plan 9 binds #l; so are Config (/net/config,
+// the running configuration for ipctl save) and Capture (/net/etherN/capture and
+// /net/ipifc/N/capture: pcapng of a port's packets, issue 10).
 enum class Q : uint8_t {
     Topdir = 1, Arp, Bootp, Ndb, Iproute, Ipselftab, Log,
     Protodir, Clone, Stats,
     Convdir, Ctl, Data, Err, Listen, Local, Remote, Status, Snoop,
     Etherdir, Etheraddr, Etherstats, Etherifstats, Etherctl,
-    Config,
+    Config, Capture,
 };
 inline constexpr unsigned kEtherProto = 31;  // qid proto field of /net/etherN files
 
@@ -48,6 +50,8 @@ public:
     void clunk(Fid& f) override;
     void cancel(Fid& f) override;
     void ready(std::vector<WaitKey>& keys) override { net_.ready.take(keys); }
+    // The packet capture behind the capture files (none: opening them fails).
+    void set_capture(CaptureIo* c) { cap_ = c; }
 
     // Applies one configuration write as eve (devipd --config): path relative to /net; the
     // write goes at offset off, after an open with OTRUNC when trunc.
@@ -66,10 +70,16 @@ private:
               uint64_t len = 0) const;
     Err closeconv(proto::Proto& p, proto::Conv& c);
     Err write_now(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n);
+    // The capture files (tree_capture.cc); id: the open's capture, -1 before open.
+    int capture_port(const Fid& f) const;
+    Answer open_capture(Fid& f, uint8_t mode, int& id);
+    Answer read_capture(Fid& f, int id, uint32_t count, std::string& out);
+    Err write_capture(int id, std::string_view text);
 
     proto::Net& net_;
     uint32_t boot_ = 0;     // seconds: atime/mtime of every file
     proto::CtlArgs args_;   // the fields of the iproute write being served
+    CaptureIo* cap_ = nullptr;  // capture files' packets; null in unit tests without one
 };
 
 }  // namespace devip::ctl

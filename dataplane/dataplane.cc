@@ -96,7 +96,12 @@ Err Dataplane::init() {
             conf.rx_adv_conf.rss_conf.rss_key = key;
             conf.rx_adv_conf.rss_conf.rss_key_len = keylen;
         }
+        conf.intr_conf.rxq = sleep_;  // rx interrupts wake sleeping workers (idle.h)
         int r = rte_eth_dev_configure(pid, uint16_t(nworkers_), uint16_t(nworkers_), &conf);
+        if (r < 0 && conf.intr_conf.rxq) {  // a PMD without them: workers nap instead
+            conf.intr_conf.rxq = 0;
+            r = rte_eth_dev_configure(pid, uint16_t(nworkers_), uint16_t(nworkers_), &conf);
+        }
         if (r < 0) return proto::err_text("port %u: configure: %s", pid, rte_strerror(-r));
         uint16_t nrx = kRxDesc, ntx = kTxDesc;
         rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nrx, &ntx);
@@ -127,6 +132,11 @@ Err Dataplane::init() {
     }
 
     wstats_.resize(size_t(nworkers_));
+    wake_ = std::make_unique<WorkerWake[]>(size_t(nworkers_));
+    for (int w = 0; w < nworkers_; w++) {
+        wake_[size_t(w)].fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (wake_[size_t(w)].fd < 0) return Err{"cannot create a worker's wake-up eventfd"};
+    }
     for (int w = 0; w < nworkers_; w++) {
         char name[32];
         snprintf(name, sizeof name, "devip_punt%d", w);
@@ -168,6 +178,7 @@ void Dataplane::start() {
 
 void Dataplane::stop() {
     running_.store(false);
+    for (int w = 0; w < nworkers_ && wake_; w++) wake_worker(wake_[size_t(w)]);
     rte_eal_mp_wait_lcore();
     for (auto& p : ports_) {
         rte_eth_dev_stop(p.id);
@@ -176,6 +187,10 @@ void Dataplane::stop() {
     reclaim();
     if (wake_fd_ >= 0) close(wake_fd_);
     wake_fd_ = -1;
+    for (int w = 0; w < nworkers_ && wake_; w++) {
+        if (wake_[size_t(w)].fd >= 0) close(wake_[size_t(w)].fd);
+        wake_[size_t(w)].fd = -1;
+    }
 }
 
 // The workers are stopped by now (or never started): what waits for a grace period goes
@@ -254,6 +269,8 @@ bool Dataplane::request(const proto::MsgHdr& hdr, std::span<const uint8_t> data,
         if (rte_ring_enqueue(req_[size_t(i)], m) != 0) {
             rte_pktmbuf_free(m);
             ok = false;
+        } else {
+            wake_worker(wake_[size_t(i)]);
         }
     }
     return ok;

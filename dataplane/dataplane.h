@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/idle.h"
 #include "proto/ctx.h"
 #include "proto/err.h"
 #include "proto/fast.h"
@@ -49,7 +50,7 @@ struct alignas(64) WorkerStats {
     uint64_t punt_drops = 0;                // punt ring full
     uint64_t tx_drops = 0;                  // tx queue full
     uint64_t loops = 0;                     // poll loops run
-    uint64_t naps = 0;                      // idle naps (only when sharing the main CPU)
+    uint64_t naps = 0;                      // idle sleeps and naps (dataplane/idle.h)
     uint64_t delivered = 0;                 // datagrams handed to conversations (completions)
     uint64_t cpl_drops = 0;                 // completions lost: ring full or no message mbuf
     uint64_t sent = 0;                      // conversation packets built and sent here
@@ -64,6 +65,10 @@ public:
     // Sets up every probed port with one rx/tx queue pair per worker, the mempool sized from
     // ports × queues, the rings and the RCU variable. Errors are one line.
     proto::Err init();
+    // Before init: idle workers sleep (rx interrupts, growing naps; the default) or poll
+    // (devipd --idle poll: as fast as possible to wake, a CPU each).
+    void set_idle_sleep(bool on) { sleep_ = on; }
+    bool idle_sleep() const { return sleep_; }
     ~Dataplane();                  // frees the live table and whatever waits for reclaim()
     void start();                  // launch the workers on every lcore but the main one
     void stop();                   // stop workers, wait for them, stop and close ports
@@ -178,6 +183,8 @@ private:
     std::vector<RetiredFn> retired_fn_;
     std::vector<WorkerStats> wstats_;            // one per worker
     std::atomic<bool> running_{false};
+    bool sleep_ = true;                          // idle workers sleep (set_idle_sleep)
+    std::unique_ptr<WorkerWake[]> wake_;         // per worker: its sleep flag and eventfd
     int wake_fd_ = -1;                           // eventfd the control thread sleeps on
     alignas(64) std::atomic<bool> ctl_sleeping_{false};  // it does now: wake it after a punt
     void wake_control();                         // worker side: signal wake_fd_ if asleep

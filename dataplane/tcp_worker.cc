@@ -12,7 +12,9 @@
 #include <cstring>
 
 #include "dataplane/burst.h"
+#include "dataplane/capture.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/idle.h"
 #include "proto/fastpath.h"
 #include "proto/wire.h"
 
@@ -101,6 +103,7 @@ void Dataplane::tcp_out(unsigned w, const TcpWork& k, std::span<const TcpTx> tx)
             TxBuf& b = txb[h->port];
             b.m[b.n++] = m;
             if (b.n == kBurst) {
+                if (unlikely(capture_on())) capture_tx(h->port, uint16_t(w), b.m, b.n);
                 uint16_t sent = rte_eth_tx_burst(h->port, uint16_t(w), b.m, b.n);
                 ws.tx += sent;
                 if (sent < b.n) {
@@ -165,6 +168,7 @@ bool Dataplane::tcp_segment(unsigned w, const FastTable& t, rte_mbuf* m, bool ha
                 rte_pktmbuf_free(m);
             } else {
                 ws.handed++;
+                wake_worker(wake_[size_t(o)]);  // a system call only while it sleeps
             }
             return true;
         }

@@ -2,11 +2,12 @@
 // per-packet decision → answer ICMP echo in place, punt the rest of the local traffic to the
 // control thread, drop what is not ours → one tx burst per port. Then frames the control
 // thread asked us to send, then RCU quiescence. No locks, no allocation, no system calls,
-// with two exceptions: a punt while the control thread sleeps signals its eventfd (once per
-// sleep, not per packet), and a worker that shares a CPU with the control thread (two workers on a
-// two-CPU machine) runs five nice levels below it, so that control work (a route load, the
-// slow path) gets about three quarters of that CPU when it has any, and naps when it has
-// found nothing to do for a while, so that an empty poll loop takes nothing from it.
+// with three exceptions: a punt while the control thread sleeps signals its eventfd (once per
+// sleep, not per packet), a worker that has found nothing to do for a while sleeps (on rx
+// interrupts and an eventfd of its own, or in naps: dataplane/idle.h), and a worker that
+// shares a CPU with the control thread (two workers on a two-CPU machine) runs five nice
+// levels below it, so that control work (a route load, the slow path) gets about three
+// quarters of that CPU when it has any.
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
@@ -22,6 +23,7 @@
 #include <cerrno>
 
 #include "dataplane/burst.h"
+#include "dataplane/capture.h"
 #include "dataplane/dataplane.h"
 
 namespace devip::dp {
@@ -32,6 +34,7 @@ using namespace devip::proto;
 
 void flush(TxBuf& b, uint16_t port, uint16_t q, WorkerStats& ws) {
     if (!b.n) return;
+    if (unlikely(capture_on())) capture_tx(port, q, b.m, b.n);
     uint16_t sent = rte_eth_tx_burst(port, q, b.m, b.n);
     ws.tx += sent;
     if (sent < b.n) {
@@ -50,11 +53,6 @@ bool shares_cpu_with_main() {
     return CPU_COUNT(&both) > 0;
 }
 
-// Empty poll rounds before a nap, and the nap: about 100 µs of nothing to do, then naps of
-// 50 µs (the timer slack of an ordinary thread) until a packet comes; the rx ring (1024
-// descriptors) holds what arrives meanwhile.
-constexpr uint32_t kIdleRounds = 2048;
-constexpr long kNapNs = 50'000;
 constexpr int kNiceBelowMain = 5;  // CFS weights 1024 : 335
 
 void yield_to_main() {
@@ -302,8 +300,12 @@ int Dataplane::worker_main(unsigned w) {
     auto full = [&](uint16_t port) { flush(txb[port], port, q, ws); };
     const bool nap = shares_cpu_with_main();
     if (nap) yield_to_main();
-    uint32_t idle = 0;
     tcpctx_[w] = {this, w, nullptr, txb};
+    std::vector<uint16_t> pids;
+    for (const PortFacts& pf : ports_) pids.push_back(pf.id);
+    Idler idler(sleep_ ? IdleMode::Sleep : nap ? IdleMode::Nap : IdleMode::Poll, wake_[w],
+                req_[w], pids, q, qsbr_, w);
+    idler.watch_hand(hand_[w]);
     while (running_.load(std::memory_order_relaxed)) {
         const FastTable& t = *table_.load(std::memory_order_acquire);
         tcpctx_[w].t = &t;
@@ -311,6 +313,7 @@ int Dataplane::worker_main(unsigned w) {
         for (const PortFacts& pf : ports_) {
             uint16_t n = rte_eth_rx_burst(pf.id, q, rx, kBurst);
             if (n == 0) continue;
+            if (unlikely(capture_on())) capture_rx(pf.id, q, rx, n);
             busy = true;
             ws.rx += n;
             BurstOut o;
@@ -342,6 +345,8 @@ int Dataplane::worker_main(unsigned w) {
             k->timers(now);
         }
         tcp_drain_all(w);
+        for (auto& k : ctx_[w]->tcp)
+            if (k && k->pending()) busy = true;  // completions waiting for ring room: no sleep
         for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
         // requests: frames the control thread built (ARP, ICMP errors, conversation output,
         // slow path), conversation flows
@@ -369,16 +374,7 @@ int Dataplane::worker_main(unsigned w) {
         for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
         ws.loops++;
         rte_rcu_qsbr_quiescent(qsbr_, w);
-        if (busy || n) {
-            idle = 0;
-        } else if (nap && ++idle >= kIdleRounds) {
-            // offline while asleep: grace periods do not wait for us
-            rte_rcu_qsbr_thread_offline(qsbr_, w);
-            timespec ts{0, kNapNs};
-            nanosleep(&ts, nullptr);
-            rte_rcu_qsbr_thread_online(qsbr_, w);
-            ws.naps++;
-        }
+        if (idler.after(busy || n)) ws.naps++;  // idle: sleep (dataplane/idle.h)
     }
     for (const PortFacts& pf : ports_) flush(txb[pf.id], pf.id, q, ws);
     rte_rcu_qsbr_thread_offline(qsbr_, w);

@@ -31,8 +31,9 @@ def load(out):
 
 
 def parse(sc):
-    """l3fwd_v4_c1[_1m][_huge] -> (mem, fam, cores, app, big)"""
-    m = re.match(r"(l3fwd|devipd|skeleton)_(v4|v6)_[cw](\d)(_1m)?(_huge)?$", sc)
+    """l3fwd_v4_c1[_1m][_huge] -> (mem, fam, cores, app, big); devipdpoll is devipd with
+    --idle poll (run.sh -S)"""
+    m = re.match(r"(l3fwd|devipd|devipdpoll|skeleton)_(v4|v6)_[cw](\d)(_1m)?(_huge)?$", sc)
     app, fam, k, big, huge = m.groups()
     return ("huge" if huge else "nohuge"), fam, int(k), app, bool(big)
 
@@ -141,6 +142,20 @@ def main():
                 rcell([100 * x for x in pl], "%.1f %%") if pl else "-", ld.cell(), lds.cell()))
             big.append((mem, k, one, m, loss, ld, lds))
 
+    idle = []  # run.sh -S: devipd (idle workers sleep) against devipd --idle poll
+    for mem in mems:
+        for k in sorted({key[2] for key in by if key[0] == mem}):
+            for fam in ("v4", "v6"):
+                dv, dp = get(mem, fam, k, "devipd"), get(mem, fam, k, "devipdpoll")
+                if not dp.runs:
+                    continue
+                pr = paired(dv, dp) if dv and dp else []
+                idle.append("| %s | IPv%s 64 B | %d | %s | %s | %s |" % (
+                    memname[mem], fam[1], k, dv.cell(), dp.cell(), rcell(pr)))
+    if idle:
+        idle[0:0] = ["| memory | traffic | workers | devipd Mpps | devipd --idle poll Mpps | "
+                     "sleep / poll |", "| --- | --- | --- | --- | --- | --- |"]
+
     def verdict(ok):
         return "met" if ok else "**not met**"
     tg = []
@@ -205,6 +220,11 @@ def main():
             "`ipctl write -p` keeps many writes in flight, `ipctl write` waits for each "
             "answer. \"rate lost\" compares with the 1-route runs of the same repetitions.",
             ""]
+    if idle:
+        md += ["## Idle sleeping on and off", ""] + idle + [
+            "", "The same binary with idle workers sleeping (the default) and with "
+            "`--idle poll`; under full load a worker never finds itself idle, so the rates "
+            "should agree within the noise.", ""]
     md += ["## Targets", ""] + (tg or ["* no complete pair"]) + ["", "## Command lines", ""]
     for app, lst in cmds.items():
         for sc, c in lst:
@@ -219,6 +239,9 @@ def main():
     if big:
         print()
         print("\n".join(lines2))
+    if idle:
+        print()
+        print("\n".join(idle))
     print()
     print("\n".join(tg))
     print("\nwrote %s/RESULTS.md" % a.out)

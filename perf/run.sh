@@ -4,7 +4,7 @@
 #
 #   perf/run.sh [-n REPS] [-d SECONDS] [-w SECONDS] [-m nohuge|huge|both] [-M MB]
 #               [-W "1 2"] [-R ROUTES] [-L pipe|seq|both] [-s SCENARIOS] [-b BUILD] [-o OUT]
-#               [-N NICE] [-P]
+#               [-N NICE] [-P] [-S]
 #
 #   -n  interleaved repetitions of every scenario (default 3)
 #   -d  measured seconds per run (default 5), after -w seconds of warm-up (default 2)
@@ -25,6 +25,8 @@
 #   -N  nice value of the measured programs (default -15: both sides keep their CPU
 #       against background load; 0 to turn off)
 #   -P  publish: copy RESULTS.md and results.png into perf/ of the repository
+#   -S  also run every devipd scenario with --idle poll (devipdpoll_*): the forwarding
+#       rate with idle sleeping off, interleaved with the same binary's default
 # Environment: PERF_NOTE (a word on devipd's state for RESULTS.md), DEVIP_VERSION,
 # MAX_OTHER (a run during which other processes used more CPUs than this, default 1.0,
 # is redone once).
@@ -43,16 +45,17 @@ set -uo pipefail
 P=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$P/.." && pwd)
 REPS=3 DUR=5 WARM=2 MEMMODE=nohuge MEMMB=2048 CORES="1 2" ROUTES=1000000 ONLY="" LOADMODE=pipe
-BUILD=$REPO/build OUT=/tmp/devip-perf NICE=-15 PUBLISH=0
+BUILD=$REPO/build OUT=/tmp/devip-perf NICE=-15 PUBLISH=0 POLLTOO=0
 # other processes' CPU use (in cores) during a window above which the run is redone once:
 # meant for bursts (someone's compile), not for the steady load of a shared machine
 MAX_OTHER=${MAX_OTHER:-1.0}
-while getopts "n:d:w:m:M:W:R:L:s:b:o:N:Ph" o; do
+while getopts "n:d:w:m:M:W:R:L:s:b:o:N:PSh" o; do
     case $o in
     n) REPS=$OPTARG ;; d) DUR=$OPTARG ;; w) WARM=$OPTARG ;; m) MEMMODE=$OPTARG ;;
     M) MEMMB=$OPTARG ;; W) CORES=$OPTARG ;; R) ROUTES=$OPTARG ;; L) LOADMODE=$OPTARG ;;
     s) ONLY=$OPTARG ;;
     b) BUILD=$(readlink -f "$OPTARG") ;; o) OUT=$OPTARG ;; N) NICE=$OPTARG ;; P) PUBLISH=1 ;;
+    S) POLLTOO=1 ;;
     *) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
     esac
 done
@@ -239,10 +242,11 @@ cmdline() {  # scenario prefix -> the command line (printed)
             "-p 0x3 --config=$cfg --parse-ptype --lookup=lpm" \
             "--rule_ipv4=$IN/l3fwd_v4.rules --rule_ipv6=$IN/l3fwd_v6.rules"
     else
-        local lc="-l 0,1"
+        local lc="-l 0,1" idle=""
         [ "$k" = 2 ] && lc="--lcores=0@0,1@1,2@0"
+        [ "$app" = devipdpoll ] && idle=" --idle poll"
         echo "$DEVIPD $lc $mem --no-pci --file-prefix $prefix $vdevs --" \
-            "--socket $OUT/$prefix.sock --config $IN/devipd_base.conf $FIBARG"
+            "--socket $OUT/$prefix.sock --config $IN/devipd_base.conf $FIBARG$idle"
     fi
 }
 
@@ -298,7 +302,7 @@ run_one() {  # scenario rep -> 0 ok, 1 failed, 2 disturbed
     nice -n "$NICE" $cmd >>"$lf" 2>&1 </dev/null &
     APP=$!
     PIDS+=("$APP")
-    if [[ $sc == devipd_* ]]; then
+    if [[ $sc == devipd* ]]; then
         load=$(devipd_setup "$sc" "$lf") || {
             log "  devipd setup failed (see $lf)"
             stop_pid "$APP"
@@ -315,7 +319,7 @@ run_one() {  # scenario rep -> 0 ok, 1 failed, 2 disturbed
     PIDS+=("$sampler")
     wait "$sampler"
     forget "$sampler"
-    if [[ $sc == devipd_* ]] && kill -0 "$APP" 2>/dev/null; then
+    if [[ $sc == devipd* ]] && kill -0 "$APP" 2>/dev/null; then
         { echo "--- /net/ether1/stats"; IPC cat /net/ether1/stats; echo "--- /net/ipifc/stats";
           IPC cat /net/ipifc/stats; } >>"$lf" 2>&1
     fi
@@ -366,7 +370,10 @@ run_rep() {
 LIST=()
 [[ " $CORES " == *" 1 "* ]] && LIST+=("skeleton_v4_c1")
 for k in $CORES; do
-    for fam in v4 v6; do LIST+=("l3fwd_${fam}_c$k" "devipd_${fam}_w$k"); done
+    for fam in v4 v6; do
+        LIST+=("l3fwd_${fam}_c$k" "devipd_${fam}_w$k")
+        [ "$POLLTOO" = 1 ] && LIST+=("devipdpoll_${fam}_w$k")
+    done
 done
 if [ "$ROUTES" -gt 0 ]; then for k in $CORES; do LIST+=("devipd_v4_w${k}_1m"); done; fi
 if [ -n "$ONLY" ]; then

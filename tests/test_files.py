@@ -83,7 +83,9 @@ def test_conversation_directory_listing_and_modes(mhost):
 
 def test_ipifc_conversation_has_snoop_last(mhost):
     files = [p.rsplit("/", 1)[1] for p in mhost.ipctl("ls", "/net/ipifc/0").stdout.decode().split()]
-    assert files == ["ctl", "data", "err", "listen", "local", "remote", "status", "snoop"]
+    # capture (ours, issue 10) follows 9front's files
+    assert files == ["ctl", "data", "err", "listen", "local", "remote", "status", "snoop",
+                     "capture"]
     assert stat(mhost, "/net/ipifc/0/snoop")["mode"] == "0400"
 
 

@@ -256,7 +256,7 @@ TEST_F(TreeTest, RouteLookupAnswersOnTheSameFd) {
 
 TEST_F(TreeTest, EtherDirectoryFiles) {
     Fid e = at(eve, "ether0");
-    EXPECT_EQ(list(e), (std::vector<std::string>{"addr", "stats", "ifstats", "ctl"}));
+    EXPECT_EQ(list(e), (std::vector<std::string>{"addr", "stats", "ifstats", "ctl", "capture"}));
     Fid a = at(eve, "ether0/addr");
     ASSERT_EQ(open(a, OREAD).st, Status::Done);
     EXPECT_EQ(read(a), "020000000010");
