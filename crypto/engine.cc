@@ -240,7 +240,7 @@ uint32_t Engine::dec_burst(SaRt& sa, std::span<Pkt> pkts) {
             return;
         }
         const uint8_t* pp = b + s.textend - 2 - pad;
-        for (uint32_t k = 0; k < pad; k++)
+        for (uint32_t k = 0; sa.padcheck && k < pad; k++)
             if (pp[k] != k + 1) {
                 p.st = Status::pad;
                 return;
