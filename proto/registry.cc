@@ -3,6 +3,7 @@
 #include "proto/registry.h"
 
 #include "proto/esp.h"
+#include "proto/gre.h"
 #include "proto/icmp.h"
 #include "proto/icmp6.h"
 #include "proto/ipifc.h"
@@ -20,6 +21,9 @@ void udp_advise(Proto& p, std::span<const uint8_t> emb, Err why) {
 }
 void udp_done(Proto& p, const MsgHdr& h, std::span<const uint8_t> data) {
     static_cast<Udp&>(p).completion(h, data);
+}
+void gre_in(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
+    static_cast<Gre&>(p).input(f, pkt, hlen);
 }
 void esp_in(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
     static_cast<Esp&>(p).input(f, pkt, hlen);
@@ -50,7 +54,7 @@ constexpr ProtoRow kTable[] = {
     {"icmpv6", 58, 16, false, make_proto<Icmp6>, nullptr, icmp6_in, icmp6_adv, nullptr},
     {"igmp", 2, 0, true, nullptr, nullptr, nullptr, nullptr, nullptr},
     {"mld", 0, 0, true, nullptr, nullptr, nullptr, nullptr, nullptr},
-    {"gre", 47, 64, false, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"gre", 47, 64, false, make_proto<Gre>, gre_in, nullptr, nullptr, nullptr},
     {"ipmux", -1, 64, false, nullptr, nullptr, nullptr, nullptr, nullptr},
     {"esp", 50, 1024, false, make_proto<Esp>, esp_in, esp_in, esp_adv, nullptr},
     {"il", 40, 1024, false, nullptr, nullptr, nullptr, nullptr, nullptr},
