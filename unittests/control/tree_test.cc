@@ -264,5 +264,23 @@ TEST_F(TreeTest, EtherDirectoryFiles) {
     EXPECT_EQ(open(c, OWRITE).err, Eperm);
 }
 
+TEST_F(TreeTest, EspConvHasStatsFile) {
+    Fid c = at(eve, "esp/clone");
+    ASSERT_EQ(open(c, ORDWR).st, Status::Done);
+    EXPECT_EQ(read(c), "0");
+    Fid cd = at(eve, "esp/0");
+    EXPECT_EQ(list(cd), (std::vector<std::string>{"ctl", "data", "err", "listen", "local",
+                                                  "remote", "status", "stats"}));
+    Dir st;
+    Fid sf = at(eve, "esp/0/stats");
+    ASSERT_FALSE(tree.stat(sf, st));
+    EXPECT_EQ(st.mode, 0444u);
+    EXPECT_EQ(st.name, "stats");
+    ASSERT_FALSE(write(c, "connect 198.18.0.2!4096"));
+    ASSERT_FALSE(write(c, "esp aes_128_cbc 00112233445566778899aabbccddeeff"));
+    ASSERT_EQ(open(sf, OREAD).st, Status::Done);
+    EXPECT_NE(read(sf).find("Esp: aes_128_cbc\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace devip::ctl
