@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 from scapy.layers.inet import ICMP, IP, IPerror, UDP
-from scapy.layers.inet6 import IPv6
+from scapy.layers.inet6 import ICMPv6DestUnreach, IPv6
 from scapy.layers.ipsec import ESP, SecurityAssociation
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
@@ -278,6 +278,14 @@ def test_ipv6_outer_both_ways(devip_factory):
         f = Ether(dst=bytes.fromhex(d.mac), src=got[0].dst) / sa2.encrypt(INNER6, seq_num=1)
         w.send([bytes(f)])
         assert inn.read() == bytes(INNER6)
+        # an unknown SPI over IPv6 gets ICMPv6 port unreachable (esp.c runs its v4 routine)
+        sa3 = scapy_sa("aes_128_gcm", 0x6fff, "2001:2:0:8::2", "2001:2:0:8::1", v6=True)
+        f = Ether(dst=bytes.fromhex(d.mac), src=got[0].dst) / sa3.encrypt(INNER6, seq_num=1)
+        back = [Ether(x) for x in w.exchange([bytes(f)])]
+        unreach = [e for e in back if ICMPv6DestUnreach in e]
+        assert len(unreach) == 1, back
+        assert unreach[0][ICMPv6DestUnreach].code == 4
+        assert unreach[0][IPv6].dst == "2001:2:0:8::2"
         out.close()
         inn.close()
     finally:

@@ -378,6 +378,13 @@ TEST_F(EspTest, UnknownSpiGetsPortUnreachable_4_4_2) {
     EXPECT_EQ(esp.nospi, 1u);
 }
 
+TEST_F(EspTest, UnknownSpiAnswersAreRateLimited) {
+    for (int i = 0; i < 300; i++) rx_esp(kGcm);  // the clock stands still: no refill
+    EXPECT_EQ(io.sent.size(), size_t(Stack::kIcmpBurst));
+    EXPECT_EQ(esp.nospi, 300u);
+    EXPECT_EQ(s.icmp_limited, 300u - uint64_t(Stack::kIcmpBurst));
+}
+
 TEST_F(EspTest, AdviceHangsUpTheOutboundSa_4_8_3) {
     EspConv& c = conv();
     ASSERT_FALSE(ctl(c, "connect 192.168.1.1!4096"));
