@@ -109,14 +109,15 @@ Err ctl_noheader(EspConv& c, const CtlArgs&) {
     return ok;
 }
 
-// Decimal, the whole field, within 32 bits.
-bool parse_u32(std::string_view s, uint64_t max, uint64_t& v) {
+// Decimal, the whole field, at most max.
+bool parse_dec(std::string_view s, uint64_t max, uint64_t& v) {
     if (s.empty() || s.size() > 20) return false;
     v = 0;
     for (char ch : s) {
         if (ch < '0' || ch > '9') return false;
-        v = v * 10 + uint64_t(ch - '0');
-        if (v > max) return false;
+        uint64_t d = uint64_t(ch - '0');
+        if (v > (max - d) / 10) return false;
+        v = v * 10 + d;
     }
     return true;
 }
@@ -127,7 +128,7 @@ Err ctl_spi(EspConv& c, const CtlArgs& a) {
     if (!c.incoming) return Enotincoming;
     if (c.keyed) return Ekeysset;
     uint64_t v;
-    if (!parse_u32(a[1], UINT32_MAX, v) || v < kSpiLo) return Ebadspi;
+    if (!parse_dec(a[1], UINT32_MAX, v) || v < kSpiLo) return Ebadspi;
     EspConv* o = esp_proto(c).incoming(uint32_t(v));
     if (o && o != &c) return Espinuse;
     drop_rt(c);
@@ -146,7 +147,7 @@ Err ctl_9front(EspConv& c, const CtlArgs&) {
 // `seq N`: the last sequence number sent (outbound) or the highest seen (inbound).
 Err ctl_seq(EspConv& c, const CtlArgs& a) {
     uint64_t v;
-    if (!parse_u32(a[1], c.cfg.esn ? UINT64_MAX / 10 : UINT32_MAX, v)) return Ebadarg;
+    if (!parse_dec(a[1], c.cfg.esn ? UINT64_MAX : UINT32_MAX, v)) return Ebadarg;
     drop_rt(c);
     c.cfg.seq = v;
     c.error = {};
@@ -161,7 +162,7 @@ Err ctl_esn(EspConv& c, const CtlArgs&) {
 
 Err ctl_window(EspConv& c, const CtlArgs& a) {
     uint64_t v;
-    if (!parse_u32(a[1], UINT32_MAX, v)) return err(crypto::Ewindow);
+    if (!parse_dec(a[1], UINT32_MAX, v)) return err(crypto::Ewindow);
     if (crypto::Err e = c.cfg.set_window(uint32_t(v))) return err(e);
     drop_rt(c);
     return ok;

@@ -234,6 +234,7 @@ Err Gre::write_data(Conv& c, std::span<const uint8_t> data) {
     std::string gre(data.begin() + kAddrs, data.end());
     uint32_t src = get32(data.data()), dst = get32(data.data() + 4);
     if (!static_cast<GreConv&>(c).raw) {
+        if (dst == 0 && !c.raddr.is_v4()) return ok;  // IPv4 only: nowhere to send it
         if (dst == 0) dst = get32(c.raddr.b.data() + 12);
         if (src == 0) {
             if (c.laddr.is_noaddr()) c.laddr = stack.findlocalip(Ipaddr::v4(dst));
