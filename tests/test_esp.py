@@ -290,3 +290,61 @@ def test_ipv6_outer_both_ways(devip_factory):
         inn.close()
     finally:
         quiet.close()
+
+
+def nine_seal(spi, seq, inner, ckey, akey):
+    """An ESP packet as 9front's esp.c sends it with `esp aes_ctr` and `ah hmac_sha1_96`:
+    AES-128-CBC, the key bytes reversed from the hex written, pad bytes left as they were
+    (not 1, 2, 3...), next header 0, HMAC-SHA1 with a 16-byte key (reversed too)."""
+    import hashlib
+    import hmac
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    pad = (16 - (len(inner) + 2) % 16) % 16
+    text = inner + b"\xee" * pad + bytes([pad, 0])
+    iv = os.urandom(16)
+    enc = Cipher(algorithms.AES(ckey[::-1]), modes.CBC(iv)).encryptor()
+    body = spi.to_bytes(4, "big") + seq.to_bytes(4, "big") + iv + enc.update(text) + \
+        enc.finalize()
+    return body + hmac.new(akey[::-1], body, hashlib.sha1).digest()[:12]
+
+
+def nine_open(esp, ckey, akey):
+    """What a 9front peer makes of devip's packet: (next header, inner packet)."""
+    import hashlib
+    import hmac
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    body, icv = esp[:-12], esp[-12:]
+    assert hmac.compare_digest(hmac.new(akey[::-1], body, hashlib.sha1).digest()[:12], icv)
+    dec = Cipher(algorithms.AES(ckey[::-1]), modes.CBC(body[8:24])).decryptor()
+    text = dec.update(body[24:]) + dec.finalize()
+    return text[-1], text[:len(text) - 2 - text[-2]]
+
+
+def test_9front_peer_both_ways(esp_host):
+    d = esp_host
+    w = d.wire()
+    ckey, akey = bytes(range(16)), bytes(range(0x40, 0x50))
+    out = Conv(d)
+    out.ctl("connect %s!4242" % LINUX_IP)
+    out.ctl("9front")
+    out.ctl("esp aes_ctr " + ckey.hex())
+    out.ctl("ah hmac_sha1_96 " + akey.hex())
+    inn = Conv(d)
+    inn.ctl("connect %s!*" % LINUX_IP)
+    inn.ctl("spi 4343")
+    inn.ctl("9front")
+    inn.ctl("esp aes_ctr " + ckey.hex())
+    inn.ctl("ah hmac_sha1_96 " + akey.hex())
+    assert "Mode: 9front" in inn.cat("stats")
+    w.drain()
+    out.write(bytes(INNER))
+    got = esp_frames(w.recv(until=lambda g: len(esp_frames(g)) >= 1, timeout=5))
+    assert len(got) == 1
+    nh, inner = nine_open(bytes(got[0][IP].payload), ckey, akey)
+    assert nh == 0 and inner == bytes(INNER)
+    pkt = IP(src=LINUX_IP, dst=DEVIP_IP, proto=50) / Raw(nine_seal(4343, 1, bytes(INNER),
+                                                                     ckey, akey))
+    w.send([bytes(Ether(dst=bytes.fromhex(d.mac), src=LINUX_MAC) / pkt)])
+    assert inn.read() == bytes(INNER)
+    out.close()
+    inn.close()
