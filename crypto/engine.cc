@@ -145,7 +145,7 @@ static void aad_iv(const SaRt& sa, uint8_t* aad, uint8_t* iv, const uint8_t* b, 
         put32(aad + 4, uint32_t(seq));
     }
     std::memcpy(iv, sa.salt, 4);
-    std::memcpy(iv + 4, b + 8, 8);
+    if (sa.ivlen >= 8) std::memcpy(iv + 4, b + 8, 8);  // the null cipher has no IV at all
 }
 
 // AES-GCM through ipsec-mb's direct API, in place: one call per packet.

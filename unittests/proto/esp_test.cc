@@ -289,6 +289,19 @@ TEST_F(EspTest, NextHeaderCheckedAndDummiesDropped_RFC4303_2_6) {
     EXPECT_EQ(read(c), std::string("\x11\0\0\0", 4) + str(kInner));
 }
 
+// The shortest null/null packets: SPI, sequence, padding, pad length, next header, no data
+// (the fuzzer found the engine reading an IV such a packet does not have).
+TEST_F(EspTest, ShortestNullPacket) {
+    EspConv& c = conv();
+    ASSERT_FALSE(ctl(c, "connect 192.168.1.1!*"));
+    ASSERT_FALSE(ctl(c, "spi 7001"));
+    ASSERT_FALSE(ctl(c, "header"));
+    rx_esp(hex("00001b590000000100ff"));  // 2 bytes of text: not a multiple of 4
+    EXPECT_EQ(stat(c, "LenErrors"), 1u);
+    rx_esp(hex("00001b59000000020102" "02ff"));
+    EXPECT_EQ(read(c), std::string("\xff\0\0\0", 4));
+}
+
 TEST_F(EspTest, HeaderModeWriteSetsNextHeader_4_9) {
     EspConv& c = conv();
     ASSERT_FALSE(ctl(c, "connect 192.168.1.1!4096"));
