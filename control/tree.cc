@@ -158,6 +158,11 @@ bool Tree::gen_proto(const Fid&, Proto& p, uint64_t i, Dir& d) const {
 
 bool Tree::gen_conv(const Fid&, Proto& p, Conv& c, uint64_t i, Dir& d) const {
     size_t n = std::size(kConvFiles) - (p.has_snoop() ? 0 : 2);  // snoop, capture: ipifc
+    if (i == n && p.has_conv_stats()) {
+        fill(d, "stats", qpath(unsigned(p.info.index), unsigned(c.x), Q::Convstats), 0444,
+             c.owner);
+        return true;
+    }
     if (i >= n) return false;
     const NodeInfo& k = kConvFiles[i];
     uint64_t len = 0;
@@ -311,7 +316,7 @@ Answer Tree::open(Fid& f, uint8_t mode) {
     switch (t) {
     case Q::Topdir: case Q::Protodir: case Q::Convdir: case Q::Status: case Q::Remote:
     case Q::Local: case Q::Stats: case Q::Bootp: case Q::Ipselftab: case Q::Etherdir:
-    case Q::Etheraddr: case Q::Etherstats: case Q::Etherifstats:
+    case Q::Etheraddr: case Q::Etherstats: case Q::Etherifstats: case Q::Convstats:
         if (rw != OREAD || (mode & OTRUNC)) return Answer::fail(Eperm);
         return Answer::done();
     case Q::Log:
@@ -519,6 +524,9 @@ Answer Tree::read(Fid& f, uint64_t off, uint32_t count, std::string& out) {
         if (se) return Answer::fail(se);
         return string_read(text.str(), off, count, out);
     }
+    case Q::Convstats:
+        p->conv_stats(*c, text);
+        return string_read(text.str(), off, count, out);
     case Q::Data:
     case Q::Err:
     case Q::Snoop: {

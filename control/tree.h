@@ -20,6 +20,7 @@ enum class Q : uint8_t {
     Convdir, Ctl, Data, Err, Listen, Local, Remote, Status, Snoop,
     Etherdir, Etheraddr, Etherstats, Etherifstats, Etherctl,
     Config, Capture,
+    Convstats,  // ours: a conversation's own counters (esp), after status in the listing
 };
 inline constexpr unsigned kEtherProto = 31;  // qid proto field of /net/etherN files
 

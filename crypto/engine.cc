@@ -145,7 +145,7 @@ static void aad_iv(const SaRt& sa, uint8_t* aad, uint8_t* iv, const uint8_t* b, 
         put32(aad + 4, uint32_t(seq));
     }
     std::memcpy(iv, sa.salt, 4);
-    std::memcpy(iv + 4, b + 8, 8);
+    if (sa.ivlen >= 8) std::memcpy(iv + 4, b + 8, 8);  // the null cipher has no IV at all
 }
 
 // AES-GCM through ipsec-mb's direct API, in place: one call per packet.
@@ -240,7 +240,7 @@ uint32_t Engine::dec_burst(SaRt& sa, std::span<Pkt> pkts) {
             return;
         }
         const uint8_t* pp = b + s.textend - 2 - pad;
-        for (uint32_t k = 0; k < pad; k++)
+        for (uint32_t k = 0; sa.padcheck && k < pad; k++)
             if (pp[k] != k + 1) {
                 p.st = Status::pad;
                 return;

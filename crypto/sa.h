@@ -32,6 +32,8 @@ struct SaCfg {
     bool esn = false;                          // 64-bit sequence numbers
     uint32_t window = ReplayWindow::kMin;      // inbound anti-replay window
     uint64_t seq = 0;                          // last number sent (out) or seen (in); tests
+    bool padcheck = true;                      // input: pad bytes must be 1,2,3… (9front's
+                                               // are never written, so its peers skip this)
 
     SaCfg() = default;
     SaCfg(const SaCfg&) = default;
@@ -58,6 +60,7 @@ struct alignas(64) SaRt {
     uint32_t spi;                              // SPI, host order
     Dir dir;                                   // direction
     bool esn;                                  // 64-bit sequence numbers
+    bool padcheck;                             // input: check the pad bytes' values
     uint8_t ivlen;                             // IV bytes on the wire
     uint8_t align;                             // ciphertext alignment: max(4, block)
     uint8_t icvlen;                            // ICV bytes (AEAD tag or truncated MAC)

@@ -163,6 +163,9 @@ public:
     // secrets only when keys. Interfaces, routes, ARP and ndb are the stack's (save.cc).
     virtual void save(Text&, bool keys) const {}
     virtual bool has_snoop() const { return false; }
+    // A per-conversation stats file (esp): listed after status when true.
+    virtual bool has_conv_stats() const { return false; }
+    virtual void conv_stats(const Conv&, Text&) const {}
 
     // clone (§1.4 reuse rule): lowest conv with inuse 0 and not busy; Enodev when full.
     Result<Conv*> clone(const std::string& user);

@@ -2,6 +2,8 @@
 // built yet keeps its row (and so its index in qids) with a null make.
 #include "proto/registry.h"
 
+#include "proto/esp.h"
+#include "proto/gre.h"
 #include "proto/icmp.h"
 #include "proto/icmp6.h"
 #include "proto/ipifc.h"
@@ -30,6 +32,15 @@ void udp_advise(Proto& p, std::span<const uint8_t> emb, Err why) {
 void udp_done(Proto& p, const MsgHdr& h, std::span<const uint8_t> data) {
     static_cast<Udp&>(p).completion(h, data);
 }
+void gre_in(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
+    static_cast<Gre&>(p).input(f, pkt, hlen);
+}
+void esp_in(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
+    static_cast<Esp&>(p).input(f, pkt, hlen);
+}
+void esp_adv(Proto& p, std::span<const uint8_t> emb, Err why) {
+    static_cast<Esp&>(p).advise(emb, why);
+}
 void icmp_in(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
     static_cast<Icmp&>(p).input(f, pkt, hlen);
 }
@@ -56,9 +67,9 @@ constexpr ProtoRow kTable[] = {
     {"icmpv6", 58, 16, false, make_proto<Icmp6>, nullptr, icmp6_in, icmp6_adv, nullptr},
     {"igmp", 2, 0, true, nullptr, nullptr, nullptr, nullptr, nullptr},
     {"mld", 0, 0, true, nullptr, nullptr, nullptr, nullptr, nullptr},
-    {"gre", 47, 64, false, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"gre", 47, 64, false, make_proto<Gre>, gre_in, nullptr, nullptr, nullptr},
     {"ipmux", -1, 64, false, nullptr, nullptr, nullptr, nullptr, nullptr},
-    {"esp", 50, 1024, false, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {"esp", 50, 1024, false, make_proto<Esp>, esp_in, esp_in, esp_adv, nullptr},
     {"il", 40, 1024, false, nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 

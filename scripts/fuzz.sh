@@ -11,7 +11,7 @@ if ! ninja -C "$dir" >"$dir/build.log" 2>&1; then
     echo "fuzz: build failed:"; grep -E "error|FAILED" "$dir/build.log" | head -20; exit 1
 fi
 fail=0
-for h in fcall_fuzz ctl_fuzz ip_input_fuzz stack_ctl_fuzz fastpath_fuzz tcp_input_fuzz tcp_ctl_fuzz; do
+for h in fcall_fuzz ctl_fuzz ip_input_fuzz stack_ctl_fuzz fastpath_fuzz tcp_input_fuzz tcp_ctl_fuzz esp_gre_fuzz; do
     corpus=unittests/fuzz/corpus/$h
     work=$dir/corpus-$h
     mkdir -p "$work"

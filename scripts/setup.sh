@@ -7,7 +7,8 @@ pkgs=(
     libdpdk-dev dpdk libipsec-mb-dev libssl-dev libpcap-dev libnuma-dev libnetfilter-queue-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     clang libclang-rt-14-dev
-    iproute2 iputils-ping socat nftables curl python3-scapy python3-pytest tshark procps util-linux
+    iproute2 iputils-ping socat nftables curl python3-scapy python3-cryptography python3-pytest
+    tshark procps util-linux
     iperf3 traceroute radvd python3-prometheus-client dpdk-dev systemd libfuse3-dev fuse3 ndisc6
     tcpreplay ethtool iptables
 )

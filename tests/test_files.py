@@ -42,8 +42,8 @@ def test_top_level_listing(mhost):
     names = [p.rsplit("/", 1)[1] for p in mhost.ipctl("ls", "/net").stdout.decode().split()]
     # protocols in 9front's registration order (tcp udp rudp ipifc icmp icmpv6 ...: the ones
     # devip has), then the six files, then devip's own config (ipctl save), then the ports
-    assert names == ["tcp", "udp", "ipifc", "icmp", "icmpv6", "arp", "bootp", "ndb", "iproute",
-                     "ipselftab", "log", "config", "ether0"]
+    assert names == ["tcp", "udp", "ipifc", "icmp", "icmpv6", "gre", "esp", "arp", "bootp", "ndb",
+                     "iproute", "ipselftab", "log", "config", "ether0"]
 
 
 @pytest.mark.parametrize("name,mode,qtype", [

@@ -65,11 +65,11 @@ struct TreeTest : ::testing::Test {
 
 TEST_F(TreeTest, TopLevelListingOrder_1_1) {
     Fid f = at(eve, "");
-    EXPECT_EQ(list(f), (std::vector<std::string>{"tcp", "udp", "ipifc", "icmp", "icmpv6",
-                                                 "arp", "bootp", "ndb", "iproute", "ipselftab",
-                                                 "log", "config", "ether0"}));
+    EXPECT_EQ(list(f), (std::vector<std::string>{"tcp", "udp", "ipifc", "icmp", "icmpv6", "gre",
+                                                 "esp", "arp", "bootp", "ndb", "iproute",
+                                                 "ipselftab", "log", "config", "ether0"}));
     Dir d;
-    ASSERT_TRUE(tree.dirent(f, 5, d));  // arp
+    ASSERT_TRUE(tree.dirent(f, 7, d));  // arp
     EXPECT_EQ(d.qid.path, 2u);
     EXPECT_EQ(d.mode, 0664u);
     EXPECT_EQ(d.uid, "network");
@@ -262,6 +262,24 @@ TEST_F(TreeTest, EtherDirectoryFiles) {
     EXPECT_EQ(read(a), "020000000010");
     Fid c = at(glenda, "ether0/ctl");
     EXPECT_EQ(open(c, OWRITE).err, Eperm);
+}
+
+TEST_F(TreeTest, EspConvHasStatsFile) {
+    Fid c = at(eve, "esp/clone");
+    ASSERT_EQ(open(c, ORDWR).st, Status::Done);
+    EXPECT_EQ(read(c), "0");
+    Fid cd = at(eve, "esp/0");
+    EXPECT_EQ(list(cd), (std::vector<std::string>{"ctl", "data", "err", "listen", "local",
+                                                  "remote", "status", "stats"}));
+    Dir st;
+    Fid sf = at(eve, "esp/0/stats");
+    ASSERT_FALSE(tree.stat(sf, st));
+    EXPECT_EQ(st.mode, 0444u);
+    EXPECT_EQ(st.name, "stats");
+    ASSERT_FALSE(write(c, "connect 198.18.0.2!4096"));
+    ASSERT_FALSE(write(c, "esp aes_128_cbc 00112233445566778899aabbccddeeff"));
+    ASSERT_EQ(open(sf, OREAD).st, Status::Done);
+    EXPECT_NE(read(sf).find("Esp: aes_128_cbc\n"), std::string::npos);
 }
 
 }  // namespace

@@ -161,7 +161,8 @@ struct Ip6Test : ::testing::Test {
 TEST_F(Ip6Test, IcmpV6DirectoryIsRegisteredAfterIcmp_1_1) {
     std::vector<std::string> names;
     for (auto& p : s.protos) names.push_back(p->info.name);
-    EXPECT_EQ(names, (std::vector<std::string>{"tcp", "udp", "ipifc", "icmp", "icmpv6"}));
+    EXPECT_EQ(names,
+              (std::vector<std::string>{"tcp", "udp", "ipifc", "icmp", "icmpv6", "gre", "esp"}));
     EXPECT_EQ(s.icmp6->info.index, 5);
     EXPECT_EQ(s.icmp6->info.nconv, 16);
     EXPECT_EQ(s.icmp6->info.ipproto, 58);
