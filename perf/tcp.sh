@@ -6,6 +6,8 @@
 # what a user runs: `ipctl announce` (data to stdout), `ipctl listen ... cat` (echo),
 # `ipctl dial` (a sender).
 # Usage: perf/tcp.sh [MBYTES] [CONNS] [ROUNDS]   (default 200 MB, 2000 connections, 5000)
+# DEVIPD_OPTS="--idle poll" compares devipd with its workers spinning; TCP_ONLY=1 leaves out
+# perf/latency.sh. The table plots with perf/tcp_plot.py OUT perf/results-tcp.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mb=${1:-200}; conns=${2:-2000}; rounds=${3:-5000}
@@ -126,3 +128,10 @@ printf "%-40s %12s %12s %8s\n" "1-byte rtt p50, 9P echo server, us" "$(f "$d9_rr
 printf "%-40s %12s %12s %8s\n" "1-byte rtt p99, 9P echo server, us" "$(f "$d9_rr" p99)" \
     "$(f "$l_rr" p99)" "$(ratio "$(f "$d9_rr" p99)" "$(f "$l_rr" p99)")"
 echo "devip /net/tcp/stats: $(ipctl cat /net/tcp/stats | grep -E '^(RetransSegs|OutSegs|InSegs):' | tr '\n' ' ')"
+
+# 6. conversation latency beside it: ipctl ping against the kernel's, UDP echo through /net/udp
+# against Linux over veth (perf/latency.sh, its own devipd)
+if [ -z "${TCP_ONLY:-}" ]; then
+    echo
+    bash perf/latency.sh "$rounds" | tail -n +2
+fi
