@@ -58,19 +58,16 @@ MsgHdr Tcp::hdr(MsgKind k, const TcpConv& c) const {
 // ---- requests -------------------------------------------------------------------------------
 
 void Tcp::send(const MsgHdr& h, std::span<const uint8_t> d, int w) {
-    if (workers() == 0) {
-        uint64_t now = stack.net.now_us();
-        if (!local_) {
+    if (workers() == 0) {  // the local shard, through a queue: what it sends to ourselves
+        if (!local_) {     // comes back as input, later in the same loop, not recursively
             TcpParams prm;
             prm.scale(stack.net.tcp_scale);
             local_ = std::make_unique<TcpWork>(prm, stack.net.tcp_key.data(), uint8_t(stack.n),
-                                               now, emit_local, this);
+                                               stack.net.now_us(), emit_local, this);
             local_->shard.porthog = porthog_;
         }
-        auto* copy = new std::string(d.begin(), d.end());  // a Send piece may have to wait
-        auto b = std::span(reinterpret_cast<const uint8_t*>(copy->data()), copy->size());
-        if (!local_->request(h, b, copy, now)) delete copy;
-        drain_local();
+        local_q_.push_back({h, std::string(d.begin(), d.end()), 0});
+        if (!in_local_) run_local(kLocalBatch);
         return;
     }
     if (w >= 0 && backlog_.empty() && stack.net.io->request(h, d, w)) return;
@@ -91,11 +88,31 @@ void Tcp::flush_backlog() {
     }
 }
 
+// Runs up to limit queued requests on the local shard; what they make (segments to ourselves
+// over loopback, requests of completions) queues behind them. A connection talking to itself
+// cannot recurse, and cannot keep one call busy for ever: the rest waits for the tick.
+void Tcp::run_local(size_t limit) {
+    in_local_ = true;
+    uint64_t now = stack.net.now_us();
+    while (!local_q_.empty() && limit--) {
+        Req r = std::move(local_q_.front());
+        local_q_.pop_front();
+        auto* copy = new std::string(std::move(r.d));  // a Send piece may have to wait
+        auto b = std::span(reinterpret_cast<const uint8_t*>(copy->data()), copy->size());
+        if (!local_->request(r.h, b, copy, now)) delete copy;
+        drain_local();
+    }
+    in_local_ = false;
+}
+
 void Tcp::tick(uint64_t) {
     if (workers() == 0) {
         if (local_) {
+            in_local_ = true;
             local_->timers(stack.net.now_us());
             drain_local();
+            in_local_ = false;
+            run_local(kLocalBatch * 16);
         }
         return;
     }

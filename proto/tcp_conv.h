@@ -93,6 +93,10 @@ private:
         int w;
     };
     std::deque<Req> backlog_;     // requests a full ring refused, oldest first
+    std::deque<Req> local_q_;     // no workers: requests for the local shard, in order
+    bool in_local_ = false;       // the local shard is running: queue, do not recurse
+    static constexpr size_t kLocalBatch = 256;  // local requests run per call
+    void run_local(size_t limit);
     bool draining_ = false;
     bool porthog_ = false;
     uint64_t announces_ = 0;      // PassiveOpens (9front counts announces; workers each listen)

@@ -10,6 +10,7 @@
 #include "proto/icmp.h"
 #include "proto/ip6.h"
 #include "proto/stack.h"
+#include "proto/tcp_conv.h"
 #include "proto/udp.h"
 #include "unittests/fake_netio.h"
 
@@ -48,6 +49,13 @@ struct World {
         (*k)->p->write_ctl(**k, proto::parsecmd("connect 198.18.0.2!9"));
         auto i = s.icmp->clone("eve");
         (*i)->p->write_ctl(**i, proto::parsecmd("connect 198.18.0.2!1"));
+        // and tcp: a listener (its calls), a connection being made (the local shard: no
+        // workers here, so segments to our own addresses come back as input)
+        auto t = proto::tcp_of(s)->clone("eve");
+        (*t)->p->write_ctl(**t, proto::parsecmd("announce 80"));
+        auto tc = proto::tcp_of(s)->clone("eve");
+        proto::Pend op;
+        (*tc)->p->ctl_async(**tc, proto::parsecmd("connect 198.18.0.2!80"), op);
     }
 };
 
@@ -72,6 +80,7 @@ bool fix_icmp6(std::vector<uint8_t>& f) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static World w;
+    if (size == 0) return 0;  // no frame (and no pointer to offset)
     std::vector<uint8_t> frame(data, data + size);
     proto::FastStats st{};
     size_t n = 0;
