@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses with clang (build-fuzz/) and runs each for a bounded time.
-# Usage: scripts/fuzz.sh [SECONDS_EACH]   (default $FUZZ_SECONDS, else 60)
+# Usage: scripts/fuzz.sh [SECONDS_EACH]   (default $FUZZ_SECONDS, else 45)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-${FUZZ_SECONDS:-60}}
+secs=${1:-${FUZZ_SECONDS:-45}}
 dir=build-fuzz
 [ -f "$dir/build.ninja" ] || CC=clang CXX=clang++ meson setup "$dir" -Dfuzz=true -Dtests=false \
     -Dbuildtype=debugoptimized >/dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs every test: unit tests (GoogleTest), the fuzzers
-# for a bounded time (FUZZ_SECONDS each, default 60), and the system tests (pytest, as root,
+# for a bounded time (FUZZ_SECONDS each, default 45), and the system tests (pytest, as root,
 # with devipd on net_tap devices in network namespaces); then the unit tests and the system
 # tests once more against the sanitizer build (build-asan/: ASan with leak checking, UBSan),
 # where any report aborts the program and fails its test.
