@@ -145,6 +145,9 @@ private:
     void flow_request(unsigned w, const proto::MsgHdr& h, rte_mbuf* m);  // FlowAdd, FlowDel
     bool udp_send(unsigned w, const proto::FastTable& t, proto::MsgHdr& h, rte_mbuf* m);
     bool icmp_send(unsigned w, const proto::FastTable& t, proto::MsgHdr& h, rte_mbuf* m);
+    // udp_send's and icmp_send's common end: out from the flow's hint, else up as TxSlow
+    bool send_hinted(unsigned w, const proto::FastTable& t, proto::MsgHdr& h, rte_mbuf* m,
+                     const proto::OutHint& hint, size_t len);
     // An echo reply to us that ICMP conversations' flows take: completions; false: not one
     bool icmp_deliver(unsigned w, const proto::PortRt& p, const uint8_t* ip, size_t hlen,
                       size_t tlen, uint16_t port);

@@ -84,20 +84,11 @@ void Dataplane::flow_request(unsigned w, const MsgHdr& h, rte_mbuf* m) {
         s.del(h.conv);
 }
 
-// An ICMP conversation's message to send: the IPv4 header in the request mbuf's headroom,
-// then as udp_send (from the hint, else up as TxSlow).
-bool Dataplane::icmp_send(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf* m) {
-    const IcmpFlow* u = h.stack < kMaxStacks ? ctx_[w]->icmp[h.stack].by_conv(h.conv) : nullptr;
-    std::atomic<uint32_t>* id = u ? t.ipid[h.stack] : nullptr;
-    char* ip = id && u->gen == h.gen ? rte_pktmbuf_prepend(m, kIp4Hdr) : nullptr;
-    if (!ip) {
-        rte_pktmbuf_free(m);
-        return false;
-    }
-    size_t len = icmp_build4(reinterpret_cast<uint8_t*>(ip), u->f,
-                             uint16_t(id->fetch_add(1, std::memory_order_relaxed)),
-                             m->data_len - kIp4Hdr);
-    const OutHint& hint = u->f.hint;
+// The IPv4 packet of len bytes at m's data, from a conversation's flow: framed from its
+// route hint and ready for a tx buffer (true: m->port set) while the hint is current and the
+// packet fits, else up to the control thread's IP output as TxSlow (false).
+bool Dataplane::send_hinted(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf* m,
+                            const OutHint& hint, size_t len) {
     std::atomic<uint32_t>* gen = t.rgen[h.stack];
     WorkerStats& ws = wstats_[w];
     if (hint.ok && gen && hint.gen == gen->load(std::memory_order_acquire) && len <= hint.mtu &&
@@ -121,6 +112,22 @@ bool Dataplane::icmp_send(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf* m
     }
     wake_control();
     return false;
+}
+
+// An ICMP conversation's message to send: the IPv4 header in the request mbuf's headroom,
+// then as udp_send (from the hint, else up as TxSlow).
+bool Dataplane::icmp_send(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf* m) {
+    const IcmpFlow* u = h.stack < kMaxStacks ? ctx_[w]->icmp[h.stack].by_conv(h.conv) : nullptr;
+    std::atomic<uint32_t>* id = u ? t.ipid[h.stack] : nullptr;
+    char* ip = id && u->gen == h.gen ? rte_pktmbuf_prepend(m, kIp4Hdr) : nullptr;
+    if (!ip) {
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    size_t len = icmp_build4(reinterpret_cast<uint8_t*>(ip), u->f,
+                             uint16_t(id->fetch_add(1, std::memory_order_relaxed)),
+                             m->data_len - kIp4Hdr);
+    return send_hinted(w, t, h, m, u->f.hint, len);
 }
 
 // An echo reply for our conversations: the message in their format (the IPv4 header without
@@ -185,30 +192,7 @@ bool Dataplane::udp_send(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf* m)
     size_t len = udp_build4(reinterpret_cast<uint8_t*>(ip), u->f,
                             uint16_t(id->fetch_add(1, std::memory_order_relaxed)),
                             m->data_len - kIp4Hdr - 8);
-    const OutHint& hint = u->f.hint;
-    std::atomic<uint32_t>* gen = t.rgen[h.stack];
-    WorkerStats& ws = wstats_[w];
-    if (hint.ok && gen && hint.gen == gen->load(std::memory_order_acquire) && len <= hint.mtu &&
-        t.port[hint.port].bound) {
-        char* e = rte_pktmbuf_prepend(m, kEthHdr);
-        if (e) {
-            std::memcpy(e, hint.eth, 12);
-            put16(reinterpret_cast<uint8_t*>(e) + 12, kEthIp4);
-            m->port = hint.port;
-            ws.s[h.stack].ip[OutRequests]++;
-            ws.sent++;
-            return true;
-        }
-    }
-    h.kind = MsgKind::TxSlow;
-    ws.sent_slow++;
-    if (rte_ring_enqueue(cpl_[w], m) != 0) {
-        ws.cpl_drops++;
-        rte_pktmbuf_free(m);
-        return false;
-    }
-    wake_control();
-    return false;
+    return send_hinted(w, t, h, m, u->f.hint, len);
 }
 
 // The l4 stage (STYLE.md §3.6) for what the fast path punted: an unfragmented UDP datagram
