@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "proto/msg.h"
+#include "proto/udp_shard.h"
 #include "proto/wire.h"
 
 namespace devip::proto {
@@ -53,17 +54,7 @@ private:
 // already at ip + 20, from flow f; the packet's length.
 inline size_t icmp_build4(uint8_t* ip, const FlowMsg& f, uint16_t id, size_t len) {
     size_t tlen = size_t(kIp4Hdr) + len;
-    ip[0] = 0x45;
-    ip[1] = f.tos;
-    put16(ip + 2, uint16_t(tlen));
-    put16(ip + 4, id);
-    put16(ip + 6, 0);
-    ip[8] = f.ttl;
-    ip[9] = kProtoIcmp;
-    put16(ip + 10, 0);
-    std::memcpy(ip + 12, f.laddr.b.data() + 12, 4);
-    std::memcpy(ip + 16, f.raddr.b.data() + 12, 4);
-    put16(ip + 10, csum(ip, kIp4Hdr));
+    flow_ip4(ip, f, kProtoIcmp, id, tlen);
     return tlen;
 }
 

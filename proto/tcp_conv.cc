@@ -169,19 +169,15 @@ Err Tcp::start_ctl(TcpConv& c, const CtlArgs& a, Pend& op) {
         op.ticket = ++c.ctl_ticket;
         op.key = &c.kctl;
     };
-    if (v == "connect") {
-        if (c.state != ConvState::Idle) return Econinuse;
+    if (v == "connect") {  // the generic connect, then Connecting until the worker says
+        if (Err e = Proto::write_ctl(c, a)) return e;
         c.state = ConvState::Connecting;  // a failure leaves it so (quirk 1)
-        if (Err e = connect(c, a)) return e;
         if (Err e = connect_tcp(c, op)) return e;
         wait();
         return ok;
     }
     if (v == "announce") {
-        if (c.state != ConvState::Idle) return Econinuse;
-        c.state = ConvState::Announcing;
-        if (Err e = announce(c, a)) return e;
-        c.state = ConvState::Announced;
+        if (Err e = Proto::write_ctl(c, a)) return e;
         announces_++;
         TcpListenMsg m{c.laddr, c.lport, c.backlog};
         c.listener = true;

@@ -99,19 +99,25 @@ inline const UdpFlow* UdpShard::by_conv(uint32_t conv) const {
 // A datagram of len payload bytes, already at ip + 28, from f's connected conversation:
 // the IPv4 and UDP headers in front of it (ID id, checksums computed). Returns the packet's
 // length.
-inline size_t udp_build4(uint8_t* ip, const FlowMsg& f, uint16_t id, size_t len) {
-    size_t tlen = size_t(kIp4Hdr) + 8 + len;
+// The 20-byte IPv4 header of a flow's packet of tlen bytes (protocol proto, ID id, checksum
+// computed), for what the workers send on conversations' behalf.
+inline void flow_ip4(uint8_t* ip, const FlowMsg& f, uint8_t proto, uint16_t id, size_t tlen) {
     ip[0] = 0x45;
     ip[1] = f.tos;
     put16(ip + 2, uint16_t(tlen));
     put16(ip + 4, id);
     put16(ip + 6, 0);  // §4.4: DF never on local packets
     ip[8] = f.ttl;
-    ip[9] = kProtoUdp;
+    ip[9] = proto;
     put16(ip + 10, 0);
     std::memcpy(ip + 12, f.laddr.b.data() + 12, 4);
     std::memcpy(ip + 16, f.raddr.b.data() + 12, 4);
     put16(ip + 10, csum(ip, kIp4Hdr));
+}
+
+inline size_t udp_build4(uint8_t* ip, const FlowMsg& f, uint16_t id, size_t len) {
+    size_t tlen = size_t(kIp4Hdr) + 8 + len;
+    flow_ip4(ip, f, kProtoUdp, id, tlen);
     uint8_t* u = ip + kIp4Hdr;
     put16(u, f.lport);
     put16(u + 2, f.rport);
