@@ -10,7 +10,7 @@ pkgs=(
     iproute2 iputils-ping socat nftables curl python3-scapy python3-cryptography python3-pytest
     tshark procps util-linux
     iperf3 traceroute radvd python3-prometheus-client dpdk-dev systemd libfuse3-dev fuse3 ndisc6
-    tcpreplay ethtool iptables
+    tcpreplay ethtool iptables dpdk-doc
 )
 missing=()
 for p in "${pkgs[@]}"; do
