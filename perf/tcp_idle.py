@@ -2,7 +2,9 @@
 """Memory per idle established TCP connection in devipd (perf/tcp_idle.sh runs this): N
 connections from Linux to a devip listener, all held open; devipd's resident memory before
 and after, and Linux's slab growth for the same connections (its client sockets) beside it.
-Usage (as root, from the repository): perf/tcp_idle.py [N]   (default 100000)"""
+Usage (as root, from the repository): perf/tcp_idle.py [N]   (default 100000)
+Environment: IDLE_OPTS (more devipd options), IDLE_TIMEOUT (seconds without a call before
+giving up, default 120), IDLE_DEBUG (a shell command run in the namespace when stuck)."""
 import os
 import resource
 import socket
@@ -36,32 +38,60 @@ def slab_kb():
 
 
 CLIENT = r"""
-import socket, sys, time
-n, src = int(sys.argv[1]), sys.argv[2]
-socks = []
-for i in range(n):
-    s = socket.socket()
-    s.bind((src, 0))
-    s.connect((sys.argv[3], 7800))
-    socks.append(s)
-print("up", flush=True)
+import select, socket, sys, time
+n, src, dst = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+resets = 0
+def dial():
+    global resets
+    while True:
+        s = socket.socket()
+        s.bind((src, 0))
+        try:
+            s.connect((dst, 7800))
+            return s
+        except (ConnectionResetError, ConnectionRefusedError):
+            s.close()
+            resets += 1
+            time.sleep(0.01)
+socks = [dial() for _ in range(n)]
+# A call that found the listener's backlog full is reset after the handshake (9front's
+# rule): those sockets see an error; dial them again until the driver says stop.
+p = select.poll()
+p.register(sys.stdin, select.POLLIN)
+byfd = {}
+for s in socks:
+    byfd[s.fileno()] = s
+    p.register(s, select.POLLERR | select.POLLHUP | select.POLLRDHUP)
+while True:
+    ev = p.poll(200)
+    if any(fd == sys.stdin.fileno() for fd, _ in ev):
+        break
+    for fd, _ in ev:
+        s = byfd.pop(fd)
+        p.unregister(fd)
+        s.close()
+        resets += 1
+        t = dial()
+        byfd[t.fileno()] = t
+        p.register(t, select.POLLERR | select.POLLHUP | select.POLLRDHUP)
+print("up", resets, flush=True)
 sys.stdin.read()
 """
 
 
 def main():
-    d = Devip(opts=["--workers", "1"])
+    d = Devip(opts=["--workers", "1"] + os.environ.get("IDLE_OPTS", "").split())
     d.start()
     try:
         d.ns_run("ping -c 1 -W 2 %s" % DEVIP_IP, check=False)
         for a in SRCS:
             d.ns_run("ip addr add %s/24 dev dtap0" % a)
-        c = ninep.Client(d.sock, timeout=120)
+        c = ninep.Client(d.sock, timeout=float(os.environ.get("IDLE_TIMEOUT", "120")))
         c.session()
         c.open_path(1, "tcp/clone", ninep.ORDWR)
         lconv = c.read(1).decode()
         c.write(1, b"announce 7800")
-        c.write(1, b"backlog 4000")
+        c.write(1, b"backlog 65535")
         time.sleep(0.5)
         pid = d.proc.pid
         # devipd runs under `ip netns exec`: the daemon is its child after exec (same pid)
@@ -78,19 +108,36 @@ def main():
             k += 1
         fid, calls, t0 = 10, 0, time.monotonic()
         fid = 1000
-        while calls < N:  # take every call and keep its ctl open (the conversation stays)
-            c.walk(0, fid, "tcp", lconv, "listen")
-            c.open(fid, ninep.ORDWR)
-            fid += 1
-            calls += 1
-        for p in procs:
-            assert p.stdout.readline() == b"up\n"
+        try:
+            while calls < N:  # take every call and keep its ctl open (the conversation stays)
+                c.walk(0, fid, "tcp", lconv, "listen")
+                c.open(fid, ninep.ORDWR)
+                fid += 1
+                calls += 1
+        except Exception:
+            if os.environ.get("IDLE_DEBUG"):
+                subprocess.run(["ip", "netns", "exec", d.ns, "sh", "-c", os.environ["IDLE_DEBUG"]])
+                print(d.cat("/net/ether0/stats"))
+                print(d.log()[-3000:])
+            c2 = ninep.Client(d.sock, timeout=10)
+            c2.session()
+            print("stuck after %d calls; tcp/stats:\n%s" % (calls, c2.cat("tcp/stats").decode()))
+            raise
+        resets = 0
         el = time.monotonic() - t0
+        for p in procs:
+            p.stdin.write(b"stop\n")
+            p.stdin.flush()
+        for p in procs:
+            line = p.stdout.readline().split()
+            assert line[0] == b"up", line
+            resets += int(line[1])
         time.sleep(2)
         rss, slab1 = rss_kb(pid), slab_kb()
         st = dict(l.split(": ") for l in c.cat("tcp/stats").decode().splitlines())
-        print("connections: %d established (CurrEstab %s), taken in %.1f s (%.0f/s)" %
-              (N, st["CurrEstab"], el, N / el))
+        print("connections: %d established (CurrEstab %s), taken in %.1f s (%.0f/s); "
+              "%d connects reset by a full backlog and retried" %
+              (N, st["CurrEstab"], el, N / el, resets))
         print("devipd RSS: %d KB before, %d KB after: %.0f bytes per connection" %
               (base, rss, (rss - base) * 1024 / N))
         print("Linux slab (its %d client sockets): +%d KB: %.0f bytes per connection" %
