@@ -307,8 +307,15 @@ TEST(TcpLimbo, BacklogFullRefused_4_6_1) {
     EXPECT_EQ(w.b.st.backlog_drops, 1u);
     EXPECT_EQ(C(w, 0, *c2).state, TcpState::Closed);  // the RST reset it
     EXPECT_EQ(C(w, 0, *c1).state, TcpState::Established);
-    // accepting the first call makes room
-    tcp_accepted(w.b, w.find_ev(1, TcpEvKind::CallArrived)->conn);
+    // accepting the first call does not make room; taking it off the queue does
+    uint32_t first = w.find_ev(1, TcpEvKind::CallArrived)->conn;
+    tcp_accepted(w.b, first);
+    auto c2b = tcp_open(w.a, w.tuple(0, 40004, 80), 1460, w.now);
+    w.drain();
+    w.run(100000);
+    EXPECT_EQ(w.b.st.backlog_drops, 2u);
+    EXPECT_EQ(C(w, 0, *c2b).state, TcpState::Closed);
+    tcp_taken(w.b, first);
     auto c3 = tcp_open(w.a, w.tuple(0, 40003, 80), 1460, w.now);
     w.drain();
     w.run(100000);
