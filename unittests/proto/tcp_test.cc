@@ -1177,6 +1177,7 @@ TEST(TcpScale, ThousandsOfConnectionsComeAndGo) {
         if (e.kind == TcpEvKind::CallArrived) {
             got += tcp_read(w.b, e.conn, buf, w.now);
             tcp_accepted(w.b, e.conn);
+            tcp_taken(w.b, e.conn);
             tcp_close(w.b, e.conn, w.now);
         }
     EXPECT_EQ(got, uint64_t(n) * 1000);
