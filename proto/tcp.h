@@ -198,7 +198,7 @@ struct TcpStats {
     uint64_t dup_segs;            // segments entirely duplicate
     uint64_t tlp_probes;          // tail loss probes sent (RFC 8985 §7)
     uint64_t calls_refused;       // calls reset after the handshake: the control thread could
-                                  // not queue them (listener gone, backlog full, no conv)
+                                  // not queue them (listener gone, no free conversation)
     TcpStats& operator+=(const TcpStats& o);
 };
 
