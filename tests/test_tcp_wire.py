@@ -224,6 +224,45 @@ def test_10000_concurrent_connections_then_nothing_leaks(host):
     c.close()
 
 
+def test_backlog_counts_calls_until_a_listen_open_takes_them(host):
+    """backlog 2: two calls wait (their conversations exist), the completing ACKs of the next
+    two get the worker's RST (BacklogDrops), not a reset after the handshake from the control
+    thread; a listen open that takes a call makes room for exactly one more (issue 8)."""
+    c, n = announce(host, 7706)
+    c.write(1, b"backlog 2")
+    before = parse_stats(host.cat("/net/tcp/stats"))
+
+    def dial():
+        s = host.ns_socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(10)
+        try:
+            s.connect((DEVIP_IP, 7706))  # Established once the SYN-ACK is in, unless the
+        except ConnectionResetError:     # RST to its ACK came first
+            pass
+        return s
+
+    def settled(k):  # every one of k calls either established or refused
+        st = parse_stats(host.cat("/net/tcp/stats"))
+        return (st["CurrEstab"] - before["CurrEstab"] +
+                st["BacklogDrops"] - before["BacklogDrops"]) == k
+
+    socks = [dial() for _ in range(4)]
+    assert wait_for(lambda: settled(4), 10)
+    assert parse_stats(host.cat("/net/tcp/stats"))["BacklogDrops"] - before["BacklogDrops"] == 2
+    c.walk(0, 5, "tcp", n, "listen")
+    c.open(5, 2)  # takes the oldest call: room for one
+    socks += [dial(), dial()]
+    assert wait_for(lambda: settled(6), 10)
+    after = parse_stats(host.cat("/net/tcp/stats"))
+    assert after["BacklogDrops"] - before["BacklogDrops"] == 3
+    assert after["CallsRefused"] == before["CallsRefused"]
+    assert after["CookiesBad"] == before["CookiesBad"]
+    assert after["CurrEstab"] - before["CurrEstab"] == 3
+    for s in socks:
+        s.close()
+    c.close()
+
+
 def test_curl_100mb_from_ipctl_listen(host, tmp_path):
     """A 100 MB HTTP download: curl in Linux, a shell serving a file behind `ipctl listen`."""
     body = 100 << 20
