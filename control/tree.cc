@@ -393,8 +393,7 @@ Answer Tree::open(Fid& f, uint8_t mode) {
             }
             return Answer::park(&c->rq);  // a call or the listener's hangup kicks it
         }
-        int x = c->incall.front();  // oldest call first; it is already counted as open
-        c->incall.pop_front();
+        int x = p->take_call(*c);  // oldest call first; it is already counted as open
         o.listening = false;
         c->inuse--;
         f.qid = {QTFILE, 0, qpath(unsigned(p->info.index), unsigned(x), Q::Ctl)};

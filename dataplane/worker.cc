@@ -69,8 +69,8 @@ void Dataplane::flow_request(unsigned w, const MsgHdr& h, rte_mbuf* m) {
     if (h.stack >= kMaxStacks || m->pkt_len < sizeof(FlowMsg)) return;
     FlowMsg f;
     std::memcpy(&f, rte_pktmbuf_mtod(m, const void*), sizeof f);
-    if (h.proto == kIcmpIndex) {
-        IcmpShard& s = ctx_[w]->icmp[h.stack];
+    if (h.proto == kIcmpIndex || h.proto == kIcmp6Index) {
+        IcmpShard& s = (h.proto == kIcmpIndex ? ctx_[w]->icmp : ctx_[w]->icmp6)[h.stack];
         if (h.kind == MsgKind::FlowAdd)
             s.add(f, h.conv, h.gen);
         else if (h.kind == MsgKind::FlowDel)
@@ -84,19 +84,20 @@ void Dataplane::flow_request(unsigned w, const MsgHdr& h, rte_mbuf* m) {
         s.del(h.conv);
 }
 
-// The IPv4 packet of len bytes at m's data, from a conversation's flow: framed from its
-// route hint and ready for a tx buffer (true: m->port set) while the hint is current and the
-// packet fits, else up to the control thread's IP output as TxSlow (false).
+// The IPv4 or IPv6 packet of len bytes at m's data, from a conversation's flow: framed from
+// its route hint and ready for a tx buffer (true: m->port set) while the hint is current and
+// the packet fits, else up to the control thread's IP output as TxSlow (false).
 bool Dataplane::send_hinted(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf* m,
                             const OutHint& hint, size_t len) {
     std::atomic<uint32_t>* gen = t.rgen[h.stack];
     WorkerStats& ws = wstats_[w];
+    bool v6 = (*rte_pktmbuf_mtod(m, const uint8_t*) >> 4) == 6;
     if (hint.ok && gen && hint.gen == gen->load(std::memory_order_acquire) && len <= hint.mtu &&
         t.port[hint.port].bound) {
         char* e = rte_pktmbuf_prepend(m, kEthHdr);
         if (e) {
             std::memcpy(e, hint.eth, 12);
-            put16(reinterpret_cast<uint8_t*>(e) + 12, kEthIp4);
+            put16(reinterpret_cast<uint8_t*>(e) + 12, v6 ? kEthIp6 : kEthIp4);
             m->port = hint.port;
             ws.s[h.stack].ip[OutRequests]++;
             ws.sent++;
@@ -104,6 +105,7 @@ bool Dataplane::send_hinted(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf*
         }
     }
     h.kind = MsgKind::TxSlow;
+    h.flags = v6 ? kMsgV6 : 0;
     ws.sent_slow++;
     if (rte_ring_enqueue(cpl_[w], m) != 0) {
         ws.cpl_drops++;
@@ -114,53 +116,66 @@ bool Dataplane::send_hinted(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf*
     return false;
 }
 
-// An ICMP conversation's message to send: the IPv4 header in the request mbuf's headroom,
-// then as udp_send (from the hint, else up as TxSlow).
+// An ICMP (ICMPv6) conversation's message to send: the IPv4 (IPv6) header in the request
+// mbuf's headroom, then as udp_send (from the hint, else up as TxSlow).
 bool Dataplane::icmp_send(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf* m) {
-    const IcmpFlow* u = h.stack < kMaxStacks ? ctx_[w]->icmp[h.stack].by_conv(h.conv) : nullptr;
+    bool v6 = h.proto == kIcmp6Index;
+    const IcmpFlow* u =
+        h.stack < kMaxStacks ? (v6 ? ctx_[w]->icmp6 : ctx_[w]->icmp)[h.stack].by_conv(h.conv)
+                             : nullptr;
     std::atomic<uint32_t>* id = u ? t.ipid[h.stack] : nullptr;
-    char* ip = id && u->gen == h.gen ? rte_pktmbuf_prepend(m, kIp4Hdr) : nullptr;
+    size_t iph = v6 ? kIp6Hdr : kIp4Hdr;
+    char* ip = id && u->gen == h.gen ? rte_pktmbuf_prepend(m, uint16_t(iph)) : nullptr;
     if (!ip) {
         rte_pktmbuf_free(m);
         return false;
     }
-    size_t len = icmp_build4(reinterpret_cast<uint8_t*>(ip), u->f,
-                             uint16_t(id->fetch_add(1, std::memory_order_relaxed)),
-                             m->data_len - kIp4Hdr);
+    auto* b = reinterpret_cast<uint8_t*>(ip);
+    size_t len = v6 ? icmp_build6(b, u->f, m->data_len - iph)
+                    : icmp_build4(b, u->f, uint16_t(id->fetch_add(1, std::memory_order_relaxed)),
+                                  m->data_len - iph);
     return send_hinted(w, t, h, m, u->f.hint, len);
 }
 
-// An echo reply for our conversations: the message in their format (the IPv4 header without
-// options, then the ICMP message) to each flow it matches. Anything else ICMP goes up whole.
+// An echo reply for our conversations: the message in their format (ICMP: the IPv4 header
+// without options, then the message; ICMPv6: the IPv6 header, then the message; ip the
+// fixed header, no extension headers) to each flow it matches. Anything else goes up whole.
 bool Dataplane::icmp_deliver(unsigned w, const PortRt& p, const uint8_t* ip, size_t hlen,
                              size_t tlen, uint16_t port) {
-    const IcmpShard& sh = ctx_[w]->icmp[p.stack];
+    bool v6 = (ip[0] >> 4) == 6;
+    const IcmpShard& sh = (v6 ? ctx_[w]->icmp6 : ctx_[w]->icmp)[p.stack];
     if (sh.size() == 0 || tlen < hlen + 8) return false;
     const uint8_t* msg = ip + hlen;
     size_t mlen = tlen - hlen;
-    if (msg[0] != 0 || csum(msg, mlen) != 0) return false;  // echo replies only
+    Ipaddr src = v6 ? Ipaddr::from_bytes(ip + kIp6Src) : Ipaddr::v4(get32(ip + 12));
+    Ipaddr dst = v6 ? Ipaddr::from_bytes(ip + kIp6Dst) : Ipaddr::v4(get32(ip + 16));
+    if (v6 ? msg[0] != kIcmp6EchoReply || ip6_csum(src, dst, kProtoIcmp6, msg, mlen) != 0
+           : msg[0] != 0 || csum(msg, mlen) != 0)
+        return false;  // echo replies only
     const IcmpFlow* to[8];
-    size_t n = sh.match(get16(msg + 4), Ipaddr::v4(get32(ip + 12)), Ipaddr::v4(get32(ip + 16)),
-                        to);
+    size_t n = sh.match(get16(msg + 4), src, dst, to);
     if (n == 0) return false;
     WorkerStats& ws = wstats_[w];
+    size_t iph = v6 ? kIp6Hdr : kIp4Hdr;
     for (size_t i = 0; i < n; i++) {
         rte_mbuf* c = rte_pktmbuf_alloc(msgs_);
-        char* d = c ? rte_pktmbuf_append(c, uint16_t(kIp4Hdr + mlen)) : nullptr;
+        char* d = c ? rte_pktmbuf_append(c, uint16_t(iph + mlen)) : nullptr;
         if (!d) {
             if (c) rte_pktmbuf_free(c);
             ws.cpl_drops++;
             continue;
         }
-        std::memcpy(d, ip, kIp4Hdr);
-        d[0] = 0x45;
-        put16(reinterpret_cast<uint8_t*>(d) + 2, uint16_t(kIp4Hdr + mlen));
-        std::memcpy(d + kIp4Hdr, msg, mlen);
+        std::memcpy(d, ip, iph);
+        if (!v6) {
+            d[0] = 0x45;
+            put16(reinterpret_cast<uint8_t*>(d) + 2, uint16_t(kIp4Hdr + mlen));
+        }
+        std::memcpy(d + iph, msg, mlen);
         auto& h = *static_cast<MsgHdr*>(rte_mbuf_to_priv(c));
         h = MsgHdr{};
         h.kind = MsgKind::DataIn;
         h.stack = p.stack;
-        h.proto = kIcmpIndex;
+        h.proto = v6 ? kIcmp6Index : kIcmpIndex;
         h.port = port;
         h.conv = to[i]->conv;
         h.gen = to[i]->gen;
@@ -184,20 +199,25 @@ bool Dataplane::icmp_deliver(unsigned w, const PortRt& p, const uint8_t* ip, siz
 bool Dataplane::udp_send(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf* m) {
     const UdpFlow* u = h.stack < kMaxStacks ? ctx_[w]->udp[h.stack].by_conv(h.conv) : nullptr;
     std::atomic<uint32_t>* id = u ? t.ipid[h.stack] : nullptr;
-    char* ip = id && u->gen == h.gen ? rte_pktmbuf_prepend(m, kIp4Hdr + 8) : nullptr;
+    bool v6 = u && !u->f.raddr.is_v4();
+    size_t hdrs = (v6 ? kIp6Hdr : kIp4Hdr) + 8;
+    char* ip = id && u->gen == h.gen ? rte_pktmbuf_prepend(m, uint16_t(hdrs)) : nullptr;
     if (!ip) {  // a stale request (the conv closed meanwhile), or no room
         rte_pktmbuf_free(m);
         return false;
     }
-    size_t len = udp_build4(reinterpret_cast<uint8_t*>(ip), u->f,
-                            uint16_t(id->fetch_add(1, std::memory_order_relaxed)),
-                            m->data_len - kIp4Hdr - 8);
+    auto* b = reinterpret_cast<uint8_t*>(ip);
+    size_t len = v6 ? udp_build6(b, u->f, m->data_len - hdrs)
+                    : udp_build4(b, u->f, uint16_t(id->fetch_add(1, std::memory_order_relaxed)),
+                                 m->data_len - hdrs);
     return send_hinted(w, t, h, m, u->f.hint, len);
 }
 
 // The l4 stage (STYLE.md §3.6) for what the fast path punted: an unfragmented UDP datagram
-// to one of our unicast IPv4 addresses that a conversation's flow takes is copied into a
-// completion (the receive mbuf is freed at once); everything else stays punted.
+// (IPv6: UDP right after the fixed header) to one of our unicast addresses that a
+// conversation's flow takes, or an echo reply for an ICMP or ICMPv6 conversation, is copied
+// into a completion (the receive mbuf is freed at once); TCP goes to its shard; everything
+// else stays punted.
 void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16_t& npunt) {
     Ctx& x = *ctx_[w];
     WorkerStats& ws = wstats_[w];
@@ -211,34 +231,48 @@ void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16
         const PortRt& p = t.port[m->port];
         const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
         if (!p.bound || (frame[0] & 1)) continue;
-        if (get16(frame + 12) == kEthIp6) {  // TCP right after the fixed header, to us
-            const uint8_t* ip6 = frame + kEthHdr;
-            if (m->data_len < kEthHdr + kIp6Hdr + 20 || (ip6[0] >> 4) != 6 ||
-                ip6[6] != kProtoTcp || !fast_is_local6(p, ip6 + 24))
-                continue;
-            if (tcp_segment(w, t, m, false)) keep--;
-            continue;
-        }
-        if (get16(frame + 12) != kEthIp4) continue;
         const uint8_t* ip = frame + kEthHdr;
-        Ip4Check ck = ip4_check(ip, m->data_len - kEthHdr, true);
-        if (!ck.ok || (get16(ip + 6) & 0x3fff)) continue;
-        uint32_t dst;
-        std::memcpy(&dst, ip + 16, 4);
-        if (ip[9] == kProtoTcp) {
-            if (fast_is_local(p, dst) && tcp_segment(w, t, m, false)) keep--;
-            continue;
-        }
-        if (ip[9] == kProtoIcmp) {
-            if (fast_is_local(p, dst) && icmp_deliver(w, p, ip, ck.hlen, ck.tlen, m->port)) {
-                rte_pktmbuf_free(m);
-                keep--;
+        UdpVerdict v;
+        if (get16(frame + 12) == kEthIp6) {  // TCP, UDP, ICMPv6 right after the fixed header
+            if (m->data_len < kEthHdr + kIp6Hdr + 8 || (ip[0] >> 4) != 6 ||
+                !fast_is_local6(p, ip + kIp6Dst))
+                continue;
+            if (ip[kIp6Next] == kProtoTcp) {
+                if (m->data_len >= kEthHdr + kIp6Hdr + 20 && tcp_segment(w, t, m, false)) keep--;
+                continue;
             }
-            continue;
+            size_t tlen = kIp6Hdr + size_t(get16(ip + kIp6Plen));
+            if (tlen > size_t(m->data_len - kEthHdr)) continue;
+            if (ip[kIp6Next] == kProtoIcmp6) {
+                if (icmp_deliver(w, p, ip, kIp6Hdr, tlen, m->port)) {
+                    rte_pktmbuf_free(m);
+                    keep--;
+                }
+                continue;
+            }
+            if (ip[kIp6Next] != kProtoUdp || x.udp[p.stack].size() == 0) continue;
+            v = udp_classify6(x.udp[p.stack], ip, tlen);
+        } else {
+            if (get16(frame + 12) != kEthIp4) continue;
+            Ip4Check ck = ip4_check(ip, m->data_len - kEthHdr, true);
+            if (!ck.ok || (get16(ip + 6) & 0x3fff)) continue;
+            uint32_t dst;
+            std::memcpy(&dst, ip + 16, 4);
+            if (ip[9] == kProtoTcp) {
+                if (fast_is_local(p, dst) && tcp_segment(w, t, m, false)) keep--;
+                continue;
+            }
+            if (ip[9] == kProtoIcmp) {
+                if (fast_is_local(p, dst) && icmp_deliver(w, p, ip, ck.hlen, ck.tlen, m->port)) {
+                    rte_pktmbuf_free(m);
+                    keep--;
+                }
+                continue;
+            }
+            if (ip[9] != kProtoUdp) continue;
+            if (!fast_is_local(p, dst) || x.udp[p.stack].size() == 0) continue;
+            v = udp_classify4(x.udp[p.stack], ip, ck.hlen, ck.tlen);
         }
-        if (ip[9] != kProtoUdp) continue;
-        if (!fast_is_local(p, dst) || x.udp[p.stack].size() == 0) continue;
-        UdpVerdict v = udp_classify4(x.udp[p.stack], ip, ck.hlen, ck.tlen);
         if (!v.flow) continue;
         rte_mbuf* c = rte_pktmbuf_alloc(msgs_);
         char* d = c ? rte_pktmbuf_append(c, uint16_t(sizeof v.meta + v.len)) : nullptr;
@@ -341,7 +375,7 @@ int Dataplane::worker_main(unsigned w) {
                 tcp_request(w, h, rx[i]);
                 continue;
             }
-            if (h.kind == MsgKind::Send && h.proto == kIcmpIndex) {
+            if (h.kind == MsgKind::Send && (h.proto == kIcmpIndex || h.proto == kIcmp6Index)) {
                 if (!icmp_send(w, t, h, rx[i])) continue;
             } else if (h.kind == MsgKind::Send) {
                 if (!udp_send(w, t, h, rx[i])) continue;  // up as TxSlow, or dropped

@@ -117,6 +117,14 @@ Result<Conv*> Proto::clone(const std::string& user) {
     return c;
 }
 
+int Proto::take_call(Conv& l) {
+    if (l.incall.empty()) return -1;
+    int x = l.incall.front();
+    l.incall.pop_front();
+    if (Conv* n = conv(x)) taken(*n);
+    return x;
+}
+
 void Proto::last_close(Conv& c) {
     for (int x : c.incall)  // calls never taken
         if (Conv* n = conv(x); n && n->inuse > 0 && --n->inuse == 0) last_close(*n);

@@ -148,6 +148,8 @@ public:
     }
     // A data read took n bytes from c's read queue.
     virtual void consumed(Conv&, size_t) {}
+    // A listen open took call off its listener's queue (take_call).
+    virtual void taken(Conv&) {}
     // The control thread's timer tick (every 10 ms or so).
     virtual void tick(uint64_t now_ms) { (void)now_ms; }
     virtual void create(Conv&) {}     // after clone picks the conv
@@ -171,6 +173,8 @@ public:
     Result<Conv*> clone(const std::string& user);
     // The open count reached 0: queued calls closed, owner reset, protocol close, Idle.
     void last_close(Conv& c);
+    // The oldest call queued on listener l, taken off its queue (taken() told); -1: none.
+    int take_call(Conv& l);
     Conv* conv(int x) const { return x >= 0 && x < int(convs.size()) ? convs[x].get() : nullptr; }
 
     // devip.c address helpers, shared by protocols.

@@ -14,6 +14,7 @@ namespace devip::proto {
 struct Ctx {
     std::array<UdpShard, kMaxStacks> udp;  // UDP flows, per stack
     std::array<IcmpShard, kMaxStacks> icmp;  // ICMP conversations' flows, per stack
+    std::array<IcmpShard, kMaxStacks> icmp6;  // ICMPv6 conversations' flows, per stack
     std::array<std::unique_ptr<TcpWork>, kMaxStacks> tcp;  // TCP connections it owns, per
                                                            // stack (made on first use)
 };

@@ -4,6 +4,7 @@
 // Behaviour: ip3.md §4.8.2, §4.8.3, §4.14.2, §2.10; 9front icmp6.c.
 #include "proto/icmp6.h"
 
+#include "proto/icmp_shard.h"
 #include "proto/ip6.h"
 #include "proto/stack.h"
 
@@ -82,6 +83,12 @@ std::unique_ptr<Conv> Icmp6::make_conv(int x) {
     return std::make_unique<Conv>(*this, x, kIcmp6Qmax, true);
 }
 
+Err Icmp6::write_ctl(Conv& c, const CtlArgs& a) {
+    Err e = Proto::write_ctl(c, a);
+    sync_flow(c);
+    return e;
+}
+
 Err Icmp6::ctl(Conv& c, const CtlArgs& a) {
     if (a.size() == 1 && a[0] == "headers") {
         c.headers = true;
@@ -90,7 +97,62 @@ Err Icmp6::ctl(Conv& c, const CtlArgs& a) {
     return Eunknownctl;
 }
 
+// Link-local conversations stay here: delivery checks the arrival interface (deliver).
+void Icmp6::sync_flow(Conv& c) {
+    Netio* io = stack.net.io;
+    if (!io || io->workers() == 0) return;
+    auto global = [](const Ipaddr& a) {
+        return !a.is_v4() && !a.is_noaddr() && !a.is_linklocal6() && !is_v6_mcast(a);
+    };
+    bool on = c.inuse > 0 && c.state == ConvState::Connected && !c.headers &&
+              global(c.raddr) && global(c.laddr);
+    if (!on && !c.flowed) return;
+    MsgHdr h{};
+    h.kind = on ? MsgKind::FlowAdd : MsgKind::FlowDel;
+    h.stack = uint8_t(stack.n);
+    h.proto = uint8_t(info.index);
+    h.conv = uint32_t(c.x);
+    h.gen = c.gen;
+    FlowMsg f{c.laddr, c.raddr, c.lport, 0, 0, c.ttl, c.tos, {}};
+    if (on) f.hint = stack.out_hint(c.laddr, c.raddr);
+    if (!io->request(h, {reinterpret_cast<const uint8_t*>(&f), sizeof f}, -1)) return;
+    c.flowed = on;
+    c.hint_gen = on && f.hint.ok ? f.hint.gen : 0;
+}
+
+// As Icmp::worker_send: from a worker while its hint is current, else IP output here.
+bool Icmp6::worker_send(Conv& c, std::span<const uint8_t> msg) {
+    Netio* io = stack.net.io;
+    if (!c.flowed || c.headers || !io || io->workers() == 0 || msg.size() > 1452) return false;
+    if (c.hint_gen != stack.rgen.load(std::memory_order_relaxed)) {
+        if (!stack.out_hint(c.laddr, c.raddr).ok) return false;
+        sync_flow(c);
+        if (!c.hint_gen) return false;
+    }
+    MsgHdr h{};
+    h.kind = MsgKind::Send;
+    h.stack = uint8_t(stack.n);
+    h.proto = uint8_t(info.index);
+    h.conv = uint32_t(c.x);
+    h.gen = c.gen;
+    return io->request(h, msg, c.x % io->workers());
+}
+
+// The worker checked the message (an echo reply, its checksum) and matched the flow.
+void Icmp6::completion(const MsgHdr& h, std::span<const uint8_t> data) {
+    if (h.kind == MsgKind::TxSlow) {
+        stack.tx_slow(true, data);
+        return;
+    }
+    if (h.kind != MsgKind::DataIn || data.size() < kIpIcmp) return;
+    if (data[kIp6Hdr] <= Icmp6MaxType) st.in[data[kIp6Hdr]]++;
+    Conv* c = conv(int(h.conv));
+    if (!c || c->gen != h.gen || c->inuse == 0) return;
+    if (!c->rq.put(std::string(data.begin(), data.end()))) c->qin_dropped++;
+}
+
 void Icmp6::close(Conv& c) {
+    sync_flow(c);  // the open count is 0: the flow goes
     c.headers = false;
     c.rq.hangup();
     c.eq.hangup();
@@ -138,6 +200,7 @@ Err Icmp6::write_data(Conv& c, std::span<const uint8_t> data) {
     put16(b + 2, 0);
     put16(b + 2, ip6_csum(src, dst, kProtoIcmp6, b, m.size()));
     if (b[0] <= Icmp6MaxType) st.out[b[0]]++;
+    if (!c.headers && worker_send(c, {b, m.size()})) return ok;
     stack.ip6_send(src, dst, kProtoIcmp6, c.ttl, c.tos, {b, m.size()});
     return ok;
 }

@@ -4,6 +4,7 @@
 // §4.14.2 (ND), §2.10 (stats).
 #pragma once
 #include "proto/conv.h"
+#include "proto/msg.h"
 
 namespace devip::proto {
 
@@ -39,6 +40,7 @@ class Icmp6 final : public Proto {
 public:
     Icmp6(Stack& s, const ProtoRow& row) : Proto(s, row) {}
     std::unique_ptr<Conv> make_conv(int x) override;
+    Err write_ctl(Conv& c, const CtlArgs& a) override;  // then the flow follows the conv
     Err ctl(Conv& c, const CtlArgs& a) override;
     Err write_data(Conv& c, std::span<const uint8_t> data) override;
     void close(Conv& c) override;
@@ -50,10 +52,18 @@ public:
     void input(Ipifc& f, std::span<const uint8_t> pkt);
     // An ICMPv6 error about an ICMPv6 message we sent (emb: the embedded IPv6 packet).
     void advise(std::span<const uint8_t> emb, Err why);
+    // What a worker sent up: an echo reply for a conversation's flow (DataIn), or a message
+    // it could not send itself (TxSlow).
+    void completion(const MsgHdr& h, std::span<const uint8_t> data);
 
     Icmp6Stats st;
 
 private:
+    // A connected conversation (not headers, global or unique-local addresses) has a flow on
+    // every worker: its echo replies come up as completions, its messages go out from a
+    // route hint (icmp_shard.h).
+    void sync_flow(Conv& c);
+    bool worker_send(Conv& c, std::span<const uint8_t> msg);
     bool valid(std::span<const uint8_t> pkt);
     void echo(Ipifc& f, std::span<const uint8_t> pkt);
     void error_in(Ipifc& f, std::span<const uint8_t> pkt, Err why);

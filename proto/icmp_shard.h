@@ -1,8 +1,9 @@
-// ICMP conversations on a worker (the hot face of icmp.cc): each worker keeps the flows of
-// the stack's connected ICMP conversations (FlowAdd requests) and hands the echo replies for
-// them up as DataIn completions, the message in the conversation's format (a 20-byte IPv4
-// header, then the ICMP message: ip3.md §4.8.1); it also sends a conversation's echo
-// requests from its route hint. Other ICMP messages go up whole (advice, errors). Pure.
+// ICMP and ICMPv6 conversations on a worker (the hot face of icmp.cc and icmp6.cc): each
+// worker keeps the flows of the stack's connected ICMP (and ICMPv6) conversations (FlowAdd
+// requests) and hands the echo replies for them up as DataIn completions, the message in the
+// conversation's format (ICMP: a 20-byte IPv4 header, then the message, ip3.md §4.8.1;
+// ICMPv6: the IPv6 header, then the message, §4.8.2); it also sends a conversation's echo
+// requests from its route hint. Other messages go up whole (advice, errors, ND). Pure.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -14,7 +15,9 @@
 
 namespace devip::proto {
 
-inline constexpr uint8_t kIcmpIndex = 4;  // icmp's registration index (registry.cc)
+inline constexpr uint8_t kIcmpIndex = 4;   // icmp's registration index (registry.cc)
+inline constexpr uint8_t kIcmp6Index = 5;  // icmpv6's
+inline constexpr uint8_t kIcmp6EchoReply = 129;
 
 struct IcmpFlow {
     FlowMsg f;       // laddr, raddr; lport is the echo identifier
@@ -56,6 +59,13 @@ inline size_t icmp_build4(uint8_t* ip, const FlowMsg& f, uint16_t id, size_t len
     size_t tlen = size_t(kIp4Hdr) + len;
     flow_ip4(ip, f, kProtoIcmp, id, tlen);
     return tlen;
+}
+
+// The IPv6 header in front of an ICMPv6 message of len bytes (its checksum already made for
+// f's addresses) at ip + 40; the packet's length.
+inline size_t icmp_build6(uint8_t* ip, const FlowMsg& f, size_t len) {
+    flow_ip6(ip, f, kProtoIcmp6, len);
+    return kIp6Hdr + len;
 }
 
 }  // namespace devip::proto

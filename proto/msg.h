@@ -25,6 +25,7 @@ enum class MsgKind : uint8_t {
     Open,       // data: a TcpOpenMsg; the owner makes the connection and sends the SYN
     Listen,     // data: a TcpListenMsg; every worker listens for conv
     Accept,     // data: a TcpAcceptMsg; conv (new) takes the call conn of this worker
+    Taken,      // a listen open took conv's call off the listener's queue: backlog room
     Consumed,   // data: uint32 bytes the reader took: the window reopens
     Ctl,        // data: a ctl message's text, run on the conversation's connection
     Close,      // last close (flags kMsgHangup: the call was refused, reset it)

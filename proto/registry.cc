@@ -56,6 +56,9 @@ void icmp6_in(Proto& p, Ipifc& f, std::span<const uint8_t> pkt, size_t) {
 void icmp6_adv(Proto& p, std::span<const uint8_t> emb, Err why) {
     static_cast<Icmp6&>(p).advise(emb, why);
 }
+void icmp6_done(Proto& p, const MsgHdr& h, std::span<const uint8_t> data) {
+    static_cast<Icmp6&>(p).completion(h, data);
+}
 
 // name, IP protocol, conversations, hidden, make, IPv4 input, IPv6 input, advice, completion
 constexpr ProtoRow kTable[] = {
@@ -64,7 +67,7 @@ constexpr ProtoRow kTable[] = {
     {"rudp", 254, 32, false, nullptr, nullptr, nullptr, nullptr, nullptr},
     {"ipifc", -1, 32, false, make_proto<Ipifcproto>, nullptr, nullptr, nullptr, nullptr},
     {"icmp", 1, 128, false, make_proto<Icmp>, icmp_in, nullptr, icmp_adv, icmp_done},
-    {"icmpv6", 58, 16, false, make_proto<Icmp6>, nullptr, icmp6_in, icmp6_adv, nullptr},
+    {"icmpv6", 58, 16, false, make_proto<Icmp6>, nullptr, icmp6_in, icmp6_adv, icmp6_done},
     {"igmp", 2, 0, true, nullptr, nullptr, nullptr, nullptr, nullptr},
     {"mld", 0, 0, true, nullptr, nullptr, nullptr, nullptr, nullptr},
     {"gre", 47, 64, false, make_proto<Gre>, gre_in, nullptr, nullptr, nullptr},

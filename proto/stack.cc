@@ -387,6 +387,15 @@ bool Stack::ip4_send(const Ipaddr& src, const Ipaddr& dst, uint8_t proto, uint8_
     return ip4_output(std::move(p));
 }
 
+void Stack::tx_slow(bool v6, std::span<const uint8_t> pkt) {
+    if (pkt.size() < size_t(v6 ? kIp6Hdr : kIp4Hdr)) return;
+    std::string p(pkt.begin(), pkt.end());
+    if (v6)
+        ip6_output(std::move(p), pkt[kIp6Hop], uint8_t(get16(pkt.data()) >> 4));
+    else
+        ip4_output(std::move(p));
+}
+
 bool Stack::ip4_output(std::string p, int from_ifc) {
     ipstat[OutRequests]++;
     if (p.size() >= 65536 || p.size() < size_t(kIp4Hdr)) {

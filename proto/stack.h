@@ -146,6 +146,9 @@ public:
     // Output: pkt holds a complete IPv4 header (20 bytes) and payload; output fills length,
     // ID, checksum and sends it by the route toward dst. Returns false when there is no route.
     bool ip4_output(std::string pkt, int from_ifc = -1);
+    // A whole IPv4 or IPv6 packet a worker could not send from its route hint (a TxSlow
+    // completion; v6: MsgHdr flags kMsgV6): IP output here, of the family its flag says.
+    void tx_slow(bool v6, std::span<const uint8_t> pkt);
     // Builds the 20-byte header and calls ip4_output.
     bool ip4_send(const Ipaddr& src, const Ipaddr& dst, uint8_t proto, uint8_t ttl,
                   uint8_t tos, std::span<const uint8_t> payload);

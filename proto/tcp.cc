@@ -282,15 +282,19 @@ void teardown(TcpShard& s, TcpConn& c, Err e) {
     if (c.state == TcpState::Listen) {
         limbo_clear_listener(s, c.id);
         std::erase(s.listeners, c.id);
-        for (auto& o : s.conns)  // calls not yet accepted are closed (§4.6.2)
-            if (o.in_use && o.listener == c.id && !o.accepted) {
+        for (auto& o : s.conns) {  // calls not yet accepted are closed (§4.6.2)
+            if (!o.in_use || o.listener != c.id) continue;
+            o.taken = true;        // nothing to count against any more
+            if (!o.accepted) {
                 o.accepted = true;
                 tcp_close(s, o.id, s.now);
             }
+        }
     }
-    if (c.listener != kTcpNoConn && !c.accepted) {
+    if (c.listener != kTcpNoConn && !c.taken) {
+        c.taken = true;
         TcpConn& l = s.conns[c.listener];
-        if (l.in_use && l.pending) l.pending--;
+        if (l.in_use && l.state == TcpState::Listen && l.pending) l.pending--;
     }
     c.err = e;
     unarm(s, c);
@@ -421,10 +425,12 @@ uint32_t tcp_reclaim(TcpShard& s, uint64_t now) {
 
 uint32_t tcp_readable(const TcpShard& s, uint32_t id) { return s.conns[id].rq.len; }
 
-void tcp_accepted(TcpShard& s, uint32_t id) {
+void tcp_accepted(TcpShard& s, uint32_t id) { s.conns[id].accepted = true; }
+
+void tcp_taken(TcpShard& s, uint32_t id) {
     TcpConn& c = s.conns[id];
-    if (c.accepted || c.listener == kTcpNoConn) return;
-    c.accepted = true;
+    if (c.taken || c.listener == kTcpNoConn) return;
+    c.taken = true;
     TcpConn& l = s.conns[c.listener];
     if (l.in_use && l.state == TcpState::Listen && l.pending) l.pending--;
 }
@@ -713,7 +719,7 @@ constexpr StatName kTcpStatNames[] = {
     {"TwReuse", &TcpStats::tw_reuse}, {"ZwndProbes", &TcpStats::zwnd_probes},
     {"KaProbes", &TcpStats::ka_probes}, {"PmtuLowered", &TcpStats::pmtu_lowered},
     {"AdviceIgnored", &TcpStats::advice_ignored}, {"DupSegs", &TcpStats::dup_segs},
-    {"TlpProbes", &TcpStats::tlp_probes},
+    {"TlpProbes", &TcpStats::tlp_probes}, {"CallsRefused", &TcpStats::calls_refused},
 };
 static_assert(std::size(kTcpStatNames) == sizeof(TcpStats) / 8, "every counter is printed");
 }  // namespace

@@ -19,8 +19,10 @@
 //   0 (tcp_readable tells what is left); WriteSpace follows a send that was short.
 // * Err texts in events are static strings, except ICMP advice, which lives in err_text's
 //   small ring: copy it out when handling the event.
-// * CallArrived passes the new id and its listener; tcp_accepted when the call is taken
-//   off the listener's queue (the backlog counts the calls not yet taken).
+// * CallArrived passes the new id and its listener; tcp_accepted when the glue gives the
+//   call a conversation (the listener's teardown no longer closes it), tcp_taken when a
+//   listen open takes it off the listener's queue (the backlog counts the calls not yet
+//   taken, whether or not they have a conversation).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -195,6 +197,8 @@ struct TcpStats {
     uint64_t advice_ignored;      // ICMP advice ignored (state or quoted sequence)
     uint64_t dup_segs;            // segments entirely duplicate
     uint64_t tlp_probes;          // tail loss probes sent (RFC 8985 §7)
+    uint64_t calls_refused;       // calls reset after the handshake: the control thread could
+                                  // not queue them (listener gone, no free conversation)
     TcpStats& operator+=(const TcpStats& o);
 };
 
@@ -245,7 +249,8 @@ struct TcpConn {
     uint32_t listener = kTcpNoConn;  // passive: the listener it arrived on
     bool in_use = false;          // slab slot taken
     bool hashed = false;          // in the 4-tuple table
-    bool accepted = true;         // passive: taken from the listener's queue
+    bool accepted = true;         // passive: the glue gave it a conversation
+    bool taken = true;            // passive: taken off the listener's queue (backlog)
     bool closed_by_user = false;  // tcp_close was called (read side flushed)
     bool syn_acked = false;       // our SYN is acknowledged (send data starts at snd_una)
     bool shut_wr = false;         // no more sends (shutdown/close): FIN after queued data
@@ -277,7 +282,7 @@ struct TcpConn {
     uint16_t mss = 1460;          // send MSS
     uint16_t our_mss = 1460;      // the MSS we advertised
     uint16_t backlog = 10;        // listener: pending calls allowed
-    uint16_t pending = 0;         // listener: calls not yet accepted
+    uint16_t pending = 0;         // listener: calls not yet taken
     // send sequence space
     uint32_t iss = 0, snd_una = 0, snd_nxt = 0, snd_max = 0;  // snd_max: highest sent
     uint32_t snd_wnd = 0;         // peer's window, scaled
@@ -442,8 +447,10 @@ uint32_t tcp_read(TcpShard& s, uint32_t id, std::span<uint8_t> dst, uint64_t now
 void tcp_consumed(TcpShard& s, uint32_t id, uint32_t n, uint64_t now);
 // Bytes readable now (in order, not yet tcp_read).
 uint32_t tcp_readable(const TcpShard& s, uint32_t id);
-// The glue took call id off its listener's queue (accepted): the backlog has room again.
+// The glue gave call id a conversation: it no longer goes with its listener.
 void tcp_accepted(TcpShard& s, uint32_t id);
+// A listen open took call id off its listener's queue: the backlog has room again.
+void tcp_taken(TcpShard& s, uint32_t id);
 // The TCP ctl verbs (§3.4 and ours): close, hangup, keepalive, checksum,
 // tcpporthogdefense, shutdown, backlog, nagle, cc, mss.
 Err tcp_ctl(TcpShard& s, uint32_t id, const CtlArgs& a, uint64_t now);

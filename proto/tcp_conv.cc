@@ -4,7 +4,6 @@
 
 #include <cstring>
 
-#include "proto/dlog.h"
 #include "proto/ip6.h"
 #include "proto/ipaux.h"
 #include "proto/ipifc.h"
@@ -322,6 +321,14 @@ void Tcp::consumed(Conv& cv, size_t n) {
     drain_local();
 }
 
+// The call's connection counts against its listener's backlog on its worker until now.
+void Tcp::taken(Conv& cv) {
+    TcpConv& c = tc(cv);
+    if (!c.live || !c.glued) return;  // gone: its teardown gave the room back
+    send(hdr(MsgKind::Taken, c), {}, c.w);
+    drain_local();
+}
+
 // ---- status and close -----------------------------------------------------------------------
 
 void Tcp::state(const Conv& c, Text& t) const {  // a conv with no connection
@@ -501,13 +508,7 @@ void Tcp::on_call(const MsgHdr& h, const TcpCallMsg& m) {
         return;
     }
     TcpConv& l = tc(*lc);
-    if (l.incall.size() >= l.backlog) {
-        dlog::limited(stack.net.lim_noport, stack.net.now_ms, dlog::Level::Debug,
-                      "stack %d: tcp: backlog of %s!%u full: call from %s!%u refused", stack.n,
-                      fmt_ip(l.laddr).c_str(), l.lport, fmt_ip(m.t.raddr).c_str(), m.t.rport);
-        refuse();
-        return;
-    }
+    // no backlog check here: the worker counted the call against it (tcp_taken)
     auto n = clone(l.owner);
     if (!n) {
         refuse();

@@ -53,6 +53,7 @@ public:
     Err data_async(Conv& c, std::span<const uint8_t> data, Pend& op, uint32_t& n) override;
     Err status(Conv& c, Text& t, Pend& op) override;
     void consumed(Conv& c, size_t n) override;
+    void taken(Conv& c) override;
     void close(Conv& c) override;
     bool busy(const Conv& c) const override;
     void state(const Conv& c, Text& t) const override;

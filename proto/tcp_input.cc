@@ -181,7 +181,7 @@ void complete_passive(TcpShard& s, TcpConn& l, const TcpSegIn& g, uint32_t irs, 
     }
     TcpConn& c = s.conns[id];
     c.t = g.t;
-    c.user = l.user, c.listener = l.id, c.accepted = false;
+    c.user = l.user, c.listener = l.id, c.accepted = false, c.taken = false;
     c.cc = l.cc, c.nagle = l.nagle, c.nocsum = l.nocsum, c.ttl = l.ttl, c.tos = l.tos;
     c.iss = iss, c.irs = irs;
     c.snd_una = c.snd_nxt = c.snd_max = iss + 1;

@@ -131,7 +131,7 @@ bool TcpWork::request(const MsgHdr& h, std::span<const uint8_t> d, void* m, uint
         TcpGlue& x = glue_[o.conn];
         bool eof = x.eof, closed = x.closed;
         bind(o.conn, h.conv, h.gen, o.hint);
-        tcp_accepted(shard, o.conn);
+        tcp_accepted(shard, o.conn);  // the backlog still counts it until Taken
         if (tcp_readable(shard, o.conn) && !x.readable) {
             x.readable = true;
             readable.push_back(o.conn);
@@ -163,6 +163,9 @@ bool TcpWork::request(const MsgHdr& h, std::span<const uint8_t> d, void* m, uint
         }
         break;
     }
+    case MsgKind::Taken:
+        if (id != kTcpNoConn) tcp_taken(shard, id);
+        return false;
     case MsgKind::Consumed: {
         uint32_t n;
         if (id == kTcpNoConn || d.size() < sizeof n) return false;
@@ -191,8 +194,10 @@ bool TcpWork::request(const MsgHdr& h, std::span<const uint8_t> d, void* m, uint
             if (d.size() < sizeof o) return false;
             std::memcpy(&o, d.data(), sizeof o);
             if (o.conn < glue_.size() && glue_[o.conn].conv == kNoConv &&
-                shard.conn(o.conn).in_use && shard.conn(o.conn).t == o.t)
+                shard.conn(o.conn).in_use && shard.conn(o.conn).t == o.t) {
+                shard.st.calls_refused++;
                 refuse(o.conn);
+            }
             break;
         }
         TcpGlue& x = glue_[id];
@@ -339,6 +344,7 @@ void TcpWork::event(const TcpEv& e) {
         glue_[e.conn] = TcpGlue{};
         const TcpGlue* l = e.listener < glue_.size() ? &glue_[e.listener] : nullptr;
         if (!l || l->conv == kNoConv) {
+            shard.st.calls_refused++;
             refuse(e.conn);
             break;
         }

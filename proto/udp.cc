@@ -1,6 +1,7 @@
 // UDP conversations (RFC 768), v4 and v6. Behaviour: ip3.md §3.5 (ctl), §4.7 (data modes, headers
 // layout), §4.5 (demultiplexing), §2.10 (stats). Cold face and input both run on the control
-// thread in this edition: every datagram for a conversation ends in a 9P read there anyway.
+// thread; the hot face (udp_shard.h) on the workers: datagrams, v4 and v6, for conversations'
+// flows come up as completions, and connected conversations' datagrams go out from a worker.
 #include "proto/udp.h"
 
 #include "proto/dlog.h"
@@ -77,7 +78,7 @@ void Udp::sync_flow(Conv& c) {
     h.conv = uint32_t(c.x);
     h.gen = c.gen;
     FlowMsg f{c.laddr, c.raddr, c.lport, c.rport, uint8_t(c.headers), c.ttl, c.tos, {}};
-    if (on && c.raddr.is_v4() && !c.headers) f.hint = stack.out_hint(c.laddr, c.raddr);
+    if (on && !c.raddr.is_noaddr() && !c.headers) f.hint = stack.out_hint(c.laddr, c.raddr);
     // a lost request leaves the flow as it was: datagrams then come up the slow way
     if (!io->request(h, {reinterpret_cast<const uint8_t*>(&f), sizeof f}, -1)) return;
     c.flowed = on;
@@ -122,12 +123,16 @@ void Udp::counters(std::vector<Counter>& out) const {
     for (auto& k : kUdpStats) out.push_back({k.name, st.*k.field, {}});
 }
 
-// A connected IPv4 conversation's datagram that fits one frame is built and sent by a worker
+// A connected conversation's datagram that fits one frame is built and sent by a worker
 // from the conversation's flow (its route hint); true when it went so.
 bool Udp::worker_send(Conv& c, std::span<const uint8_t> data) {
     Netio* io = stack.net.io;
-    if (!c.flowed || c.headers || !io || io->workers() == 0 || c.ipversion != Version::V4 ||
-        !c.raddr.is_v4() || !c.laddr.is_v4() || c.laddr.is_v4_zero() || data.size() > kWorkerMax)
+    if (!c.flowed || c.headers || !io || io->workers() == 0) return false;
+    bool v6 = c.ipversion == Version::V6;
+    if (v6 ? c.raddr.is_v4() || c.laddr.is_v4() || c.laddr.is_noaddr() ||
+                 data.size() > kWorkerMax6
+           : !c.raddr.is_v4() || !c.laddr.is_v4() || c.laddr.is_v4_zero() ||
+                 data.size() > kWorkerMax)
         return false;
     // the workers' hint must be current: else a fresh one if there is one now, or IP output
     // here (ARP resolution, ICMP errors) for as long as there is none
@@ -236,7 +241,7 @@ void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
 void Udp::completion(const MsgHdr& h, std::span<const uint8_t> data) {
     if (h.kind == MsgKind::TxSlow) {  // the worker's hint went stale on the way: IP output
         // here (the next write makes a fresh hint)
-        stack.ip4_output(std::string(data.begin(), data.end()));
+        stack.tx_slow(h.flags & kMsgV6, data);
         return;
     }
     if (data.size() < sizeof(DatagramMeta)) return;

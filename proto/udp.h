@@ -45,7 +45,8 @@ private:
     // Installs c's flow on every worker (it is connected or announced), or withdraws it.
     void sync_flow(Conv& c);
     bool worker_send(Conv& c, std::span<const uint8_t> data);
-    static constexpr size_t kWorkerMax = 1472;  // larger datagrams are fragmented here
+    static constexpr size_t kWorkerMax = 1472;   // larger datagrams are fragmented here
+    static constexpr size_t kWorkerMax6 = 1452;  // the same for IPv6
 };
 
 // The stack's UDP (tests and tools; the stack itself reaches protocols by the table).

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proto/ip6.h"
 #include "proto/msg.h"
 #include "proto/wire.h"
 
@@ -96,9 +97,6 @@ inline const UdpFlow* UdpShard::by_conv(uint32_t conv) const {
     return nullptr;
 }
 
-// A datagram of len payload bytes, already at ip + 28, from f's connected conversation:
-// the IPv4 and UDP headers in front of it (ID id, checksums computed). Returns the packet's
-// length.
 // The 20-byte IPv4 header of a flow's packet of tlen bytes (protocol proto, ID id, checksum
 // computed), for what the workers send on conversations' behalf.
 inline void flow_ip4(uint8_t* ip, const FlowMsg& f, uint8_t proto, uint16_t id, size_t tlen) {
@@ -115,6 +113,22 @@ inline void flow_ip4(uint8_t* ip, const FlowMsg& f, uint8_t proto, uint16_t id, 
     put16(ip + 10, csum(ip, kIp4Hdr));
 }
 
+// The 40-byte IPv6 header of a flow's packet with plen bytes after it (next header proto,
+// traffic class the conversation's tos, hop limit its ttl, flow label 0).
+inline void flow_ip6(uint8_t* ip, const FlowMsg& f, uint8_t proto, size_t plen) {
+    ip[0] = uint8_t(0x60 | (f.tos >> 4));
+    ip[1] = uint8_t(f.tos << 4);
+    ip[2] = ip[3] = 0;
+    put16(ip + kIp6Plen, uint16_t(plen));
+    ip[kIp6Next] = proto;
+    ip[kIp6Hop] = f.ttl;
+    std::memcpy(ip + kIp6Src, f.laddr.b.data(), 16);
+    std::memcpy(ip + kIp6Dst, f.raddr.b.data(), 16);
+}
+
+// A datagram of len payload bytes, already at ip + 28, from f's connected conversation:
+// the IPv4 and UDP headers in front of it (ID id, checksums computed). Returns the packet's
+// length.
 inline size_t udp_build4(uint8_t* ip, const FlowMsg& f, uint16_t id, size_t len) {
     size_t tlen = size_t(kIp4Hdr) + 8 + len;
     flow_ip4(ip, f, kProtoUdp, id, tlen);
@@ -129,14 +143,42 @@ inline size_t udp_build4(uint8_t* ip, const FlowMsg& f, uint16_t id, size_t len)
     return tlen;
 }
 
-// What a worker does with one IPv4 datagram for one of our unicast addresses (ip: the
-// packet, hlen and tlen from its checked header, not a fragment).
+// The same for an IPv6 conversation: the payload at ip + 48, the IPv6 and UDP headers in
+// front of it (the checksum is mandatory: RFC 8200 §8.1).
+inline size_t udp_build6(uint8_t* ip, const FlowMsg& f, size_t len) {
+    size_t ulen = 8 + len;
+    flow_ip6(ip, f, kProtoUdp, ulen);
+    uint8_t* u = ip + kIp6Hdr;
+    put16(u, f.lport);
+    put16(u + 2, f.rport);
+    put16(u + 4, uint16_t(ulen));
+    put16(u + 6, 0);
+    uint16_t c = ip6_csum(f.laddr, f.raddr, kProtoUdp, u, ulen);
+    put16(u + 6, c ? c : 0xffff);
+    return kIp6Hdr + ulen;
+}
+
+// What a worker does with one datagram for one of our unicast addresses (ip: the packet;
+// IPv4: hlen and tlen from its checked header, not a fragment).
 struct UdpVerdict {
     const UdpFlow* flow = nullptr;  // the flow that takes it; null: up to the control thread
     bool call = false;              // a listener's new caller: a Call completion
     DatagramMeta meta;              // addresses and ports
     uint32_t off = 0, len = 0;      // the payload within ip
 };
+
+// The flow for a checked datagram (u: its UDP header, hlen bytes into the packet).
+inline UdpVerdict udp_verdict(const UdpShard& s, UdpVerdict v, const uint8_t* u, size_t hlen,
+                              size_t ulen) {
+    v.meta.sport = get16(u);
+    v.meta.dport = get16(u + 2);
+    v.flow = s.lookup(v.meta.src, v.meta.sport, v.meta.dst, v.meta.dport);
+    if (!v.flow) return v;
+    v.call = v.flow->f.raddr.is_noaddr() && !v.flow->f.headers;
+    v.off = uint32_t(hlen + 8);
+    v.len = uint32_t(ulen - 8);
+    return v;
+}
 
 inline UdpVerdict udp_classify4(const UdpShard& s, const uint8_t* ip, size_t hlen, size_t tlen) {
     UdpVerdict v;
@@ -151,14 +193,22 @@ inline UdpVerdict udp_classify4(const UdpShard& s, const uint8_t* ip, size_t hle
         sum += kProtoUdp + uint32_t(ulen);
         if (csum(u, ulen, sum) != 0) return v;  // InErrors: counted up there
     }
-    v.meta.sport = get16(u);
-    v.meta.dport = get16(u + 2);
-    v.flow = s.lookup(v.meta.src, v.meta.sport, v.meta.dst, v.meta.dport);
-    if (!v.flow) return v;
-    v.call = v.flow->f.raddr.is_noaddr() && !v.flow->f.headers;
-    v.off = uint32_t(hlen + 8);
-    v.len = uint32_t(ulen - 8);
-    return v;
+    return udp_verdict(s, v, u, hlen, ulen);
+}
+
+// The same for an IPv6 packet of tlen bytes whose fixed header says UDP (no extension
+// headers). A zero checksum is not one (RFC 8200 §8.1): such a datagram, like one that fails
+// its checksum, goes up and is counted there.
+inline UdpVerdict udp_classify6(const UdpShard& s, const uint8_t* ip, size_t tlen) {
+    UdpVerdict v;
+    if (tlen < size_t(kIp6Hdr) + 8) return v;
+    const uint8_t* u = ip + kIp6Hdr;
+    size_t ulen = get16(u + 4);
+    if (ulen < 8 || ulen > tlen - kIp6Hdr || get16(u + 6) == 0) return v;
+    v.meta.src = Ipaddr::from_bytes(ip + kIp6Src);
+    v.meta.dst = Ipaddr::from_bytes(ip + kIp6Dst);
+    if (ip6_csum(v.meta.src, v.meta.dst, kProtoUdp, u, ulen) != 0) return v;
+    return udp_verdict(s, v, u, kIp6Hdr, ulen);
 }
 
 }  // namespace devip::proto

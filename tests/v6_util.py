@@ -43,8 +43,8 @@ class Router6(Hosts):
     hosts: {"A": address or None, "B": ...}; a host without an address gets only its
     link-local one (for autoconfiguration tests)."""
 
-    def __init__(self, config=ROUTER6_CONF, hosts=None, gateways=True):
-        self.d = Devip(ports=2, config=config, linux_addrs={}, linux_ipv6=True)
+    def __init__(self, config=ROUTER6_CONF, hosts=None, gateways=True, opts=()):
+        self.d = Devip(ports=2, config=config, linux_addrs={}, linux_ipv6=True, opts=opts)
         self.addrs = hosts if hosts is not None else {"A": HOST_A + "/64", "B": HOST_B + "/64"}
         self.gateways = gateways
         self.names = []

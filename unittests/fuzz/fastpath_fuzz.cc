@@ -1,13 +1,15 @@
 // libFuzzer harness for the worker's forwarding decisions with real FIBs: each input is one
 // Ethernet frame arriving on a forwarding port. Besides memory safety it checks that the
 // short road (fast4_plain, fast6_frame) agrees with the general path (fast_ingress), and
-// that a forwarded IPv4 header still sums right after the TTL rewrite.
+// that a forwarded IPv4 header still sums right after the TTL rewrite; and that the l4
+// stage's UDP classifiers (udp_shard.h, v4 and v6) keep a payload they take inside the packet.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 #include "proto/fastpath.h"
 #include "proto/fib_lookup.h"
+#include "proto/udp_shard.h"
 
 using namespace devip::proto;
 
@@ -101,5 +103,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             __builtin_trap();
     }
     if (r == FastNext::Fwd6 && (n > size || op != 1)) __builtin_trap();
+    static const UdpShard any = [] {  // a conversation announced on every address and port
+        UdpShard s;
+        s.add(FlowMsg{IPnoaddr, IPnoaddr, 0, 0, 0, 255, 0, {}}, 1, 1);
+        return s;
+    }();
+    if (size > size_t(kEthHdr)) {
+        const uint8_t* ip = data + kEthHdr;
+        size_t room = size - kEthHdr;
+        if ((ip[0] >> 4) == 6 && room >= size_t(kIp6Hdr)) {
+            size_t tlen = std::min(room, size_t(kIp6Hdr) + get16(ip + kIp6Plen));
+            UdpVerdict v = udp_classify6(any, ip, tlen);
+            if (v.flow && (v.off < size_t(kIp6Hdr) + 8 || v.off + v.len > tlen)) __builtin_trap();
+        } else if (Ip4Check k = ip4_check(ip, room, true); k.ok) {
+            UdpVerdict v = udp_classify4(any, ip, k.hlen, k.tlen);
+            if (v.flow && (v.off < k.hlen + 8 || v.off + v.len > k.tlen)) __builtin_trap();
+        }
+    }
     return 0;
 }

@@ -180,6 +180,60 @@ TEST_F(TcpConvTest, RefusedAndCtlErrors) {
     EXPECT_EQ(c.p->data_async(c, {reinterpret_cast<const uint8_t*>("x"), 1}, w, n), Econrefused);
 }
 
+// Calls queued on the listener but not yet taken by a listen open count against the
+// backlog, also once they have a conversation: the completing ACK of one more gets the
+// engine's RST (BacklogDrops), not a connection reset later by the control thread
+// (issue 8: the worker's count dropped at Accept, so the control thread's queue overflowed
+// and reset established calls, whose next segment then found nothing: CookiesBad).
+TEST_F(TcpConvTest, BacklogCountsCallsUntilAListenOpenTakesThem) {
+    Conv& l = **b.tcp->clone("eve");
+    Pend op;
+    ASSERT_EQ(ctl(l, op, "announce 564"), ok);
+    ASSERT_EQ(ctl(l, op, "backlog 2"), ok);
+    std::vector<Conv*> cs;
+    auto dial = [&](int k) {
+        for (int i = 0; i < k; i++) {
+            Conv& c = **a.tcp->clone("eve");
+            Pend cop;
+            ASSERT_EQ(ctl(c, cop, "connect 198.18.0.2!564"), ok);
+            cs.push_back(&c);
+        }
+        run([&] { return false; }, 50);  // handshakes, and RSTs for those refused
+    };
+    auto established = [&] {
+        int n = 0;
+        for (Conv* c : cs) n += status(*c).starts_with("Established ");
+        return n;
+    };
+    dial(4);
+    EXPECT_EQ(l.incall.size(), 2u);
+    TcpStats st = b.tcp->sum();
+    EXPECT_EQ(st.backlog_drops, 2u);
+    EXPECT_EQ(st.calls_refused, 0u);
+    EXPECT_EQ(st.cookies_bad, 0u);
+    EXPECT_EQ(established(), 2);
+    // taking a call makes room for one more, not before
+    ASSERT_GE(b.tcp->take_call(l), 0);
+    dial(2);
+    EXPECT_EQ(l.incall.size(), 2u);
+    st = b.tcp->sum();
+    EXPECT_EQ(st.backlog_drops, 3u);
+    EXPECT_EQ(st.calls_refused, 0u);
+    EXPECT_EQ(established(), 3);
+    // a queued call whose peer goes away gives its room back
+    Conv* q = b.tcp->conv(l.incall.back());
+    ASSERT_TRUE(q);
+    Conv* peer = nullptr;
+    for (Conv* c : cs)
+        if (c->lport == q->rport) peer = c;
+    ASSERT_TRUE(peer);
+    ASSERT_EQ(ctl(*peer, op, "hangup"), ok);
+    ASSERT_TRUE(run([&] { return q->rq.closed(); }));
+    dial(1);
+    EXPECT_EQ(b.tcp->sum().backlog_drops, 3u);
+    EXPECT_EQ(l.incall.size(), 3u);  // the dead call stays queued until taken
+}
+
 TEST_F(TcpConvTest, QidPackingKeeps9frontsBitsBelow4096) {
     // the conversation limit is above 9front's 4096 (the qid packing in control/tree.h)
     EXPECT_GE(a.tcp->info.nconv, 100000);

@@ -307,8 +307,15 @@ TEST(TcpLimbo, BacklogFullRefused_4_6_1) {
     EXPECT_EQ(w.b.st.backlog_drops, 1u);
     EXPECT_EQ(C(w, 0, *c2).state, TcpState::Closed);  // the RST reset it
     EXPECT_EQ(C(w, 0, *c1).state, TcpState::Established);
-    // accepting the first call makes room
-    tcp_accepted(w.b, w.find_ev(1, TcpEvKind::CallArrived)->conn);
+    // accepting the first call does not make room; taking it off the queue does
+    uint32_t first = w.find_ev(1, TcpEvKind::CallArrived)->conn;
+    tcp_accepted(w.b, first);
+    auto c2b = tcp_open(w.a, w.tuple(0, 40004, 80), 1460, w.now);
+    w.drain();
+    w.run(100000);
+    EXPECT_EQ(w.b.st.backlog_drops, 2u);
+    EXPECT_EQ(C(w, 0, *c2b).state, TcpState::Closed);
+    tcp_taken(w.b, first);
     auto c3 = tcp_open(w.a, w.tuple(0, 40003, 80), 1460, w.now);
     w.drain();
     w.run(100000);
@@ -1170,6 +1177,7 @@ TEST(TcpScale, ThousandsOfConnectionsComeAndGo) {
         if (e.kind == TcpEvKind::CallArrived) {
             got += tcp_read(w.b, e.conn, buf, w.now);
             tcp_accepted(w.b, e.conn);
+            tcp_taken(w.b, e.conn);
             tcp_close(w.b, e.conn, w.now);
         }
     EXPECT_EQ(got, uint64_t(n) * 1000);

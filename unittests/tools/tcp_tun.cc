@@ -193,6 +193,7 @@ int main(int argc, char** argv) {
             if (e.kind == TcpEvKind::CallArrived && conn == kTcpNoConn) {
                 conn = e.conn;
                 tcp_accepted(s, conn);
+                tcp_taken(s, conn);
             }
             if (e.kind == TcpEvKind::Eof && e.conn == conn) eof = true;
             if (e.kind == TcpEvKind::Closed && e.conn == conn) {
