@@ -1,6 +1,7 @@
 // libdevip: dial(2) over 9P (control/dial.h, docs/dial.3). The clone/connect/announce/listen
 // dance of ip3.md §1.5 on one process-wide Client; each connection's data is a socketpair
-// whose library end two threads copy to and from the conversation's data file.
+// whose library end devipd copies to and from the conversation's data file (Tsplice,
+// devip(4)), or, from a server without it or with DEVIP_SPLICE=0, two library threads.
 #include "control/dial.h"
 
 #include <poll.h>
@@ -71,12 +72,16 @@ std::string chomp(std::string s) {
 }
 
 // One connection's pump: the library's end of the socketpair and the conversation's files.
+// Spliced, devipd holds that end and the two Treads of data report how each direction ended.
 struct Pump {
     Client* c = nullptr;           // the connection to devipd
     const Kind* kind = nullptr;    // stream or datagram
     uint32_t data = kNoFid;        // the data file, open ORDWR
     uint32_t ctl = kNoFid;         // its ctl, open for the half close (stream kinds only)
-    int fd = -1;                   // the library's end of the socketpair
+    int fd = -1;                   // the library's end of the socketpair (-1 when spliced)
+    bool spliced = false;          // devipd copies; no threads
+    uint16_t rd_tag = kNoTag;      // spliced: Tread of data at offset 0 (reads' end), until had
+    uint16_t end_tag = kNoTag;     // spliced: Tread of data at offset 1 (the end), until had
     std::mutex mu;                 // guards everything below
     bool stop = false;             // the program has gone: no more reads of data
     uint16_t tag = kNoTag;         // the outstanding Tread of data, if any
@@ -108,6 +113,40 @@ struct Lib {
 Lib& lib() {
     static Lib* l = new Lib;
     return *l;
+}
+
+// DEVIP_SPLICE=0 keeps the copying in library threads even when devipd could splice.
+bool splice_wanted() {
+    const char* e = std::getenv("DEVIP_SPLICE");
+    return !(e && std::strcmp(e, "0") == 0);
+}
+
+// Spliced: collects the answer to tag (rd_tag or end_tag) of p, waiting for it if block,
+// else only when it has arrived. With p->mu held. True once it is had.
+bool collect(Pump& p, uint16_t& tag, bool block) {
+    if (tag == kNoTag) return true;
+    if (!block && !p.c->ready(tag, Clock::now())) return false;
+    Reply r;
+    CErr e = p.c->wait(tag, Ftype::Rread, r);
+    bool whole = &tag == &p.end_tag;
+    tag = kNoTag;
+    std::string text = e ? e.text : std::string(r.f.data.begin(), r.f.data.end());
+    if (whole && e.text == kInterrupted) text.clear();  // devip_interrupt ended it
+    if (text.empty()) return true;
+    if (p.err.empty()) p.err = text;
+    if (whole) p.werr = text;
+    return true;
+}
+
+// Spliced: once both answers are had, devipd has clunked the files; their numbers go back.
+void release_spliced(Pump& p) {
+    if (p.released || p.rd_tag != kNoTag || p.end_tag != kNoTag) return;
+    p.c->free_fid(p.data);
+    if (p.ctl != kNoFid) p.c->free_fid(p.ctl);
+    p.released = p.done = p.out_done = true;
+    Lib& l = lib();
+    std::lock_guard lk(l.mu);
+    l.live--;
 }
 
 // Makes the connection (with lib().mu held).
@@ -313,6 +352,30 @@ int start_pump(Client& c, const std::string& dir, uint32_t data) {
     p->data = data;
     p->fd = sv[1];
     if (k.halfclose) p->ctl = open_path(c, dir + "/ctl", ORDWR);
+    if (c.can_splice() && splice_wanted() &&
+        !c.splice(data, p->ctl, k.halfclose ? k.halfclose : "", sv[1])) {
+        ::close(sv[1]);
+        p->fd = -1;
+        p->spliced = true;
+        Fcall t[2];
+        for (int i = 0; i < 2; i++) {
+            t[i].type = Ftype::Tread;
+            t[i].fid = data;
+            t[i].offset = uint64_t(i);
+            t[i].count = DEVIP_ERRLEN;
+        }
+        if (CErr e = c.start_many(t)) {  // the connection is gone: so is the splice
+            ::close(sv[0]);
+            return seterr(e);
+        }
+        p->rd_tag = t[0].tag;
+        p->end_tag = t[1].tag;
+        Lib& l = lib();
+        std::lock_guard lk(l.mu);
+        l.pumps[sv[0]] = p;
+        l.live++;
+        return sv[0];
+    }
     {
         Lib& l = lib();
         std::lock_guard lk(l.mu);
@@ -359,6 +422,17 @@ extern "C" {
 
 int devip_connect(const char* socket, int stack) {
     Lib& l = lib();
+    std::vector<std::shared_ptr<Pump>> ps;  // spliced ones closed with close(2) end here
+    {
+        std::lock_guard lk(l.mu);
+        for (auto& [fd, p] : l.pumps)
+            if (p->spliced) ps.push_back(p);
+    }
+    for (auto& p : ps) {
+        std::lock_guard lk(p->mu);
+        if (collect(*p, p->end_tag, false) && collect(*p, p->rd_tag, false))
+            release_spliced(*p);
+    }
     std::lock_guard lk(l.mu);
     if (l.c && (l.live > 0 || !l.ctls.empty())) return seterr(kEinuse);
     l.c.reset();
@@ -527,6 +601,13 @@ int devip_fderr(int fd, char* err, size_t n) {
         p = it->second;
     }
     std::lock_guard lk(p->mu);
+    if (p->spliced && p->rd_tag != kNoTag) {
+        // devipd answers before it shuts the program's end: after end of file, wait for it
+        char b;
+        bool eof = ::recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+        collect(*p, p->rd_tag, eof);
+    }
+    if (p->spliced && p->rd_tag == kNoTag) collect(*p, p->end_tag, false);
     if (p->err.empty()) return 0;
     copy_out(err, n, p->err);
     return 1;
@@ -545,6 +626,19 @@ int devip_close(int fd) {
         return seterr(kEnotconn);
     }
     ::shutdown(fd, SHUT_RDWR);  // both ways: copies of fd elsewhere do not keep it going
+    if (p->spliced) {  // devipd writes what is left, then answers the end
+        std::string werr;
+        {
+            std::lock_guard lk(p->mu);
+            collect(*p, p->end_tag, true);
+            collect(*p, p->rd_tag, true);
+            release_spliced(*p);
+            werr = p->werr;
+        }
+        ::close(fd);
+        if (!werr.empty()) return seterr(werr);
+        return 0;
+    }
     std::string werr;
     {
         std::unique_lock lk(p->mu);
