@@ -979,11 +979,10 @@ void Server::splice_event(uint64_t id, uint32_t events) {
         s.watched = false;
         s.hup = true;
     }
+    Conn& c = *s.c;  // a failed send drops c, and its splices with it; c itself stays
     splice_pump(s);
-    if (!s.c->dead) {
-        flush_output(*s.c);
-        update_events(*s.c);
-    }
+    flush_output(c);
+    update_events(c);
 }
 
 // The program takes no more: the parked read is cancelled and what was read is dropped.
@@ -1047,8 +1046,7 @@ bool Server::splice_write_done(Splice& s, Answer a, uint32_t n) {
         s.werr = a.err.text ? a.err.text : "error";
         s.wr_done = true;
         if (s.fd >= 0) ::shutdown(s.fd, SHUT_RDWR);  // the program's writes fail from now on
-        splice_stop_reads(s);
-        return true;
+        return true;  // the pump stops the reads (here run_key may hold their iterator)
     }
     s.woff += n;
     return true;
@@ -1056,6 +1054,7 @@ bool Server::splice_write_done(Splice& s, Answer a, uint32_t n) {
 
 // Moves everything that can move now, in both directions, then registers the interest.
 void Server::splice_pump(Splice& s) {
+    if (!s.werr.empty()) splice_stop_reads(s);
     while (!s.ended && !s.rd_done && !s.rd_parked) {
         if (s.pend_off < s.pend.size()) {
             if (!splice_send(s)) break;
