@@ -248,7 +248,7 @@ CErr Client::start(Fcall& t) {
     return {};
 }
 
-CErr Client::start_many(std::span<Fcall> ts) {
+CErr Client::start_many(std::span<Fcall> ts, int fd) {
     std::vector<uint8_t> out;
     {
         std::lock_guard lk(mu_);
@@ -259,7 +259,12 @@ CErr Client::start_many(std::span<Fcall> ts) {
             encode(t, out);
         }
     }
-    return send_bytes(out);
+    if (CErr e = send_bytes(out, fd)) {
+        std::lock_guard lk(mu_);
+        for (Fcall& t : ts) slots_.erase(t.tag);
+        return e;
+    }
+    return {};
 }
 
 // Sleeps on a condition variable of its own, named in the slot: the reader wakes only this

@@ -112,8 +112,9 @@ public:
     // --- the asynchronous core every call above is built on ---
     // Sends t with a fresh tag (fills t.tag).
     CErr start(Fcall& t);
-    // Sends several requests in one system call (fills their tags).
-    CErr start_many(std::span<Fcall> ts);
+    // Sends several requests in one system call (fills their tags); fd, if not -1, goes
+    // with them as SCM_RIGHTS (for a Tsplice among them). The server answers in order.
+    CErr start_many(std::span<Fcall> ts, int fd = -1);
     // Waits for tag's reply. Past the deadline the request is flushed and the wait goes
     // on until the flush settles it. Rerror becomes a CErr; so does a reply whose type is
     // not `want`.

@@ -751,12 +751,14 @@ struct Call {
 };
 
 // Waits in listen for calls, one after another, handing each to take(). Ends at g_stop, on
-// an error (reported, and rc set) or after the first call with once.
+// an error (reported, and rc set) or after the first call with once. The call's local and
+// remote are read only when verbose or info asks for them (a round trip per call).
 class Listener {
 public:
     template <class F>
-    Listener(std::string dir, bool once, bool verbose, F take)
-        : dir_(std::move(dir)), once_(once), verbose_(verbose), take_(take) {
+    Listener(std::string dir, bool once, bool verbose, bool info, F take)
+        : dir_(std::move(dir)), once_(once), verbose_(verbose), info_(info || verbose),
+          take_(take) {
         th_ = std::thread([this] { run(); });
     }
     ~Listener() { stop(); }
@@ -789,7 +791,7 @@ private:
                 g_stop = true;
                 break;
             }
-            devip_conninfo(nd, &call->info);
+            if (info_) devip_conninfo(nd, &call->info);
             if (verbose_)
                 std::fprintf(stderr, "ipctl: call %s from %s\n", nd, call->info.remote);
             take_(std::move(call));
@@ -800,7 +802,7 @@ private:
     }
 
     std::string dir_;
-    bool once_, verbose_;
+    bool once_, verbose_, info_;
     std::function<void(std::unique_ptr<Call>)> take_;
     std::atomic<int> rc_{0};
     std::atomic<bool> done_{false};
@@ -827,7 +829,7 @@ int cmd_announce(Client&, const Args& a) {
     std::mutex mu;
     std::vector<std::unique_ptr<Call>> incoming;  // taken by the listener, not yet polled
     std::vector<std::unique_ptr<Call>> calls;     // every call so far; the last is current
-    Listener l(dir, once, verbose, [&](std::unique_ptr<Call> c) {
+    Listener l(dir, once, verbose, false, [&](std::unique_ptr<Call> c) {
         std::lock_guard lk(mu);
         incoming.push_back(std::move(c));
         wake();
@@ -957,7 +959,7 @@ int cmd_listen(Client& cl, const Args& a) {
 
     static std::atomic<int> status{0};          // the last command's exit status
     static std::atomic<bool> spawn_failed{false};
-    Listener l(dir, once, verbose, [&argv, once, verbose](std::unique_ptr<Call> c) {
+    Listener l(dir, once, verbose, true, [&argv, once, verbose](std::unique_ptr<Call> c) {
         pid_t pid = spawn_call(*c, argv);
         if (pid < 0) {
             fail(std::string("fork: ") + std::strerror(errno));

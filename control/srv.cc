@@ -562,7 +562,7 @@ void Server::dispatch(Conn& c, const Fcall& t) {
     case Ftype::Tremove: return clunk(c, t, true);
     case Ftype::Tstat: return stat(c, t);
     case Ftype::Twstat: return wstat(c, t);
-    case Ftype::Tsplice: return c.devip ? splice(c, t) : error(c, t.tag, Ebotch);
+    case Ftype::Tsplice: return splice(c, t);
     default: return error(c, t.tag, Ebotch);
     }
 }
@@ -870,6 +870,7 @@ void Server::splice(Conn& c, const Fcall& t) {
         if (fd >= 0) close(fd);
         error(c, t.tag, e);
     };
+    if (!c.devip) return fail(Ebotch);
     Fid* f = c.fid(t.fid);
     if (!f) return fail(Eunknownfid);
     if (!f->open) return fail(Enotopen);
