@@ -47,6 +47,26 @@ def test_dial_udp_to_socat_and_back(mhost):
     assert rc == 0, p.stderr.read().decode()
 
 
+def test_dial_tcp_both_pumps_half_close_and_errors(mhost):
+    # devipd splicing the data (the default) and the library's threads (DEVIP_SPLICE=0)
+    # behave alike: a tcp echo through socat, the half close at end of stdin, the peer's
+    # close ends dial with 0; a refused connection exits 1 with devipd's text
+    for n, splice in enumerate(("1", "0")):
+        env = dict(os.environ, DEVIP_SPLICE=splice)
+        port = 7230 + n
+        s = mhost.ns_popen(["socat", "TCP4-LISTEN:%d,bind=%s" % (port, LINUX_IP), "EXEC:cat"])
+        assert wait_for(lambda: b":%d " % port in mhost.ns_run("ss -ltnH").stdout, 10)
+        data = os.urandom(300000)
+        p = subprocess.run(mhost.ipctl_argv(("dial", "tcp!%s!%d" % (LINUX_IP, port)), None),
+                           input=data, capture_output=True, timeout=60, env=env)
+        s.wait(10)
+        assert (p.returncode, p.stderr) == (0, b""), splice
+        assert p.stdout == data, splice
+        r = subprocess.run(mhost.ipctl_argv(("dial", "tcp!%s!%d" % (LINUX_IP, port)), None),
+                           input=b"x", capture_output=True, timeout=60, env=env)
+        assert (r.returncode, r.stderr) == (1, b"ipctl: connection refused\n"), splice
+
+
 def test_dial_fails_with_the_servers_text(mhost):
     # ctl errors come back from the library with the exact ip(3) text, exit status 1
     for addr, text in (("udp!198.18.0.2!notaport", "bad numeric port"),
