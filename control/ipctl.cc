@@ -794,7 +794,13 @@ private:
             if (info_) devip_conninfo(nd, &call->info);
             if (verbose_)
                 std::fprintf(stderr, "ipctl: call %s from %s\n", nd, call->info.remote);
+            // The call lives on its data alone (whoever copies it holds the conversation
+            // open): its ctl goes while the taker already serves it, so that the
+            // conversation closes as soon as the data ends.
+            int ctl = call->ctl;
+            call->ctl = -1;
             take_(std::move(call));
+            devip_closectl(ctl);
             if (once_) break;
         }
         done_ = true;
@@ -855,7 +861,7 @@ int cmd_announce(Client&, const Args& a) {
             if (n <= 0) {  // hung up or failed: with -1, the end
                 if (int r = conn_status(c.fd)) rc = r;
                 devip_close(c.fd);
-                devip_closectl(c.ctl);
+                if (c.ctl >= 0) devip_closectl(c.ctl);
                 c.fd = -1;
                 if (once) g_stop = true;
                 continue;
@@ -887,7 +893,7 @@ int cmd_announce(Client&, const Args& a) {
     for (auto& c : calls) {
         if (c->fd >= 0) {
             devip_close(c->fd);
-            devip_closectl(c->ctl);
+            if (c->ctl >= 0) devip_closectl(c->ctl);
         }
     }
     devip_closectl(actl);
@@ -964,7 +970,7 @@ int cmd_listen(Client& cl, const Args& a) {
         if (pid < 0) {
             fail(std::string("fork: ") + std::strerror(errno));
             devip_close(c->fd);
-            devip_closectl(c->ctl);
+            if (c->ctl >= 0) devip_closectl(c->ctl);
             spawn_failed = true;
             return;
         }
@@ -975,7 +981,7 @@ int cmd_listen(Client& cl, const Args& a) {
             while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
             }
             devip_close(fd);
-            devip_closectl(ctl);
+            if (ctl >= 0) devip_closectl(ctl);
             if (verbose) std::fprintf(stderr, "ipctl: listen: pid %d exited %d\n", pid, st);
             status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
             if (once) g_stop = true;

@@ -5,6 +5,7 @@ libdevip with pkg-config (ip3.md §1.5, §4.7)."""
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 
@@ -65,6 +66,29 @@ def test_dial_tcp_both_pumps_half_close_and_errors(mhost):
         r = subprocess.run(mhost.ipctl_argv(("dial", "tcp!%s!%d" % (LINUX_IP, port)), None),
                            input=b"x", capture_output=True, timeout=60, env=env)
         assert (r.returncode, r.stderr) == (1, b"ipctl: connection refused\n"), splice
+
+
+def test_announce_calls_one_after_another_reuse_conversations(mhost):
+    # each call of `ipctl announce` ends when Linux closes; its conversation is reused by
+    # the next ones (a conversation whose last fid went before the worker reported the
+    # connection closed used to stay busy for good)
+    p = mhost.ipctl_popen("announce", "tcp!*!7240")
+    assert wait_for(lambda: find_conv(mhost, "tcp", "::!7240", "Listen") is not None, 30)
+    before = len(mhost.ipctl("ls", "/net/tcp").stdout.split())
+    for i in range(60):
+        s = mhost.ns_socket(type=socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect((DEVIP_IP, 7240))
+        s.sendall(b"%d\n" % i)
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(10) == b""  # devip closes after our end of file
+        s.close()
+    got = Reader(p.stdout).wait(lambda b: b.endswith(b"59\n"), timeout=20)
+    assert got == b"".join(b"%d\n" % i for i in range(60))
+    after = len(mhost.ipctl("ls", "/net/tcp").stdout.split())
+    assert after - before < 10, (before, after)
+    p.terminate()
+    p.wait(20)
 
 
 def test_dial_fails_with_the_servers_text(mhost):
