@@ -91,10 +91,12 @@ CErr Client::attach(std::string_view aname) {
     Fcall t;
     t.type = Ftype::Tversion;
     t.msize = kClientMsize;
-    t.version = kVersion;
+    t.version = kVersionDevip;  // 9P2000 with Tsplice; a server without it answers 9P2000
     Reply r;
     if (CErr e = rpc(t, Ftype::Rversion, r)) return e;
-    if (r.f.version != kVersion) return fail("unsupported 9P version " + r.f.version);
+    if (r.f.version != kVersion && r.f.version != kVersionDevip)
+        return fail("unsupported 9P version " + r.f.version);
+    splice_ = r.f.version == kVersionDevip;
     if (r.f.msize <= kIoHdrSize) return fail("server msize too small");
     msize_ = std::min(kClientMsize, r.f.msize);
 
@@ -196,10 +198,29 @@ CErr Client::send(const Fcall& t) {
     return send_bytes(out);
 }
 
-// Writes whole encoded messages; one writer at a time.
-CErr Client::send_bytes(const std::vector<uint8_t>& out) {
+// Writes whole encoded messages; one writer at a time. fd, if any, goes with the first bytes.
+CErr Client::send_bytes(const std::vector<uint8_t>& out, int fd) {
     std::lock_guard lk(send_mu_);
     size_t off = 0;
+    while (fd >= 0) {
+        iovec iov{const_cast<uint8_t*>(out.data()), out.size()};
+        alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
+        msghdr mh{};
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = cbuf;
+        mh.msg_controllen = sizeof cbuf;
+        cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+        ssize_t n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return fail(kHungup);
+        off = size_t(n);
+        break;
+    }
     while (off < out.size()) {
         ssize_t n = ::send(fd_, out.data() + off, out.size() - off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
@@ -227,7 +248,7 @@ CErr Client::start(Fcall& t) {
     return {};
 }
 
-CErr Client::start_many(std::span<Fcall> ts) {
+CErr Client::start_many(std::span<Fcall> ts, int fd) {
     std::vector<uint8_t> out;
     {
         std::lock_guard lk(mu_);
@@ -238,7 +259,12 @@ CErr Client::start_many(std::span<Fcall> ts) {
             encode(t, out);
         }
     }
-    return send_bytes(out);
+    if (CErr e = send_bytes(out, fd)) {
+        std::lock_guard lk(mu_);
+        for (Fcall& t : ts) slots_.erase(t.tag);
+        return e;
+    }
+    return {};
 }
 
 // Sleeps on a condition variable of its own, named in the slot: the reader wakes only this
@@ -419,6 +445,29 @@ CErr Client::write(uint32_t fid, uint64_t off, std::span<const uint8_t> data) {
         off += n;
     } while (!data.empty());
     return {};
+}
+
+CErr Client::splice(uint32_t fid, uint32_t efid, std::string_view emsg, int fd) {
+    Fcall t;
+    t.type = Ftype::Tsplice;
+    t.fid = fid;
+    t.efid = efid;
+    t.emsg = std::string(emsg);
+    std::vector<uint8_t> out;
+    {
+        std::lock_guard lk(mu_);
+        if (dead_ || fd_ < 0) return fail(kHungup);
+        t.tag = alloc_tag();
+        slots_[t.tag] = Slot{};
+        encode(t, out);
+    }
+    if (CErr e = send_bytes(out, fd)) {
+        std::lock_guard lk(mu_);
+        slots_.erase(t.tag);
+        return e;
+    }
+    Reply r;
+    return wait(t.tag, Ftype::Rsplice, r);
 }
 
 CErr Client::tclunk(uint32_t fid) {

@@ -69,6 +69,8 @@ public:
     void hangup();
 
     uint32_t msize() const { return msize_; }
+    // The server speaks 9P2000.devip (attach asked for it): splice() works.
+    bool can_splice() const { return splice_; }
     uint32_t iounit() const { return msize_ - kIoHdrSize; }  // most data per Tread/Twrite
     uint32_t root() const { return kRootFid; }
 
@@ -96,6 +98,10 @@ public:
     CErr stat(uint32_t fid, Dir& d);
     // Reads a whole directory fid (opened OREAD) and decodes its entries.
     CErr read_dir(uint32_t fid, std::vector<Dir>& out);
+    // Tsplice (devip(4)): hands fd, a UNIX stream or seqpacket socket, to the server, which
+    // copies between it and fid (open ORDWR) and writes emsg to efid (kNoFid: none) at the
+    // end of the socket's input. The caller closes its copy of fd afterwards.
+    CErr splice(uint32_t fid, uint32_t efid, std::string_view emsg, int fd);
 
     // --- path helpers, relative to the root fid ---
     CErr read_all(std::string_view path, std::string& out);
@@ -106,8 +112,9 @@ public:
     // --- the asynchronous core every call above is built on ---
     // Sends t with a fresh tag (fills t.tag).
     CErr start(Fcall& t);
-    // Sends several requests in one system call (fills their tags).
-    CErr start_many(std::span<Fcall> ts);
+    // Sends several requests in one system call (fills their tags); fd, if not -1, goes
+    // with them as SCM_RIGHTS (for a Tsplice among them). The server answers in order.
+    CErr start_many(std::span<Fcall> ts, int fd = -1);
     // Waits for tag's reply. Past the deadline the request is flushed and the wait goes
     // on until the flush settles it. Rerror becomes a CErr; so does a reply whose type is
     // not `want`.
@@ -139,7 +146,7 @@ private:
     void wake(Slot& s) { if (s.waiter) s.waiter->notify_one(); }  // with mu_ held
 
     CErr send(const Fcall& t);
-    CErr send_bytes(const std::vector<uint8_t>& out);
+    CErr send_bytes(const std::vector<uint8_t>& out, int fd = -1);  // fd: as SCM_RIGHTS
     CErr tclunk(uint32_t fid);  // Tclunk without giving the number back
     void reader();
     void complete(uint16_t tag, std::vector<uint8_t> buf);  // with mu_ held
@@ -149,6 +156,7 @@ private:
     std::thread reader_;                // owns the receive side
     std::atomic<bool> dead_{false};     // reader saw EOF or an error
     uint32_t msize_ = kClientMsize;     // negotiated in Tversion
+    bool splice_ = false;               // Rversion said 9P2000.devip
 
     std::mutex send_mu_;                // one writer of the socket at a time
     std::mutex mu_;                     // guards everything below

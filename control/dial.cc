@@ -1,6 +1,7 @@
 // libdevip: dial(2) over 9P (control/dial.h, docs/dial.3). The clone/connect/announce/listen
 // dance of ip3.md §1.5 on one process-wide Client; each connection's data is a socketpair
-// whose library end two threads copy to and from the conversation's data file.
+// whose library end devipd copies to and from the conversation's data file (Tsplice,
+// devip(4)), or, from a server without it or with DEVIP_SPLICE=0, two library threads.
 #include "control/dial.h"
 
 #include <poll.h>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,6 +20,7 @@
 #include <thread>
 
 #include "control/client.h"
+#include "control/qpack.h"
 
 namespace devip::ctl {
 namespace {
@@ -71,12 +74,16 @@ std::string chomp(std::string s) {
 }
 
 // One connection's pump: the library's end of the socketpair and the conversation's files.
+// Spliced, devipd holds that end and the two Treads of data report how each direction ended.
 struct Pump {
     Client* c = nullptr;           // the connection to devipd
     const Kind* kind = nullptr;    // stream or datagram
     uint32_t data = kNoFid;        // the data file, open ORDWR
     uint32_t ctl = kNoFid;         // its ctl, open for the half close (stream kinds only)
-    int fd = -1;                   // the library's end of the socketpair
+    int fd = -1;                   // the library's end of the socketpair (-1 when spliced)
+    bool spliced = false;          // devipd copies; no threads
+    uint16_t rd_tag = kNoTag;      // spliced: Tread of data at offset 0 (reads' end), until had
+    uint16_t end_tag = kNoTag;     // spliced: Tread of data at offset 1 (the end), until had
     std::mutex mu;                 // guards everything below
     bool stop = false;             // the program has gone: no more reads of data
     uint16_t tag = kNoTag;         // the outstanding Tread of data, if any
@@ -110,6 +117,40 @@ Lib& lib() {
     return *l;
 }
 
+// DEVIP_SPLICE=0 keeps the copying in library threads even when devipd could splice.
+bool splice_wanted() {
+    const char* e = std::getenv("DEVIP_SPLICE");
+    return !(e && std::strcmp(e, "0") == 0);
+}
+
+// Spliced: collects the answer to tag (rd_tag or end_tag) of p, waiting for it if block,
+// else only when it has arrived. With p->mu held. True once it is had.
+bool collect(Pump& p, uint16_t& tag, bool block) {
+    if (tag == kNoTag) return true;
+    if (!block && !p.c->ready(tag, Clock::now())) return false;
+    Reply r;
+    CErr e = p.c->wait(tag, Ftype::Rread, r);
+    bool whole = &tag == &p.end_tag;
+    tag = kNoTag;
+    std::string text = e ? e.text : std::string(r.f.data.begin(), r.f.data.end());
+    if (whole && e.text == kInterrupted) text.clear();  // devip_interrupt ended it
+    if (text.empty()) return true;
+    if (p.err.empty()) p.err = text;
+    if (whole) p.werr = text;
+    return true;
+}
+
+// Spliced: once both answers are had, devipd has clunked the files; their numbers go back.
+void release_spliced(Pump& p) {
+    if (p.released || p.rd_tag != kNoTag || p.end_tag != kNoTag) return;
+    p.c->free_fid(p.data);
+    if (p.ctl != kNoFid) p.c->free_fid(p.ctl);
+    p.released = p.done = p.out_done = true;
+    Lib& l = lib();
+    std::lock_guard lk(l.mu);
+    l.live--;
+}
+
 // Makes the connection (with lib().mu held).
 int connect_locked(Lib& l, const char* sock, int stack) {
     std::string path = kDefaultSocket;
@@ -135,19 +176,107 @@ Client* conn() {
     return l.c.get();
 }
 
-// Walks to path and opens it; the fid or kNoFid with the error set.
+// Requests sent together in one system call and answered in order (the server serves a
+// session's messages one after another): a walk, the open of its new fid, a read of it
+// cost one round trip instead of three. Every reply is collected, whatever failed.
+class Batch {
+public:
+    explicit Batch(Client& c) : c_(c) {}
+    // Each returns the request's index. Paths are relative to /net, at most 16 names.
+    size_t walk(uint32_t newfid, std::string_view path) {
+        Fcall& t = add(Ftype::Twalk, Ftype::Rwalk);
+        t.fid = c_.root();
+        t.newfid = newfid;
+        for (size_t at = 0; at <= path.size();) {
+            size_t e = std::min(path.find('/', at), path.size());
+            if (e > at) t.wname.emplace_back(path.substr(at, e - at));
+            at = e + 1;
+        }
+        return ts_.size() - 1;
+    }
+    size_t open(uint32_t fid, uint8_t mode) {
+        Fcall& t = add(Ftype::Topen, Ftype::Ropen);
+        t.fid = fid;
+        t.mode = mode;
+        return ts_.size() - 1;
+    }
+    size_t read(uint32_t fid, uint32_t count) {
+        Fcall& t = add(Ftype::Tread, Ftype::Rread);
+        t.fid = fid;
+        t.count = count;
+        return ts_.size() - 1;
+    }
+    size_t write(uint32_t fid, std::string_view msg) {
+        Fcall& t = add(Ftype::Twrite, Ftype::Rwrite);
+        const std::string& b = bufs_.emplace_back(msg);
+        t.fid = fid;
+        t.data = std::span(reinterpret_cast<const uint8_t*>(b.data()), b.size());
+        return ts_.size() - 1;
+    }
+    size_t clunk(uint32_t fid) {
+        add(Ftype::Tclunk, Ftype::Rclunk).fid = fid;
+        return ts_.size() - 1;
+    }
+    size_t splice(uint32_t fid, uint32_t efid, std::string_view emsg) {
+        Fcall& t = add(Ftype::Tsplice, Ftype::Rsplice);
+        t.fid = fid;
+        t.efid = efid;
+        t.emsg = std::string(emsg);
+        return ts_.size() - 1;
+    }
+    // Sends everything (fd, if not -1, with it) and waits for every reply. False when the
+    // send failed; err(i) of every request is then that failure.
+    bool run(int fd = -1) {
+        es_.assign(ts_.size(), CErr{});
+        rs_.resize(ts_.size());
+        if (CErr e = c_.start_many(ts_, fd)) {
+            es_.assign(ts_.size(), e);
+            return false;
+        }
+        for (size_t i = 0; i < ts_.size(); i++) {
+            es_[i] = c_.wait(ts_[i].tag, want_[i], rs_[i]);
+            if (!es_[i] && ts_[i].type == Ftype::Twalk &&
+                rs_[i].f.wqid.size() != ts_[i].wname.size())
+                es_[i] = CErr{kNotExist};  // stopped short: newfid was not made
+        }
+        return true;
+    }
+    const CErr& err(size_t i) const { return es_[i]; }
+    const Reply& reply(size_t i) const { return rs_[i]; }
+
+private:
+    Fcall& add(Ftype t, Ftype want) {
+        Fcall& f = ts_.emplace_back();
+        f.type = t;
+        want_.push_back(want);
+        return f;
+    }
+
+    Client& c_;
+    std::vector<Fcall> ts_;        // the requests (their tags once sent)
+    std::vector<Ftype> want_;      // the reply type each expects
+    std::deque<std::string> bufs_; // bytes the Twrites point at
+    std::vector<Reply> rs_;        // the replies
+    std::vector<CErr> es_;         // each request's outcome
+};
+
+// Walks to path and opens it (one round trip); the fid or kNoFid with the error set.
 uint32_t open_path(Client& c, std::string_view path, uint8_t mode, Qid* q = nullptr) {
     uint32_t fid = c.new_fid();
-    if (CErr e = c.walk(c.root(), fid, path)) {
+    Batch b(c);
+    size_t w = b.walk(fid, path), o = b.open(fid, mode);
+    b.run();
+    if (const CErr& e = b.err(w)) {
         c.free_fid(fid);
         seterr(e);
         return kNoFid;
     }
-    if (CErr e = c.open(fid, mode, q)) {
+    if (const CErr& e = b.err(o)) {
         c.clunk(fid);
         seterr(e);
         return kNoFid;
     }
+    if (q) *q = b.reply(o).f.qid;
     return fid;
 }
 
@@ -299,7 +428,7 @@ void to_net(std::shared_ptr<Pump> p) {
     finish(p);
 }
 
-// Starts the pump of an open data fid; returns the program's fd.
+// Starts the library threads' pump of an open data fid; returns the program's fd.
 int start_pump(Client& c, const std::string& dir, uint32_t data) {
     const Kind& k = kind_of(proto_of(dir));
     int sv[2];
@@ -324,6 +453,68 @@ int start_pump(Client& c, const std::string& dir, uint32_t data) {
     return sv[0];
 }
 
+// Opens dir's data and returns the program's fd: spliced by devipd when it can (one round
+// trip: data and, for the half close, ctl opened, Tsplice), else pumped by threads. First,
+// if actl is not kNoFid, amsg is written to it and its outcome ignored (accept N).
+int open_conn(Client& c, const std::string& dir, uint32_t actl, std::string_view amsg) {
+    std::string saved = t_err;
+    if (!c.can_splice() || !splice_wanted()) {
+        if (actl != kNoFid) write_ctl(c, actl, amsg);
+        t_err = saved;
+        uint32_t data = open_path(c, dir + "/data", ORDWR);
+        return data == kNoFid ? -1 : start_pump(c, dir, data);
+    }
+    const Kind& k = kind_of(proto_of(dir));
+    int sv[2];
+    if (::socketpair(AF_UNIX, k.socktype | SOCK_CLOEXEC, 0, sv) < 0)
+        return seterr(std::string("socketpair: ") + std::strerror(errno));
+    auto p = std::make_shared<Pump>();
+    p->c = &c;
+    p->kind = &k;
+    p->data = c.new_fid();
+    if (k.halfclose) p->ctl = c.new_fid();
+    Batch b(c);
+    if (actl != kNoFid) b.write(actl, amsg);
+    size_t steps[5], n = 0;  // walk, open of data (and ctl), then Tsplice
+    steps[n++] = b.walk(p->data, dir + "/data");
+    steps[n++] = b.open(p->data, ORDWR);
+    if (k.halfclose) {
+        steps[n++] = b.walk(p->ctl, dir + "/ctl");
+        steps[n++] = b.open(p->ctl, ORDWR);
+    }
+    steps[n++] = b.splice(p->data, p->ctl, k.halfclose ? k.halfclose : "");
+    b.run(sv[1]);
+    ::close(sv[1]);
+    for (size_t i = 0; i < n; i++) {
+        if (!b.err(steps[i])) continue;
+        seterr(b.err(steps[i]));  // the first failure; what was made is clunked
+        bool data_made = !b.err(steps[0]), ctl_made = k.halfclose && !b.err(steps[2]);
+        data_made ? (void)c.clunk(p->data) : c.free_fid(p->data);
+        if (k.halfclose) ctl_made ? (void)c.clunk(p->ctl) : c.free_fid(p->ctl);
+        ::close(sv[0]);
+        return -1;
+    }
+    p->spliced = true;
+    Fcall t[2];  // how each direction ends
+    for (int i = 0; i < 2; i++) {
+        t[i].type = Ftype::Tread;
+        t[i].fid = p->data;
+        t[i].offset = uint64_t(i);
+        t[i].count = DEVIP_ERRLEN;
+    }
+    if (CErr e = c.start_many(t)) {  // the connection is gone: so is the splice
+        ::close(sv[0]);
+        return seterr(e);
+    }
+    p->rd_tag = t[0].tag;
+    p->end_tag = t[1].tag;
+    Lib& l = lib();
+    std::lock_guard lk(l.mu);
+    l.pumps[sv[0]] = p;
+    l.live++;
+    return sv[0];
+}
+
 // "proto!rest" → its parts; "net" is tcp (there is no connection server to try others).
 bool split_dial(std::string_view addr, std::string& proto, std::string& rest) {
     if (addr.starts_with("/net/")) addr.remove_prefix(5);
@@ -336,17 +527,27 @@ bool split_dial(std::string_view addr, std::string& proto, std::string& rest) {
     return true;
 }
 
-// Clones a conversation of proto; its ctl fid and directory.
+// Clones a conversation of proto (walk, open and read in one round trip); its ctl fid and
+// directory.
 uint32_t clone_conv(Client& c, const std::string& proto, std::string& dir) {
-    uint32_t fid = open_path(c, proto + "/clone", ORDWR);
-    if (fid == kNoFid) return kNoFid;
-    std::string num;
-    if (CErr e = c.read(fid, 0, 64, num)) {
-        c.clunk(fid);
+    uint32_t fid = c.new_fid();
+    Batch b(c);
+    size_t w = b.walk(fid, proto + "/clone"), o = b.open(fid, ORDWR), r = b.read(fid, 64);
+    b.run();
+    if (const CErr& e = b.err(w)) {
+        c.free_fid(fid);
         seterr(e);
         return kNoFid;
     }
-    dir = proto + "/" + chomp(num);
+    for (size_t i : {o, r}) {
+        if (const CErr& e = b.err(i)) {
+            c.clunk(fid);
+            seterr(e);
+            return kNoFid;
+        }
+    }
+    std::span<const uint8_t> num = b.reply(r).f.data;
+    dir = proto + "/" + chomp(std::string(num.begin(), num.end()));
     return fid;
 }
 
@@ -359,6 +560,17 @@ extern "C" {
 
 int devip_connect(const char* socket, int stack) {
     Lib& l = lib();
+    std::vector<std::shared_ptr<Pump>> ps;  // spliced ones closed with close(2) end here
+    {
+        std::lock_guard lk(l.mu);
+        for (auto& [fd, p] : l.pumps)
+            if (p->spliced) ps.push_back(p);
+    }
+    for (auto& p : ps) {
+        std::lock_guard lk(p->mu);
+        if (collect(*p, p->end_tag, false) && collect(*p, p->rd_tag, false))
+            release_spliced(*p);
+    }
     std::lock_guard lk(l.mu);
     if (l.c && (l.live > 0 || !l.ctls.empty())) return seterr(kEinuse);
     l.c.reset();
@@ -395,13 +607,11 @@ int devip_dial(const char* addr, const char* local, char* dir, int* cfdp) {
     if (ctl == kNoFid) return -1;
     std::string msg = "connect " + rest;
     if (local && *local) msg += std::string(" ") + local;
-    uint32_t data = kNoFid;
-    if (write_ctl(*c, ctl, msg) < 0 ||
-        (data = open_path(*c, d + "/data", ORDWR)) == kNoFid) {
+    if (write_ctl(*c, ctl, msg) < 0) {
         c->clunk(ctl);
         return -1;
     }
-    int fd = start_pump(*c, d, data);
+    int fd = open_conn(*c, d, kNoFid, {});
     if (fd < 0) {
         c->clunk(ctl);
         return -1;
@@ -435,10 +645,13 @@ int devip_listen(const char* dir, char* newdir) {
     if (d.empty() || d.find('/') == std::string::npos) return seterr(kEbaddir);
     Client* c = conn();
     if (!c) return -1;
-    uint32_t fid = open_path(*c, d + "/listen", ORDWR);
+    Qid q;
+    uint32_t fid = open_path(*c, d + "/listen", ORDWR, &q);
     if (fid == kNoFid) return -1;
     std::string num;
-    if (CErr e = c->read(fid, 0, 64, num)) {
+    if (qtype_bits(q.path) == kQtypeCtl) {  // the call's ctl: its number is in the qid
+        num = std::to_string(qconv(q.path));
+    } else if (CErr e = c->read(fid, 0, 64, num)) {
         c->clunk(fid);
         return seterr(e);
     }
@@ -454,12 +667,7 @@ int devip_accept(int ctl, const char* dir) {
     Client* c = conn();
     if (!c) return -1;
     std::string num = d.substr(d.rfind('/') + 1);
-    std::string saved = t_err;
-    write_ctl(*c, h.fid, "accept " + num);  // as libc's: no protocol implements it
-    t_err = saved;
-    uint32_t data = open_path(*c, d + "/data", ORDWR);
-    if (data == kNoFid) return -1;
-    return start_pump(*c, d, data);
+    return open_conn(*c, d, h.fid, "accept " + num);  // as libc's: no protocol implements it
 }
 
 int devip_reject(int ctl, const char* dir, const char* cause) {
@@ -507,9 +715,31 @@ int devip_conninfo(const char* dir, DevipConnInfo* ci) {
     if (d.empty() || d.find('/') == std::string::npos || !ci) return seterr(kEbaddir);
     Client* c = conn();
     if (!c) return -1;
-    std::string loc, rem;
-    if (CErr e = c->read_all(d + "/local", loc)) return seterr(e);
-    if (CErr e = c->read_all(d + "/remote", rem)) return seterr(e);
+    // both files in one round trip: walk, open, read and clunk each (they are short)
+    Batch b(*c);
+    uint32_t fids[2];
+    size_t steps[2][4];
+    const char* names[2] = {"/local", "/remote"};
+    for (int i = 0; i < 2; i++) {
+        fids[i] = c->new_fid();
+        steps[i][0] = b.walk(fids[i], d + names[i]);
+        steps[i][1] = b.open(fids[i], OREAD);
+        steps[i][2] = b.read(fids[i], c->iounit());
+        steps[i][3] = b.clunk(fids[i]);
+    }
+    b.run();
+    std::string text[2];
+    const CErr* fail = nullptr;
+    for (int i = 0; i < 2; i++) {
+        c->free_fid(fids[i]);  // clunked, or never made
+        for (int k = 0; k < 3 && !fail; k++)
+            if (b.err(steps[i][k])) fail = &b.err(steps[i][k]);
+        std::span<const uint8_t> v = b.reply(steps[i][2]).f.data;
+        if (!fail) text[i].assign(v.begin(), v.end());
+    }
+    if (fail) return seterr(*fail);
+    std::string& loc = text[0];
+    std::string& rem = text[1];
     copy_out(ci->dir, sizeof ci->dir, "/net/" + d);
     copy_out(ci->proto, sizeof ci->proto, proto_of(d));
     copy_out(ci->local, sizeof ci->local, chomp(loc));
@@ -527,6 +757,13 @@ int devip_fderr(int fd, char* err, size_t n) {
         p = it->second;
     }
     std::lock_guard lk(p->mu);
+    if (p->spliced && p->rd_tag != kNoTag) {
+        // devipd answers before it shuts the program's end: after end of file, wait for it
+        char b;
+        bool eof = ::recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+        collect(*p, p->rd_tag, eof);
+    }
+    if (p->spliced && p->rd_tag == kNoTag) collect(*p, p->end_tag, false);
     if (p->err.empty()) return 0;
     copy_out(err, n, p->err);
     return 1;
@@ -545,6 +782,19 @@ int devip_close(int fd) {
         return seterr(kEnotconn);
     }
     ::shutdown(fd, SHUT_RDWR);  // both ways: copies of fd elsewhere do not keep it going
+    if (p->spliced) {  // devipd writes what is left, then answers the end
+        std::string werr;
+        {
+            std::lock_guard lk(p->mu);
+            collect(*p, p->end_tag, true);
+            collect(*p, p->rd_tag, true);
+            release_spliced(*p);
+            werr = p->werr;
+        }
+        ::close(fd);
+        if (!werr.empty()) return seterr(werr);
+        return 0;
+    }
     std::string werr;
     {
         std::unique_lock lk(p->mu);

@@ -7,10 +7,11 @@
  *
  * A connection's data is a real file descriptor: one end of a socketpair (SOCK_STREAM for
  * stream protocols such as tcp, SOCK_SEQPACKET for datagram ones such as udp, so one write
- * is one datagram and one read returns one), whose other end the library copies to and
- * from the conversation's data file, one thread each way. shutdown(fd, SHUT_WR) tells the
- * library the program has finished sending: for tcp it writes `shutdown` to the ctl (half
- * close); replies keep coming until the peer closes. When the conversation's data ends (a
+ * is one datagram and one read returns one), whose other end devipd copies to and from the
+ * conversation's data file (Tsplice, devip(4)); with DEVIP_SPLICE=0, or a devipd without
+ * it, the library does, one thread each way. shutdown(fd, SHUT_WR) says the program has
+ * finished sending: for tcp `shutdown` is written to the ctl (half close); replies keep
+ * coming until the peer closes. When the conversation's data ends (a
  * read returns 0 or fails, e.g. "port unreachable"), the program reads end of file;
  * devip_fderr() then gives the reason. devip_close(fd) (or close(2)) ends the connection.
  *

@@ -180,6 +180,8 @@ bool layout(IO& io, F& f) {
     case Ftype::Rclunk:
     case Ftype::Rremove:
     case Ftype::Rwstat: return true;
+    case Ftype::Tsplice: io.u32(f.fid); io.u32(f.efid); io.str(f.emsg); return true;
+    case Ftype::Rsplice: return true;
     case Ftype::Terror: return false;  // 9P has no Terror; it is never legal
     }
     return false;
@@ -202,7 +204,9 @@ bool decode(std::span<const uint8_t> buf, Fcall& f) {
     Reader r(buf.subspan(4));
     uint8_t type = 0;
     r.u8(type);
-    if (type < uint8_t(Ftype::Tversion) || type > uint8_t(Ftype::Rwstat)) return false;
+    bool known = (type >= uint8_t(Ftype::Tversion) && type <= uint8_t(Ftype::Rwstat)) ||
+                 type == uint8_t(Ftype::Tsplice) || type == uint8_t(Ftype::Rsplice);
+    if (!known) return false;
     f = Fcall{};
     f.type = Ftype(type);
     r.u16(f.tag);
@@ -276,6 +280,8 @@ const char* ftype_name(Ftype t) {
         "Tcreate",  "Rcreate",  "Tread",   "Rread",   "Twrite",  "Rwrite",  "Tclunk",
         "Rclunk",   "Tremove",  "Rremove", "Tstat",   "Rstat",   "Twstat",  "Rwstat",
     };
+    if (t == Ftype::Tsplice) return "Tsplice";
+    if (t == Ftype::Rsplice) return "Rsplice";
     size_t i = uint8_t(t) - uint8_t(Ftype::Tversion);
     return i < kNames.size() ? kNames[i] : "T?";
 }

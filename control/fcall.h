@@ -12,8 +12,12 @@ enum class Ftype : uint8_t {
     Tversion = 100, Rversion, Tauth, Rauth, Tattach, Rattach, Terror, Rerror,
     Tflush, Rflush, Twalk, Rwalk, Topen, Ropen, Tcreate, Rcreate, Tread, Rread,
     Twrite, Rwrite, Tclunk, Rclunk, Tremove, Rremove, Tstat, Rstat, Twstat, Rwstat,
+    // devip's extension (devip(4) "Splicing a data file"), outside 9P2000's 100-127: the
+    // request carries a UNIX socket (SCM_RIGHTS) that the server then copies to and from fid.
+    Tsplice = 152, Rsplice,
 };
 
+inline constexpr const char* kVersionDevip = "9P2000.devip";  // 9P2000 plus Tsplice
 inline constexpr uint16_t kNoTag = 0xffff;
 inline constexpr uint32_t kNoFid = 0xffffffff;
 inline constexpr size_t kMaxWelem = 16;      // walk elements per Twalk
@@ -69,6 +73,8 @@ struct Fcall {
     std::span<const uint8_t> data;       // Rread, Twrite: a view into the decoded buffer or
                                          // the caller's bytes when encoding
     std::vector<uint8_t> stat;           // Rstat, Twstat: one packed Dir (without the outer n[2])
+    uint32_t efid = kNoFid;              // Tsplice: written emsg at the socket's end of input
+    std::string emsg;                    // Tsplice
 };
 
 // Size of the message starting at buf if its 4-byte size field is available, else 0.

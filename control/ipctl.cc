@@ -751,12 +751,14 @@ struct Call {
 };
 
 // Waits in listen for calls, one after another, handing each to take(). Ends at g_stop, on
-// an error (reported, and rc set) or after the first call with once.
+// an error (reported, and rc set) or after the first call with once. The call's local and
+// remote are read only when verbose or info asks for them (a round trip per call).
 class Listener {
 public:
     template <class F>
-    Listener(std::string dir, bool once, bool verbose, F take)
-        : dir_(std::move(dir)), once_(once), verbose_(verbose), take_(take) {
+    Listener(std::string dir, bool once, bool verbose, bool info, F take)
+        : dir_(std::move(dir)), once_(once), verbose_(verbose), info_(info || verbose),
+          take_(take) {
         th_ = std::thread([this] { run(); });
     }
     ~Listener() { stop(); }
@@ -789,10 +791,16 @@ private:
                 g_stop = true;
                 break;
             }
-            devip_conninfo(nd, &call->info);
+            if (info_) devip_conninfo(nd, &call->info);
             if (verbose_)
                 std::fprintf(stderr, "ipctl: call %s from %s\n", nd, call->info.remote);
+            // The call lives on its data alone (whoever copies it holds the conversation
+            // open): its ctl goes while the taker already serves it, so that the
+            // conversation closes as soon as the data ends.
+            int ctl = call->ctl;
+            call->ctl = -1;
             take_(std::move(call));
+            devip_closectl(ctl);
             if (once_) break;
         }
         done_ = true;
@@ -800,7 +808,7 @@ private:
     }
 
     std::string dir_;
-    bool once_, verbose_;
+    bool once_, verbose_, info_;
     std::function<void(std::unique_ptr<Call>)> take_;
     std::atomic<int> rc_{0};
     std::atomic<bool> done_{false};
@@ -827,7 +835,7 @@ int cmd_announce(Client&, const Args& a) {
     std::mutex mu;
     std::vector<std::unique_ptr<Call>> incoming;  // taken by the listener, not yet polled
     std::vector<std::unique_ptr<Call>> calls;     // every call so far; the last is current
-    Listener l(dir, once, verbose, [&](std::unique_ptr<Call> c) {
+    Listener l(dir, once, verbose, false, [&](std::unique_ptr<Call> c) {
         std::lock_guard lk(mu);
         incoming.push_back(std::move(c));
         wake();
@@ -853,7 +861,7 @@ int cmd_announce(Client&, const Args& a) {
             if (n <= 0) {  // hung up or failed: with -1, the end
                 if (int r = conn_status(c.fd)) rc = r;
                 devip_close(c.fd);
-                devip_closectl(c.ctl);
+                if (c.ctl >= 0) devip_closectl(c.ctl);
                 c.fd = -1;
                 if (once) g_stop = true;
                 continue;
@@ -885,7 +893,7 @@ int cmd_announce(Client&, const Args& a) {
     for (auto& c : calls) {
         if (c->fd >= 0) {
             devip_close(c->fd);
-            devip_closectl(c->ctl);
+            if (c->ctl >= 0) devip_closectl(c->ctl);
         }
     }
     devip_closectl(actl);
@@ -957,12 +965,12 @@ int cmd_listen(Client& cl, const Args& a) {
 
     static std::atomic<int> status{0};          // the last command's exit status
     static std::atomic<bool> spawn_failed{false};
-    Listener l(dir, once, verbose, [&argv, once, verbose](std::unique_ptr<Call> c) {
+    Listener l(dir, once, verbose, true, [&argv, once, verbose](std::unique_ptr<Call> c) {
         pid_t pid = spawn_call(*c, argv);
         if (pid < 0) {
             fail(std::string("fork: ") + std::strerror(errno));
             devip_close(c->fd);
-            devip_closectl(c->ctl);
+            if (c->ctl >= 0) devip_closectl(c->ctl);
             spawn_failed = true;
             return;
         }
@@ -973,7 +981,7 @@ int cmd_listen(Client& cl, const Args& a) {
             while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
             }
             devip_close(fd);
-            devip_closectl(ctl);
+            if (ctl >= 0) devip_closectl(ctl);
             if (verbose) std::fprintf(stderr, "ipctl: listen: pid %d exited %d\n", pid, st);
             status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
             if (once) g_stop = true;

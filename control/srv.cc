@@ -6,6 +6,7 @@
 #include "control/srv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -122,6 +123,8 @@ struct Server::Conn {
     size_t out_off = 0;                       // first unsent byte of out
     uint32_t events = 0;                      // epoll interest now registered
     std::unordered_map<uint32_t, Fid> fids;   // this session's fids
+    bool devip = false;                       // Tversion 9P2000.devip: Tsplice allowed
+    std::deque<int> fds_in;                   // descriptors received (SCM_RIGHTS), oldest first
 
     size_t unsent() const { return out.size() - out_off; }
     Fid* fid(uint32_t n) {
@@ -141,6 +144,7 @@ struct Server::Parked {
     uint32_t count = 0;      // Tread: count, already clamped to the msize
     WaitKey key = nullptr;   // what it waits on (null: re-run every round)
     std::vector<uint8_t> data;  // Twrite: the bytes to write
+    uint64_t splice = 0;     // a splice's own read or write (no tag, no reply), else 0
 };
 
 Server::Server(Fsys& fs) : fs_(fs) { ep_ = epoll_create1(EPOLL_CLOEXEC); }
@@ -275,10 +279,30 @@ void Server::accept_all() {
     }
 }
 
+// Descriptors come with Tsplice (SCM_RIGHTS); they queue in c.fds_in, at most kMaxFdsIn.
 void Server::read_input(Conn& c) {
     uint8_t buf[kChunk];
+    alignas(cmsghdr) char cbuf[CMSG_SPACE(4 * sizeof(int))];
     while (!c.dead && c.unsent() < kOutThrottle) {
-        ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+        iovec iov{buf, sizeof buf};
+        msghdr mh{};
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = cbuf;
+        mh.msg_controllen = sizeof cbuf;
+        ssize_t n = recvmsg(c.fd, &mh, MSG_CMSG_CLOEXEC);
+        for (cmsghdr* cm = n >= 0 ? CMSG_FIRSTHDR(&mh) : nullptr; cm; cm = CMSG_NXTHDR(&mh, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+            size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+                if (c.fds_in.size() < kMaxFdsIn)
+                    c.fds_in.push_back(fd);
+                else
+                    close(fd);
+            }
+        }
         if (n > 0) {
             c.in.insert(c.in.end(), buf, buf + n);
             serve_input(c);
@@ -353,12 +377,15 @@ void Server::drop(Conn& c) {
     if (c.dead) return;
     c.dead = true;
     reset_session(c);
+    for (int fd : c.fds_in) close(fd);
+    c.fds_in.clear();
     epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
     close(c.fd);
     c.fd = -1;
 }
 
 void Server::reap() {
+    std::erase_if(splices_, [](const auto& kv) { return kv.second->ended; });
     std::erase_if(conns_, [](const auto& kv) { return kv.second->dead; });
 }
 
@@ -419,12 +446,14 @@ void Server::run_key(WaitKey k) {
 // change may announce more keys, so this repeats until nothing is left to announce.
 void Server::retry_parked() {
     run_key(nullptr);
+    run_kicks();
     for (int round = 0; round < 16; round++) {
         ready_.clear();
         fs_.ready(ready_);
         if (ready_.empty()) break;
         for (WaitKey k : ready_)
             if (k) run_key(k);
+        run_kicks();
     }
     for (auto& [id, c] : conns_) {
         if (c->unsent() == 0) continue;
@@ -436,6 +465,7 @@ void Server::retry_parked() {
 
 // True when p is finished with (answered), false when it must stay parked.
 bool Server::run_parked(Parked& p) {
+    if (p.splice) return splice_run(p);
     Conn& c = *p.c;
     Fid* f = c.fid(p.fid);
     if (!f) {  // cannot happen: clunk cancels first; answer rather than park forever
@@ -469,24 +499,29 @@ void Server::cancel_parked(Conn& c, uint32_t fid, bool answer) {
             continue;
         }
         if (Fid* f = c.fid(it->fid)) fs_.cancel(*f);
-        if (answer) error(c, it->tag, Eintr);
+        if (it->splice)
+            splice_cancelled(*it);
+        else if (answer)
+            error(c, it->tag, Eintr);
         it = unpark(it);
     }
 }
 
 bool Server::is_parked(const Conn& c, uint16_t tag) const {
-    return std::any_of(parked_.begin(), parked_.end(),
-                       [&](const Parked& p) { return p.c == &c && p.tag == tag; });
+    return std::any_of(parked_.begin(), parked_.end(), [&](const Parked& p) {
+        return p.c == &c && p.tag == tag && !p.splice;
+    });
 }
 
 bool Server::is_opening(const Conn& c, uint32_t fid) const {
     return std::any_of(parked_.begin(), parked_.end(), [&](const Parked& p) {
-        return p.c == &c && p.fid == fid && p.op == Ftype::Topen;
+        return p.c == &c && p.fid == fid && p.op == Ftype::Topen && !p.splice;
     });
 }
 
 // Tversion and disconnect: every outstanding request is abandoned, every fid clunked.
 void Server::reset_session(Conn& c) {
+    unsplice_all(c);
     cancel_parked(c, kNoFid, false);
     for (auto& [n, f] : c.fids) fs_.clunk(f);
     c.fids.clear();
@@ -527,6 +562,7 @@ void Server::dispatch(Conn& c, const Fcall& t) {
     case Ftype::Tremove: return clunk(c, t, true);
     case Ftype::Tstat: return stat(c, t);
     case Ftype::Twstat: return wstat(c, t);
+    case Ftype::Tsplice: return splice(c, t);
     default: return error(c, t.tag, Ebotch);
     }
 }
@@ -542,8 +578,10 @@ void Server::version(Conn& c, const Fcall& t) {
     r.tag = t.tag;
     r.msize = std::min(t.msize, kMaxMsize);
     r.version = "unknown";
+    c.devip = false;
     if (speaks_9p2000(t.version)) {
-        r.version = "9P2000";
+        c.devip = t.version == kVersionDevip;  // asked for by name; anything else is 9P2000
+        r.version = c.devip ? kVersionDevip : "9P2000";
         c.msize = r.msize;
         c.versioned = true;
     }
@@ -567,8 +605,9 @@ void Server::attach(Conn& c, const Fcall& t) {
 
 // flush(5): a parked request is dropped unanswered; Rflush is always sent.
 void Server::flush(Conn& c, const Fcall& t) {
-    for (auto it = parked_.begin(); it != parked_.end(); ++it) {
-        if (it->c != &c || it->tag != t.oldtag) continue;
+    bool done = splice_flush(c, t.oldtag);  // a Tread waiting for a splice's end
+    for (auto it = parked_.begin(); !done && it != parked_.end(); ++it) {
+        if (it->c != &c || it->tag != t.oldtag || it->splice) continue;
         if (Fid* f = c.fid(it->fid)) fs_.cancel(*f);
         unpark(it);
         break;
@@ -641,6 +680,7 @@ void Server::read(Conn& c, const Fcall& t) {
     if (!f) return error(c, t.tag, Eunknownfid);
     if (!f->open) return error(c, t.tag, Enotopen);
     if (!can_read(f->omode)) return error(c, t.tag, proto::Eperm);
+    if (Splice* s = spliced(c, t.fid)) return splice_wait(c, *s, t);
     uint32_t count = std::min(t.count, c.msize - kIoHdrSize);
     if (f->qid.type & QTDIR) return read_dir(c, t.tag, *f, t.offset, count);
     std::string out;
@@ -701,6 +741,7 @@ void Server::write(Conn& c, const Fcall& t) {
     if (!f->open) return error(c, t.tag, Enotopen);
     if (!can_write(f->omode)) return error(c, t.tag, proto::Eperm);
     if (f->qid.type & QTDIR) return error(c, t.tag, Eisdir);
+    if (spliced(c, t.fid)) return error(c, t.tag, Ebusy);
     uint32_t n = 0;
     Answer a = fs_.write(*f, t.offset, t.data, n);
     if (!finish_write(c, t.tag, a, n, t.data.size()))
@@ -726,6 +767,7 @@ bool Server::finish_write(Conn& c, uint16_t tag, Answer a, uint32_t n, size_t le
 void Server::clunk(Conn& c, const Fcall& t, bool remove) {
     Fid* f = c.fid(t.fid);
     if (!f) return error(c, t.tag, Eunknownfid);
+    unsplice(c, t.fid);
     cancel_parked(c, t.fid, true);
     fs_.clunk(*f);
     c.fids.erase(t.fid);
@@ -760,6 +802,452 @@ void Server::wstat(Conn& c, const Fcall& t) {
     r.type = Ftype::Rwstat;
     r.tag = t.tag;
     reply(c, r);
+}
+
+// --- Tsplice: devip's extension (devip(4) "Splicing a data file") ---
+//
+// Tsplice fid efid emsg, sent with one UNIX socket (SOCK_STREAM or SOCK_SEQPACKET) as
+// SCM_RIGHTS, on a session that asked for 9P2000.devip. From then on the server copies
+// what fid reads to the socket (one read, one send: a record on SOCK_SEQPACKET) and what
+// the socket gives to fid's writes, with the flow control of parked reads and writes and
+// no 9P message per transfer. At the socket's end of input emsg is written to efid (a
+// ctl: "shutdown"); when the program has shut the socket both ways (or closed it) reads
+// stop. A Tread of fid at offset 0 is answered when the read direction has ended, with its
+// error text ("" after end of file); at any other offset when the splice has ended, with
+// the write direction's error text. At the end the server clunks fid and efid itself.
+// Flushing that second Tread ends the splice at once.
+namespace {
+constexpr Err Enofd{"no descriptor with Tsplice"};
+constexpr Err Ebadfd{"descriptor is not a UNIX stream or seqpacket socket"};
+constexpr Err Espliced{"fid already spliced"};
+constexpr size_t kMaxEmsg = 256;
+}  // namespace
+
+struct Server::Splice {
+    uint64_t id = 0;               // splices_ key, and Parked::splice
+    Conn* c = nullptr;             // the session whose fids these are
+    uint32_t fid = 0;              // the file copied, open ORDWR
+    uint32_t efid = kNoFid;        // written emsg at the end of input, or kNoFid
+    std::string emsg;              // "shutdown", or empty
+    int fd = -1;                   // the server's end of the program's socket; -1 once closed
+    bool stream = true;            // SOCK_STREAM (bytes) or SOCK_SEQPACKET (records)
+    uint32_t iounit = 0;           // most bytes per read or write of fid
+    bool watched = false;          // fd is in epoll (through watch())
+    bool hup = false;              // epoll said hangup: out of epoll for good
+    uint32_t events = 0;           // the interest registered
+    // fid → socket
+    bool rd_parked = false;        // a read of fid is parked
+    bool rd_done = false;          // ended: end of file, error, or the program stopped reading
+    std::string pend;              // read from fid, not yet sent
+    size_t pend_off = 0;           // first unsent byte of pend
+    std::string rerr;              // why reads ended, if they failed
+    // socket → fid (or efid)
+    bool wr_parked = false;        // a write is parked
+    bool wr_eof = false;           // the socket's input has ended
+    bool wr_done = false;          // ended: after emsg, or on an error
+    std::vector<uint8_t> wbuf;     // bytes to write
+    size_t woff = 0;               // first unwritten byte of wbuf
+    uint32_t wfid = 0;             // where wbuf goes: fid, or efid for emsg
+    std::string werr;              // why a write of fid failed
+    bool ended = false;            // both directions over; fids clunked
+    uint16_t rd_tag = kNoTag;      // Tread at offset 0 waiting for the read direction's end
+    uint16_t end_tag = kNoTag;     // Tread waiting for the end
+};
+
+Server::Splice* Server::spliced(const Conn& c, uint32_t fid) const {
+    for (const auto& [id, s] : splices_)
+        if (s->c == &c && s->fid == fid && !s->ended) return s.get();
+    return nullptr;
+}
+
+void Server::splice(Conn& c, const Fcall& t) {
+    int fd = -1;
+    if (!c.fds_in.empty()) {
+        fd = c.fds_in.front();
+        c.fds_in.pop_front();
+    }
+    auto fail = [&](Err e) {
+        if (fd >= 0) close(fd);
+        error(c, t.tag, e);
+    };
+    if (!c.devip) return fail(Ebotch);
+    Fid* f = c.fid(t.fid);
+    if (!f) return fail(Eunknownfid);
+    if (!f->open) return fail(Enotopen);
+    if (!can_read(f->omode) || !can_write(f->omode)) return fail(proto::Eperm);
+    if (f->qid.type & QTDIR) return fail(Eisdir);
+    if (spliced(c, t.fid)) return fail(Espliced);
+    if (std::any_of(parked_.begin(), parked_.end(),
+                    [&](const Parked& p) { return p.c == &c && p.fid == t.fid; }))
+        return fail(Ebusy);
+    if (t.efid != kNoFid) {
+        Fid* e = c.fid(t.efid);
+        if (!e) return fail(Eunknownfid);
+        if (!e->open) return fail(Enotopen);
+        if (!can_write(e->omode) || t.efid == t.fid) return fail(proto::Eperm);
+    }
+    if (t.emsg.size() > kMaxEmsg) return fail(proto::Ecmdargs);
+    if (fd < 0) return fail(Enofd);
+    int type = 0, domain = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX ||
+        (type != SOCK_STREAM && type != SOCK_SEQPACKET))
+        return fail(Ebadfd);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return fail(Ebadfd);
+    auto s = std::make_unique<Splice>();
+    s->id = next_splice_++;
+    s->c = &c;
+    s->fid = t.fid;
+    s->efid = t.efid;
+    s->emsg = t.emsg;
+    s->fd = fd;
+    s->stream = type == SOCK_STREAM;
+    s->iounit = c.msize - kIoHdrSize;
+    s->wfid = t.fid;
+    Splice& sp = *s;
+    splices_.emplace(s->id, std::move(s));
+    Fcall r;
+    r.type = Ftype::Rsplice;
+    r.tag = t.tag;
+    reply(c, r);
+    splice_pump(sp);
+}
+
+// A Tread of a spliced fid: the end of the read direction (offset 0) or of the splice.
+void Server::splice_wait(Conn& c, Splice& s, const Fcall& t) {
+    bool whole = t.offset != 0;
+    uint16_t& tag = whole ? s.end_tag : s.rd_tag;
+    if (tag != kNoTag) return error(c, t.tag, Ebusy);
+    tag = t.tag;
+    if (whole ? s.ended : s.rd_done) splice_answer(s, whole);
+}
+
+// Answers the Tread waiting for the read direction's end (whole: for the splice's end).
+void Server::splice_answer(Splice& s, bool whole) {
+    uint16_t& tag = whole ? s.end_tag : s.rd_tag;
+    if (tag == kNoTag) return;
+    const std::string& text = whole ? s.werr : s.rerr;
+    Fcall r;
+    r.type = Ftype::Rread;
+    r.tag = tag;
+    r.data = std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+    reply(*s.c, r);
+    tag = kNoTag;
+}
+
+bool Server::splice_flush(Conn& c, uint16_t oldtag) {
+    for (auto& [id, s] : splices_) {
+        if (s->c != &c) continue;
+        if (s->rd_tag == oldtag) {
+            s->rd_tag = kNoTag;
+            return true;
+        }
+        if (s->end_tag == oldtag) {
+            s->end_tag = kNoTag;
+            splice_abort(*s);
+            return true;
+        }
+    }
+    return false;
+}
+
+// Ends both directions now: parked I/O cancelled, unsent data dropped, the socket shut.
+void Server::splice_abort(Splice& s) {
+    for (auto it = parked_.begin(); it != parked_.end();) {
+        if (it->splice != s.id) {
+            ++it;
+            continue;
+        }
+        if (Fid* f = s.c->fid(it->fid)) fs_.cancel(*f);
+        it = unpark(it);
+    }
+    s.rd_parked = s.wr_parked = false;
+    s.rd_done = s.wr_done = true;
+    if (s.fd >= 0) ::shutdown(s.fd, SHUT_RDWR);
+    splice_answer(s, false);
+    splice_check_end(s);
+}
+
+void Server::splice_event(uint64_t id, uint32_t events) {
+    auto it = splices_.find(id);
+    if (it == splices_.end()) return;
+    Splice& s = *it->second;
+    if (events & (EPOLLHUP | EPOLLERR)) {  // shut both ways: its input ends, sends fail
+        splice_stop_reads(s);
+        if (s.watched) unwatch(s.fd);
+        s.watched = false;
+        s.hup = true;
+    }
+    Conn& c = *s.c;  // a failed send drops c, and its splices with it; c itself stays
+    splice_pump(s);
+    flush_output(c);
+    update_events(c);
+}
+
+// The program takes no more: the parked read is cancelled and what was read is dropped.
+void Server::splice_stop_reads(Splice& s) {
+    if (s.rd_done) return;
+    for (auto it = parked_.begin(); it != parked_.end(); ++it) {
+        if (it->splice != s.id || it->op != Ftype::Tread) continue;
+        if (Fid* f = s.c->fid(it->fid)) fs_.cancel(*f);
+        unpark(it);
+        break;
+    }
+    s.rd_parked = false;
+    s.rd_done = true;
+    s.pend.clear();
+    s.pend_off = 0;
+    splice_answer(s, false);
+}
+
+// Sends what is pending to the program; false while the socket is full.
+bool Server::splice_send(Splice& s) {
+    while (s.pend_off < s.pend.size()) {
+        ssize_t n = ::send(s.fd, s.pend.data() + s.pend_off, s.pend.size() - s.pend_off,
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+        if (n < 0) {  // EPIPE: the program shut its end
+            splice_stop_reads(s);
+            return true;
+        }
+        s.pend_off = s.stream ? s.pend_off + size_t(n) : s.pend.size();
+    }
+    s.pend.clear();
+    s.pend_off = 0;
+    return true;
+}
+
+// The outcome of a read of fid; false when it parked.
+bool Server::splice_read_done(Splice& s, Answer a, std::string& out) {
+    if (a.st == Status::Park) return false;
+    if (a.st == Status::Error || out.empty()) {  // failed, or end of file: hung up
+        if (a.st == Status::Error) s.rerr = a.err.text ? a.err.text : "error";
+        s.rd_done = true;
+        if (s.fd >= 0) ::shutdown(s.fd, SHUT_WR);  // the program reads end of file
+        splice_answer(s, false);
+        return true;
+    }
+    s.pend = std::move(out);
+    s.pend_off = 0;
+    return true;
+}
+
+// The outcome of a write of wbuf; false when it parked.
+bool Server::splice_write_done(Splice& s, Answer a, uint32_t n) {
+    if (a.st == Status::Park) return false;
+    if (s.wfid != s.fid) {  // emsg: its outcome is the protocol's business, as in dial(3)
+        s.wr_done = true;
+        return true;
+    }
+    if (a.st == Status::Done && n == 0 && s.woff < s.wbuf.size()) a = Answer::fail(Eshort);
+    if (a.st == Status::Error) {
+        s.werr = a.err.text ? a.err.text : "error";
+        s.wr_done = true;
+        if (s.fd >= 0) ::shutdown(s.fd, SHUT_RDWR);  // the program's writes fail from now on
+        return true;  // the pump stops the reads (here run_key may hold their iterator)
+    }
+    s.woff += n;
+    return true;
+}
+
+// Moves everything that can move now, in both directions, then registers the interest.
+void Server::splice_pump(Splice& s) {
+    if (!s.werr.empty()) splice_stop_reads(s);
+    while (!s.ended && !s.rd_done && !s.rd_parked) {
+        if (s.pend_off < s.pend.size()) {
+            if (!splice_send(s)) break;
+            continue;
+        }
+        Fid* f = s.c->fid(s.fid);
+        std::string out;
+        Answer a = f ? fs_.read(*f, 0, s.iounit, out) : Answer::fail(Eunknownfid);
+        if (!splice_read_done(s, a, out)) {
+            park({s.c, kNoTag, s.fid, Ftype::Tread, 0, 0, s.iounit, a.key, {}, s.id});
+            s.rd_parked = true;
+        }
+    }
+    while (!s.ended && !s.wr_done && !s.wr_parked) {
+        if (s.woff == s.wbuf.size()) {
+            if (s.wr_eof) {
+                s.wr_done = true;
+                break;
+            }
+            s.wbuf.resize(s.iounit);
+            s.woff = 0;
+            ssize_t n = ::recv(s.fd, s.wbuf.data(), s.wbuf.size(), MSG_DONTWAIT);
+            if (n < 0 && errno == EINTR) {
+                s.wbuf.clear();
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                s.wbuf.clear();
+                break;
+            }
+            if (n <= 0) {  // end of input (or a reset): emsg, then done
+                s.wr_eof = true;
+                s.wbuf.clear();
+                if (s.emsg.empty() || s.efid == kNoFid || !s.c->fid(s.efid)) continue;
+                s.wbuf.assign(s.emsg.begin(), s.emsg.end());
+                s.wfid = s.efid;
+            } else {
+                s.wbuf.resize(size_t(n));
+                s.wfid = s.fid;
+            }
+        }
+        Fid* f = s.c->fid(s.wfid);
+        uint32_t n = 0;
+        Answer a = f ? fs_.write(*f, 0, std::span(s.wbuf).subspan(s.woff), n)
+                     : Answer::fail(Eunknownfid);
+        if (!splice_write_done(s, a, n)) {
+            park({s.c, kNoTag, s.wfid, Ftype::Twrite, 0, 0, 0, a.key, {}, s.id});
+            s.wr_parked = true;
+        }
+    }
+    splice_check_end(s);
+    if (!s.ended) splice_watch(s);
+}
+
+// Registers what the pump waits for on the socket: input, room, or only its hangup.
+void Server::splice_watch(Splice& s) {
+    if (s.hup || s.fd < 0) return;
+    uint32_t want = 0;
+    if (!s.wr_done && !s.wr_eof && !s.wr_parked && s.woff == s.wbuf.size())
+        want |= EPOLLIN | EPOLLRDHUP;
+    if (!s.rd_done && s.pend_off < s.pend.size()) want |= EPOLLOUT;
+    if (!s.watched) {
+        uint64_t id = s.id;
+        s.watched = watch(s.fd, want, [this, id](uint32_t ev) { splice_event(id, ev); });
+        s.events = want;
+        if (!s.watched) splice_abort(s);
+        return;
+    }
+    if (want != s.events && rewatch(s.fd, want)) s.events = want;
+}
+
+// A parked read or write of a splice came back (run_parked).
+bool Server::splice_run(Parked& p) {
+    auto it = splices_.find(p.splice);
+    if (it == splices_.end()) return true;
+    Splice& s = *it->second;
+    Fid* f = s.c->fid(p.fid);
+    if (p.op == Ftype::Tread) {
+        std::string out;
+        Answer a = f ? fs_.read(*f, 0, s.iounit, out) : Answer::fail(Eunknownfid);
+        p.key = a.key;
+        if (!splice_read_done(s, a, out)) return false;
+        s.rd_parked = false;
+    } else {
+        uint32_t n = 0;
+        Answer a = f ? fs_.write(*f, 0, std::span(s.wbuf).subspan(s.woff), n)
+                     : Answer::fail(Eunknownfid);
+        p.key = a.key;
+        if (!splice_write_done(s, a, n)) return false;
+        s.wr_parked = false;
+    }
+    kicks_.push_back(s.id);  // the pump goes on after the parked round (it may park again)
+    return true;
+}
+
+// A splice's parked I/O was cancelled by a clunk of its fid or efid (cancel_parked).
+void Server::splice_cancelled(Parked& p) {
+    auto it = splices_.find(p.splice);
+    if (it == splices_.end()) return;
+    Splice& s = *it->second;
+    if (p.op == Ftype::Tread) {
+        s.rd_parked = false;
+        s.rd_done = true;
+        splice_answer(s, false);
+    } else {
+        s.wr_parked = false;
+        s.wr_done = true;
+    }
+    kicks_.push_back(s.id);
+}
+
+void Server::run_kicks() {
+    while (!kicks_.empty()) {
+        std::vector<uint64_t> k;
+        k.swap(kicks_);
+        for (uint64_t id : k) {
+            auto it = splices_.find(id);
+            if (it != splices_.end()) splice_pump(*it->second);
+        }
+    }
+}
+
+// Both directions over: the socket is closed, fid and efid clunked, the end answered. The
+// Splice goes in reap(), after its callers are done with it.
+void Server::splice_check_end(Splice& s) {
+    if (s.ended || !s.rd_done || !s.wr_done || s.rd_parked || s.wr_parked) return;
+    s.ended = true;
+    if (s.watched) unwatch(s.fd);
+    s.watched = false;
+    if (s.fd >= 0) close(s.fd);
+    s.fd = -1;
+    Conn& c = *s.c;
+    splice_answer(s, false);
+    splice_answer(s, true);
+    for (uint32_t n : {s.fid, s.efid}) {
+        if (n == kNoFid) continue;
+        if (Fid* f = c.fid(n)) {
+            cancel_parked(c, n, true);
+            fs_.clunk(*f);
+            c.fids.erase(n);
+        }
+    }
+    s.efid = kNoFid;
+}
+
+// fid is being clunked: a splice of it goes (its waiting Treads get "interrupted"); a
+// splice whose efid it is forgets it.
+void Server::unsplice(Conn& c, uint32_t fid) {
+    for (auto it = splices_.begin(); it != splices_.end();) {
+        Splice& s = *it->second;
+        if (s.c == &c && s.efid == fid) s.efid = kNoFid;
+        if (s.c != &c || s.fid != fid || s.ended) {
+            ++it;
+            continue;
+        }
+        for (uint16_t* tag : {&s.rd_tag, &s.end_tag})
+            if (*tag != kNoTag) error(c, *tag, Eintr);
+        s.rd_tag = s.end_tag = kNoTag;
+        for (auto p = parked_.begin(); p != parked_.end();) {
+            if (p->splice != s.id) {
+                ++p;
+                continue;
+            }
+            if (Fid* f = c.fid(p->fid)) fs_.cancel(*f);
+            p = unpark(p);
+        }
+        if (s.watched) unwatch(s.fd);
+        if (s.fd >= 0) close(s.fd);
+        it = splices_.erase(it);
+    }
+}
+
+// The session ends (Tversion, disconnect): every splice goes, unanswered.
+void Server::unsplice_all(Conn& c) {
+    for (auto it = splices_.begin(); it != splices_.end();) {
+        Splice& s = *it->second;
+        if (s.c != &c) {
+            ++it;
+            continue;
+        }
+        for (auto p = parked_.begin(); p != parked_.end();) {
+            if (p->splice != s.id) {
+                ++p;
+                continue;
+            }
+            if (Fid* f = c.fid(p->fid)) fs_.cancel(*f);
+            p = unpark(p);
+        }
+        if (s.watched) unwatch(s.fd);
+        if (s.fd >= 0) close(s.fd);
+        it = splices_.erase(it);
+    }
 }
 
 }  // namespace devip::ctl

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <memory>
@@ -21,6 +22,7 @@ inline constexpr uint32_t kMaxMsize = 65536 + kIoHdrSize;  // 64 KiB of data per
 inline constexpr uint32_t kMinMsize = 256;                 // smaller Tversion msize is refused
 inline constexpr size_t kOutThrottle = 1 << 20;  // stop reading a client with this much unsent
 inline constexpr size_t kOutMax = 8 << 20;       // drop a client with this much unsent
+inline constexpr size_t kMaxFdsIn = 16;  // descriptors received and not yet used, per client
 
 class Server {
 public:
@@ -41,6 +43,7 @@ public:
 
     size_t clients() const { return conns_.size(); }
     size_t parked() const { return parked_.size(); }
+    size_t splices() const { return splices_.size(); }
     int epoll_fd() const { return ep_; }  // for a caller that nests this loop in its own
 
     // Other descriptors served by this loop (the metrics endpoint): fn(events) runs in poll()
@@ -53,6 +56,7 @@ public:
 private:
     struct Conn;
     struct Parked;
+    struct Splice;
 
     void accept_all();
     void on_event(uint64_t id, uint32_t events);
@@ -90,6 +94,27 @@ private:
     void reply(Conn& c, Fcall& r);
     void error(Conn& c, uint16_t tag, Err e);
 
+    // Tsplice (srv_splice.cc): the server copies between a client's UNIX socket and a fid.
+    void splice(Conn& c, const Fcall& t);
+    Splice* spliced(const Conn& c, uint32_t fid) const;
+    void splice_wait(Conn& c, Splice& s, const Fcall& t);
+    bool splice_flush(Conn& c, uint16_t oldtag);
+    void splice_event(uint64_t id, uint32_t events);
+    void splice_pump(Splice& s);
+    bool splice_run(Parked& p);
+    bool splice_read_done(Splice& s, Answer a, std::string& out);
+    bool splice_write_done(Splice& s, Answer a, uint32_t n);
+    bool splice_send(Splice& s);
+    void splice_stop_reads(Splice& s);
+    void splice_cancelled(Parked& p);
+    void splice_check_end(Splice& s);
+    void splice_answer(Splice& s, bool whole);
+    void splice_watch(Splice& s);
+    void splice_abort(Splice& s);
+    void unsplice(Conn& c, uint32_t fid);
+    void unsplice_all(Conn& c);
+    void run_kicks();
+
     Fsys& fs_;                                               // the file tree we serve
     int ep_ = -1;                                            // epoll instance
     int lfd_ = -1;                                           // listening socket, -1 if none
@@ -100,6 +125,9 @@ private:
     std::list<Parked> parked_;                 // waiting opens/reads/writes, oldest first
     std::unordered_map<WaitKey, std::vector<std::list<Parked>::iterator>> bykey_;  // oldest first
     std::vector<WaitKey> ready_;               // scratch: keys the tree says changed
+    std::unordered_map<uint64_t, std::unique_ptr<Splice>> splices_;  // by id
+    uint64_t next_splice_ = 1;                 // splice ids (0: none)
+    std::vector<uint64_t> kicks_;              // splices whose parked I/O completed this round
     struct Watch {
         uint64_t key;                                        // epoll key: kWatchBit|gen|fd
         std::function<void(uint32_t)> fn;                    // the owner's handler

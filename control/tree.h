@@ -6,6 +6,7 @@
 
 #include "control/capture.h"
 #include "control/fsys.h"
+#include "control/qpack.h"
 #include "proto/stack.h"
 
 namespace devip::ctl {
@@ -32,10 +33,8 @@ constexpr uint64_t qpath(unsigned proto, unsigned conv, Q t) {
            uint64_t(t);
 }
 constexpr Q qtype(uint64_t path) { return Q(path & 0x1f); }
-constexpr unsigned qconv(uint64_t path) {
-    return (unsigned(path >> 5) & 0xfff) | unsigned(path >> 22) << 12;
-}
-constexpr unsigned qproto(uint64_t path) { return unsigned(path >> 17) & 0x1f; }
+static_assert(unsigned(Q::Ctl) == kQtypeCtl && qconv(qpath(3, 70000, Q::Ctl)) == 70000 &&
+              qproto(qpath(3, 70000, Q::Ctl)) == 3);
 
 class Tree final : public Fsys {
 public:

@@ -3,7 +3,9 @@
 # (figures depend on the machine: compare the ratios): `ipctl ping` (/net/icmp through the dial
 # library) and the same echoes from a synchronous 9P client (perf/udp_echo.cc ping9p) against
 # the kernel's ping of devip over the same tap, and UDP echo through /net/udp (udp_echo's
-# 9P echo server on devip) against Linux UDP echo between two namespaces over veth.
+# 9P echo server on devip) against Linux UDP echo between two namespaces over veth. ipctl
+# ping runs twice: with devipd splicing the data (the default) and with the library's own
+# pump threads (DEVIP_SPLICE=0).
 # Usage: perf/latency.sh [ROUNDS]   (default 2000 UDP round trips, 500 pings)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +52,9 @@ ip netns exec $ns ping -c $pings -i 0.002 198.18.0.1 >"$dir/kernel.ping"
 grep -o 'time=[0-9.]*' "$dir/kernel.ping" | cut -d= -f2 | awk '{printf "%d\n", $1*1000}' |
     tail -n +11 >"$dir/kernel.us"
 ip50=$(median <"$dir/ipctl.us"); ip99=$(pct99 <"$dir/ipctl.us")
+DEVIP_SPLICE=0 $b/control/ipctl -s "$sock" ping -c $pings -i 0.002 198.18.0.2 >"$dir/ipctl0.ping"
+grep -o 'rtt [0-9]* µs' "$dir/ipctl0.ping" | awk '{print $2}' | tail -n +11 >"$dir/ipctl0.us"
+it50=$(median <"$dir/ipctl0.us"); it99=$(pct99 <"$dir/ipctl0.us")
 # the same echoes through /net/icmp from a synchronous 9P client (no dial library threads)
 icmp9p=$($b/perf/udp_echo ping9p "$sock" 198.18.0.2 "$pings")
 k50=$(median <"$dir/kernel.us"); k99=$(pct99 <"$dir/kernel.us")
@@ -77,6 +82,7 @@ l50=$(f "$linux_udp" p50); l99=$(f "$linux_udp" p99)
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 printf "%-44s %9s %9s\n" "round trip (us)" p50 p99
 printf "%-44s %9s %9s\n" "ipctl ping (/net/icmp)" "$ip50" "$ip99"
+printf "%-44s %9s %9s\n" "ipctl ping, library threads (DEVIP_SPLICE=0)" "$it50" "$it99"
 printf "%-44s %9s %9s\n" "/net/icmp echo, synchronous 9P client" "$i50" "$i99"
 printf "%-44s %9s %9s\n" "kernel ping of devip" "$k50" "$k99"
 printf "%-44s %9s %9s\n" "UDP echo through /net/udp (devip)" "$d50" "$d99"

@@ -7,7 +7,9 @@
 # `ipctl dial` (a sender).
 # Usage: perf/tcp.sh [MBYTES] [CONNS] [ROUNDS]   (default 200 MB, 2000 connections, 5000)
 # DEVIPD_OPTS="--idle poll" compares devipd with its workers spinning; TCP_ONLY=1 leaves out
-# perf/latency.sh. The table plots with perf/tcp_plot.py OUT perf/results-tcp.svg.
+# perf/latency.sh. The table plots with perf/tcp_plot.py OUT perf/results-tcp.svg. The
+# connection rate and round trip through ipctl are also measured with DEVIP_SPLICE=0 (the
+# dial library's own pump threads instead of devipd splicing the data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mb=${1:-200}; conns=${2:-2000}; rounds=${3:-5000}
@@ -84,6 +86,14 @@ n=$(ipctl ls /net/tcp | while read -r d; do
     esac; done | head -1)
 [ -n "$n" ] && ipctl write "/net/tcp/$n/ctl" "backlog 128"
 d_rate=$(ip netns exec $ns $py $client rate 198.18.0.1 5002 "$conns" | awk '{print $2}')
+DEVIP_SPLICE=0 $b/control/ipctl -s "$sock" announce 'tcp!*!5007' >/dev/null &
+pids+=($!)
+sleep 0.5
+n=$(ipctl ls /net/tcp | while read -r d; do
+    case $d in */[0-9]*) [ "$(ipctl cat "$d/local" 2>/dev/null)" = "::!5007" ] && basename "$d";;
+    esac; done | head -1)
+[ -n "$n" ] && ipctl write "/net/tcp/$n/ctl" "backlog 128"
+t_rate=$(ip netns exec $ns $py $client rate 198.18.0.1 5007 "$conns" | awk '{print $2}')
 l_rate=$(ip netns exec $va $py $client rate 198.19.0.2 5001 "$conns" | awk '{print $2}')
 
 # 4. one-byte request/response
@@ -91,6 +101,10 @@ ipctl listen -1 'tcp!*!5003' cat &
 pids+=($!)
 sleep 0.5
 d_rr=$(ip netns exec $ns $py $client rr 198.18.0.1 5003 "$rounds")
+DEVIP_SPLICE=0 $b/control/ipctl -s "$sock" listen -1 'tcp!*!5008' cat &
+pids+=($!)
+sleep 0.5
+t_rr=$(ip netns exec $ns $py $client rr 198.18.0.1 5008 "$rounds")
 l_rr=$(ip netns exec $va $py $client rr 198.19.0.2 5003 "$rounds")
 # the same with a synchronous 9P echo server on /net/tcp (no dial library, no threads)
 [ -x $b/perf/udp_echo ] || ninja -C $b perf/udp_echo >/dev/null
@@ -117,12 +131,18 @@ printf "%-40s %12s %12s %8s\n" "bulk in, Linux without GSO/GRO/TSO" "$d_in" "$l_
     "$(ratio "$d_in" "$l_in_nogso")"
 printf "%-40s %12s %12s %8s\n" "connections/s ($conns, one at a time)" "$d_rate" "$l_rate" \
     "$(ratio "$d_rate" "$l_rate")"
+printf "%-40s %12s %12s %8s\n" "connections/s, DEVIP_SPLICE=0" "$t_rate" "$l_rate" \
+    "$(ratio "$t_rate" "$l_rate")"
 printf "%-40s %12s %12s %8s\n" "connections/s, 9P echo server" "$d9_rate" "$l_rate" \
     "$(ratio "$d9_rate" "$l_rate")"
 printf "%-40s %12s %12s %8s\n" "1-byte round trip p50, us" "$(f "$d_rr" p50)" \
     "$(f "$l_rr" p50)" "$(ratio "$(f "$d_rr" p50)" "$(f "$l_rr" p50)")"
 printf "%-40s %12s %12s %8s\n" "1-byte round trip p99, us" "$(f "$d_rr" p99)" \
     "$(f "$l_rr" p99)" "$(ratio "$(f "$d_rr" p99)" "$(f "$l_rr" p99)")"
+printf "%-40s %12s %12s %8s\n" "1-byte rtt p50, DEVIP_SPLICE=0, us" "$(f "$t_rr" p50)" \
+    "$(f "$l_rr" p50)" "$(ratio "$(f "$t_rr" p50)" "$(f "$l_rr" p50)")"
+printf "%-40s %12s %12s %8s\n" "1-byte rtt p99, DEVIP_SPLICE=0, us" "$(f "$t_rr" p99)" \
+    "$(f "$l_rr" p99)" "$(ratio "$(f "$t_rr" p99)" "$(f "$l_rr" p99)")"
 printf "%-40s %12s %12s %8s\n" "1-byte rtt p50, 9P echo server, us" "$(f "$d9_rr" p50)" \
     "$(f "$l_rr" p50)" "$(ratio "$(f "$d9_rr" p50)" "$(f "$l_rr" p50)")"
 printf "%-40s %12s %12s %8s\n" "1-byte rtt p99, 9P echo server, us" "$(f "$d9_rr" p99)" \

@@ -5,7 +5,10 @@
 //   udp_echo servesock ADDR PORT   the same on a Linux UDP socket (recvfrom / sendto)
 //   udp_echo client ADDR PORT N    N 64-byte datagrams one at a time; prints
 //                                  "p50 P p90 P p99 P us" of the round trips
-//   udp_echo ping9p SOCKET ADDR N  N ICMP echoes through /net/icmp, the same figures
+//   udp_echo ping9p SOCKET ADDR N [GAP]  N ICMP echoes through /net/icmp, the same figures;
+//                                  GAP µs of sleep between echoes (default 0)
+//   udp_echo pingdial SOCKET ADDR N [GAP]  the same through the dial library (devip_dial,
+//                                  write and read of its data fd): what ipctl ping uses
 //   udp_echo tcpserve9p SOCKET PORT  a TCP echo server on /net/tcp: announce, listen, then
 //                                  each read of the call's data written back (one call after
 //                                  another), synchronous 9P as serve9p
@@ -23,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "control/dial.h"
 #include "control/fcall.h"
 #include "proto/wire.h"
 
@@ -193,7 +197,31 @@ int tcpserve9p(const char* sock, const char* port) {
 
 // ICMP echo round trips through /net/icmp (ip3.md §4.8.1: 20 bytes of IP header space, then
 // the ICMP message), synchronous 9P as above: what `ipctl ping` measures, without ipctl.
-int ping9p(const char* sock, const char* addr, int count) {
+// Fills msg (20 bytes of IP header space, then ICMP) as echo request i.
+void echo_request(std::vector<uint8_t>& msg, int i) {
+    uint8_t* icmp = msg.data() + 20;
+    icmp[0] = 8;
+    icmp[1] = 0;
+    icmp[2] = icmp[3] = 0;
+    icmp[6] = uint8_t(i >> 8);
+    icmp[7] = uint8_t(i);
+    uint16_t ck = devip::proto::csum(icmp, msg.size() - 20);
+    icmp[2] = uint8_t(ck >> 8);
+    icmp[3] = uint8_t(ck);
+}
+
+void print_pct(std::vector<double>& us) {
+    std::sort(us.begin(), us.end());
+    auto pct = [&](double q) { return us[std::min(us.size() - 1, size_t(q * double(us.size())))]; };
+    printf("p50 %.1f p90 %.1f p99 %.1f us (%zu round trips)\n", pct(0.5), pct(0.9), pct(0.99),
+           us.size());
+}
+
+void gap(int us) {
+    if (us > 0) usleep(useconds_t(us));
+}
+
+int ping9p(const char* sock, const char* addr, int count, int gap_us) {
     P9 p(sock);
     std::string n;
     uint32_t ctl = p.clone(1, "icmp", n);
@@ -202,15 +230,8 @@ int ping9p(const char* sock, const char* addr, int count) {
     std::vector<uint8_t> msg(20 + 8 + 56);
     std::vector<double> us;
     for (int i = 0; i < count + 20; i++) {
-        uint8_t* icmp = msg.data() + 20;
-        icmp[0] = 8;
-        icmp[1] = 0;
-        icmp[2] = icmp[3] = 0;
-        icmp[6] = uint8_t(i >> 8);
-        icmp[7] = uint8_t(i);
-        uint16_t ck = devip::proto::csum(icmp, msg.size() - 20);
-        icmp[2] = uint8_t(ck >> 8);
-        icmp[3] = uint8_t(ck);
+        gap(gap_us);
+        echo_request(msg, i);
         auto t0 = std::chrono::steady_clock::now();
         Fcall w;
         w.type = Ftype::Twrite;
@@ -225,10 +246,34 @@ int ping9p(const char* sock, const char* addr, int count) {
         auto t1 = std::chrono::steady_clock::now();
         if (i >= 20) us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
     }
-    std::sort(us.begin(), us.end());
-    auto pct = [&](double q) { return us[std::min(us.size() - 1, size_t(q * double(us.size())))]; };
-    printf("p50 %.1f p90 %.1f p99 %.1f us (%zu round trips)\n", pct(0.5), pct(0.9), pct(0.99),
-           us.size());
+    print_pct(us);
+    return 0;
+}
+
+// The same echoes through the dial library's data fd.
+int pingdial(const char* sock, const char* addr, int count, int gap_us) {
+    if (devip_connect(sock, 0) < 0) {
+        fprintf(stderr, "udp_echo: %s\n", devip_errstr());
+        return 1;
+    }
+    int fd = devip_dial((std::string("icmp!") + addr + "!1").c_str(), nullptr, nullptr, nullptr);
+    if (fd < 0) {
+        fprintf(stderr, "udp_echo: dial: %s\n", devip_errstr());
+        return 1;
+    }
+    std::vector<uint8_t> msg(20 + 8 + 56), buf(65536);
+    std::vector<double> us;
+    for (int i = 0; i < count + 20; i++) {
+        gap(gap_us);
+        echo_request(msg, i);
+        auto t0 = std::chrono::steady_clock::now();
+        if (send(fd, msg.data(), msg.size(), 0) < 0) die("send");
+        if (recv(fd, buf.data(), buf.size(), 0) <= 0) die("recv");
+        auto t1 = std::chrono::steady_clock::now();
+        if (i >= 20) us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    }
+    print_pct(us);
+    devip_close(fd);
     return 0;
 }
 
@@ -292,10 +337,14 @@ int main(int argc, char** argv) {
     if (m == "serve9p" && argc == 4) return serve9p(argv[2], argv[3]);
     if (m == "tcpserve9p" && argc == 4) return tcpserve9p(argv[2], argv[3]);
     if (m == "servesock" && argc == 4) return servesock(argv[2], argv[3]);
-    if (m == "ping9p" && argc == 5) return ping9p(argv[2], argv[3], atoi(argv[4]));
+    int gap_us = argc == 6 ? atoi(argv[5]) : 0;
+    if (m == "ping9p" && (argc == 5 || argc == 6))
+        return ping9p(argv[2], argv[3], atoi(argv[4]), gap_us);
+    if (m == "pingdial" && (argc == 5 || argc == 6))
+        return pingdial(argv[2], argv[3], atoi(argv[4]), gap_us);
     if (m == "client" && argc == 5) return client(argv[2], argv[3], atoi(argv[4]));
     fprintf(stderr, "usage: udp_echo serve9p SOCKET PORT | tcpserve9p SOCKET PORT | "
                     "servesock ADDR PORT | "
-                    "client ADDR PORT COUNT\n");
+                    "client ADDR PORT COUNT | ping9p|pingdial SOCKET ADDR COUNT [GAP]\n");
     return 2;
 }

@@ -535,7 +535,8 @@ void Tcp::end(TcpConv& c) {
         c.eof_at = TcpConv::kNone;
         if (!c.rq.closed()) c.rq.hangup();
     }
-    if (c.closed_at != TcpConv::kNone && c.rcvd >= c.closed_at) {
+    // after close() (unglued) nobody reads: rcvd was reset there, the end is the end
+    if (c.closed_at != TcpConv::kNone && (c.rcvd >= c.closed_at || !c.glued)) {
         c.closed_at = TcpConv::kNone;
         c.live = false;
         c.err_text = c.close_err;

@@ -5,6 +5,7 @@ libdevip with pkg-config (ip3.md §1.5, §4.7)."""
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 
@@ -45,6 +46,49 @@ def test_dial_udp_to_socat_and_back(mhost):
     s.kill()
     assert got == b"ping through devip\n"
     assert rc == 0, p.stderr.read().decode()
+
+
+def test_dial_tcp_both_pumps_half_close_and_errors(mhost):
+    # devipd splicing the data (the default) and the library's threads (DEVIP_SPLICE=0)
+    # behave alike: a tcp echo through socat, the half close at end of stdin, the peer's
+    # close ends dial with 0; a refused connection exits 1 with devipd's text
+    for n, splice in enumerate(("1", "0")):
+        env = dict(os.environ, DEVIP_SPLICE=splice)
+        port = 7230 + n
+        s = mhost.ns_popen(["socat", "TCP4-LISTEN:%d,bind=%s" % (port, LINUX_IP), "EXEC:cat"])
+        assert wait_for(lambda: b":%d " % port in mhost.ns_run("ss -ltnH").stdout, 10)
+        data = os.urandom(300000)
+        p = subprocess.run(mhost.ipctl_argv(("dial", "tcp!%s!%d" % (LINUX_IP, port)), None),
+                           input=data, capture_output=True, timeout=60, env=env)
+        s.wait(10)
+        assert (p.returncode, p.stderr) == (0, b""), splice
+        assert p.stdout == data, splice
+        r = subprocess.run(mhost.ipctl_argv(("dial", "tcp!%s!%d" % (LINUX_IP, port)), None),
+                           input=b"x", capture_output=True, timeout=60, env=env)
+        assert (r.returncode, r.stderr) == (1, b"ipctl: connection refused\n"), splice
+
+
+def test_announce_calls_one_after_another_reuse_conversations(mhost):
+    # each call of `ipctl announce` ends when Linux closes; its conversation is reused by
+    # the next ones (a conversation whose last fid went before the worker reported the
+    # connection closed used to stay busy for good)
+    p = mhost.ipctl_popen("announce", "tcp!*!7240")
+    assert wait_for(lambda: find_conv(mhost, "tcp", "::!7240", "Listen") is not None, 30)
+    before = len(mhost.ipctl("ls", "/net/tcp").stdout.split())
+    for i in range(60):
+        s = mhost.ns_socket(type=socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect((DEVIP_IP, 7240))
+        s.sendall(b"%d\n" % i)
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(10) == b""  # devip closes after our end of file
+        s.close()
+    got = Reader(p.stdout).wait(lambda b: b.endswith(b"59\n"), timeout=20)
+    assert got == b"".join(b"%d\n" % i for i in range(60))
+    after = len(mhost.ipctl("ls", "/net/tcp").stdout.split())
+    assert after - before < 10, (before, after)
+    p.terminate()
+    p.wait(20)
 
 
 def test_dial_fails_with_the_servers_text(mhost):

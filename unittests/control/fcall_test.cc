@@ -73,6 +73,8 @@ std::vector<Fcall> every_type() {
     add(Ftype::Rread, [](Fcall& f) { f.data = kPayload; });
     add(Ftype::Twrite, [](Fcall& f) { f.fid = 2; f.offset = 3; f.data = kPayload; });
     add(Ftype::Rwrite, [](Fcall& f) { f.count = 7; });
+    add(Ftype::Tsplice, [](Fcall& f) { f.fid = 2; f.efid = 3; f.emsg = "shutdown"; });
+    add(Ftype::Rsplice, [](Fcall&) {});
     add(Ftype::Tclunk, [](Fcall& f) { f.fid = 2; });
     add(Ftype::Rclunk, [](Fcall&) {});
     add(Ftype::Tremove, [](Fcall& f) { f.fid = 3; });
@@ -125,6 +127,11 @@ void expect_same(const Fcall& a, const Fcall& b) {
         EXPECT_EQ(b.count, b.data.size());
         break;
     case Ftype::Rwrite: EXPECT_EQ(a.count, b.count); break;
+    case Ftype::Tsplice:
+        EXPECT_EQ(a.fid, b.fid);
+        EXPECT_EQ(a.efid, b.efid);
+        EXPECT_EQ(a.emsg, b.emsg);
+        break;
     case Ftype::Rstat:
     case Ftype::Twstat: EXPECT_EQ(a.stat, b.stat); break;
     default: break;
@@ -140,7 +147,7 @@ void expect_same(const Fcall& a, const Fcall& b) {
 
 TEST(Fcall, RoundTripEveryType) {
     std::vector<Fcall> all = every_type();
-    ASSERT_EQ(all.size(), 27u);  // 28 codes, Terror excluded
+    ASSERT_EQ(all.size(), 29u);  // 28 codes, Terror excluded, and Tsplice/Rsplice
     for (const Fcall& f : all) {
         SCOPED_TRACE(ftype_name(f.type));
         Bytes b = enc(f);

@@ -27,7 +27,7 @@ using Bytes = std::vector<uint8_t>;
 
 // --- the mock tree ---
 
-enum Node : uint64_t { Root, FileA, FileB, Slow, Listen, Many, Big, Entry0 = 100 };
+enum Node : uint64_t { Root, FileA, FileB, Slow, Listen, Many, Big, Queue, Entry0 = 100 };
 constexpr int kManyEntries = 50;
 
 struct Entry {
@@ -36,6 +36,7 @@ struct Entry {
 };
 constexpr Entry kRoot[] = {
     {"a", FileA}, {"b", FileB}, {"slow", Slow}, {"listen", Listen}, {"many", Many}, {"big", Big},
+    {"q", Queue},
 };
 
 class MockFs : public Fsys {
@@ -52,6 +53,15 @@ public:
     int clunks = 0;              // Fsys::clunk calls
     Ident last_who;              // identity seen at the last attach
     std::string last_wstat;      // name in the last Twstat
+    // "q", a conversation's data: reads take the oldest of q_in (park on key &q_in while it
+    // is empty, end of file once q_eof), writes append to q_out (park on &q_full while set,
+    // fail with q_werr if set)
+    std::vector<std::string> q_in;
+    bool q_eof = false;
+    bool q_full = false;
+    const char* q_werr = nullptr;
+    const char* q_rerr = nullptr;  // reads of "q" fail with it if set
+    std::string q_out;
 
     MockFs() {
         for (int i = 0; i < 65536; i++) big_data.push_back(char('a' + i % 26));
@@ -113,6 +123,12 @@ public:
         case FileA: s = &a_data; break;
         case FileB: s = &b_data; break;
         case Big: s = &big_data; break;
+        case Queue:
+            if (q_rerr) return Answer::fail(Err{q_rerr});
+            if (q_in.empty()) return q_eof ? Answer::done() : Answer::park(&q_in);
+            out = q_in.front();
+            q_in.erase(q_in.begin());
+            return Answer::done();
         case Slow:
             if (!slow_ready) return Answer::park(slow_keyed ? &slow_ready : nullptr);
             s = &slow_data;
@@ -123,6 +139,13 @@ public:
         return Answer::done();
     }
     Answer write(Fid& f, uint64_t, std::span<const uint8_t> data, uint32_t& n) override {
+        if (f.qid.path == Queue) {
+            if (q_werr) return Answer::fail(Err{q_werr});
+            if (q_full) return Answer::park(&q_full);
+            q_out.append(data.begin(), data.end());
+            n = uint32_t(data.size());
+            return Answer::done();
+        }
         if (f.qid.path != FileB) return Answer::fail(proto::Eperm);
         if (b_full) return Answer::park(&b_full);
         b_data.append(data.begin(), data.end());
@@ -205,6 +228,24 @@ public:
         Bytes b;
         encode(t, b);
         send_raw(b);
+    }
+    // t with fd as SCM_RIGHTS (Tsplice).
+    void send_fd(const Fcall& t, int fd) {
+        Bytes b;
+        encode(t, b);
+        iovec iov{b.data(), b.size()};
+        alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
+        msghdr mh{};
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = cbuf;
+        mh.msg_controllen = sizeof cbuf;
+        cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+        ASSERT_EQ(sendmsg(fd_, &mh, MSG_NOSIGNAL), ssize_t(b.size()));
     }
 
     // The next reply, waiting up to wait_ms. Views in r point into this Client.
@@ -665,7 +706,7 @@ TEST_F(Srv, DirReadRoot) {
     EXPECT_EQ(c->rpc(topen(0, OREAD)).type, Ftype::Ropen);
     size_t nreads = 0;
     std::vector<std::string> names = list_dir(*c, 0, 8192, &nreads);
-    EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "slow", "listen", "many", "big"}));
+    EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "slow", "listen", "many", "big", "q"}));
     EXPECT_EQ(nreads, 1u);
 }
 
@@ -1118,6 +1159,256 @@ TEST_F(Srv, HandlerMayUnwatchAnotherFdReadyInTheSameRound) {
     srv_.poll(100);
     EXPECT_EQ(calls, 1);
     for (int fd : {a[0], a[1], b[0], b[1]}) close(fd);
+}
+
+// --- Tsplice (9P2000.devip) ---
+
+Fcall tsplice(uint32_t fid, uint32_t efid, const char* emsg, uint16_t tag = 7) {
+    Fcall t;
+    t.type = Ftype::Tsplice;
+    t.tag = tag;
+    t.fid = fid;
+    t.efid = efid;
+    t.emsg = emsg;
+    return t;
+}
+
+class Splice : public Srv {
+protected:
+    void SetUp() override {
+        Srv::SetUp();
+        c_ = std::make_unique<Client>(srv_, path_);
+        Fcall r = c_->rpc(tversion(8192 + kIoHdrSize, kVersionDevip));
+        EXPECT_EQ(r.version, kVersionDevip);
+        EXPECT_EQ(c_->rpc(tattach(0)).type, Ftype::Rattach);
+        open_file(*c_, 1, "q", ORDWR);
+        open_file(*c_, 2, "b", OWRITE);
+    }
+    void TearDown() override {
+        for (int fd : sv_)
+            if (fd >= 0) close(fd);
+        c_.reset();
+        Srv::TearDown();
+    }
+    // Splices fid 1 (efid 2, "shutdown") to a new socketpair of type; the test keeps sv_[0].
+    void splice(int type = SOCK_SEQPACKET) {
+        ASSERT_EQ(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv_), 0);
+        c_->send_fd(tsplice(1, 2, "shutdown"), sv_[1]);
+        close(sv_[1]);
+        sv_[1] = -1;
+        Fcall r;
+        ASSERT_TRUE(c_->recv(r));
+        ASSERT_EQ(r.type, Ftype::Rsplice) << r.ename;
+        fcntl(sv_[0], F_SETFL, O_NONBLOCK);
+    }
+    // What the program's end receives within a few rounds ("" at end of file, "-" if none).
+    std::string take() {
+        char b[256];
+        for (int i = 0; i < 100; i++) {
+            ssize_t n = ::recv(sv_[0], b, sizeof b, 0);
+            if (n >= 0) return std::string(b, size_t(n));
+            srv_.poll(5);
+        }
+        return "-";
+    }
+    void pump(int rounds = 5) {
+        for (int i = 0; i < rounds; i++) srv_.poll(2);
+    }
+    void kick(WaitKey k) {
+        fs_.kicked.push_back(k);
+        srv_.retry_parked();
+    }
+
+    std::unique_ptr<Client> c_;
+    int sv_[2] = {-1, -1};
+};
+
+TEST_F(Srv, SpliceNeedsTheDevipVersion) {
+    auto c = session();
+    EXPECT_EQ(c->rpc(tversion(8192 + kIoHdrSize)).version, "9P2000");  // as before
+    EXPECT_EQ(c->rpc(tattach(0)).type, Ftype::Rattach);
+    open_file(*c, 1, "q", ORDWR);
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    c->send_fd(tsplice(1, kNoFid, ""), sv[1]);
+    Fcall r;
+    ASSERT_TRUE(c->recv(r));
+    EXPECT_EQ(r.ename, "9P protocol botch");
+    EXPECT_EQ(srv_.splices(), 0u);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+TEST_F(Splice, CopiesRecordsBothWaysAndReportsTheEnds) {
+    splice();
+    EXPECT_EQ(srv_.splices(), 1u);
+    c_->send(tread(1, 0, 64, 20));  // the read direction's end
+    c_->send(tread(1, 1, 64, 21));  // the end
+    fs_.q_in = {"one", "two"};
+    kick(&fs_.q_in);
+    EXPECT_EQ(take(), "one");  // one read, one record
+    EXPECT_EQ(take(), "two");
+    ASSERT_EQ(::send(sv_[0], "up", 2, 0), 2);
+    ASSERT_EQ(::send(sv_[0], "stream", 6, 0), 6);
+    pump();
+    EXPECT_EQ(fs_.q_out, "upstream");
+    EXPECT_EQ(fs_.b_data, "");
+    ::shutdown(sv_[0], SHUT_WR);  // end of the program's output: emsg to efid
+    pump();
+    EXPECT_EQ(fs_.b_data, "shutdown");
+    EXPECT_TRUE(c_->silent());
+    int clunks = fs_.clunks;
+    fs_.q_eof = true;  // hung up: the program reads end of file, the first Tread answers ""
+    kick(&fs_.q_in);
+    EXPECT_EQ(take(), "");
+    Fcall r;
+    ASSERT_TRUE(c_->recv(r));
+    EXPECT_EQ(r.tag, 20);
+    EXPECT_EQ(text(r), "");
+    // both directions are over: the end, fid and efid clunked by the server
+    ASSERT_TRUE(c_->recv(r));
+    EXPECT_EQ(r.tag, 21);
+    EXPECT_EQ(r.type, Ftype::Rread);
+    EXPECT_EQ(text(r), "");
+    EXPECT_EQ(fs_.clunks, clunks + 2);
+    expect_error(*c_, tfid(Ftype::Tclunk, 1), "unknown fid");
+    srv_.poll(0);
+    EXPECT_EQ(srv_.splices(), 0u);
+    EXPECT_EQ(srv_.parked(), 0u);
+}
+
+TEST_F(Splice, ParkedWriteHoldsTheProgramBack) {
+    splice(SOCK_STREAM);
+    fs_.q_full = true;
+    ASSERT_EQ(::send(sv_[0], "abc", 3, 0), 3);
+    pump();
+    EXPECT_EQ(fs_.q_out, "");
+    ASSERT_EQ(::send(sv_[0], "def", 3, 0), 3);  // waits in the socket meanwhile
+    fs_.q_full = false;
+    kick(&fs_.q_full);
+    pump();
+    EXPECT_EQ(fs_.q_out, "abcdef");
+}
+
+TEST_F(Splice, ReadErrorEndsReadsWithItsText) {
+    splice();
+    c_->send(tread(1, 0, 64, 20));
+    fs_.q_in = {"x"};
+    kick(&fs_.q_in);
+    EXPECT_EQ(take(), "x");
+    fs_.q_rerr = "port unreachable";
+    kick(&fs_.q_in);
+    EXPECT_EQ(take(), "");  // end of file for the program
+    Fcall r;
+    ASSERT_TRUE(c_->recv(r));
+    EXPECT_EQ(r.tag, 20);
+    EXPECT_EQ(text(r), "port unreachable");
+    ASSERT_EQ(::send(sv_[0], "y", 1, 0), 1);  // writes go on
+    pump();
+    EXPECT_EQ(fs_.q_out, "y");
+}
+
+TEST_F(Splice, ClunkedEfidGetsNoMessage) {
+    splice();
+    fs_.q_in = {"x"};
+    kick(&fs_.q_in);
+    EXPECT_EQ(take(), "x");
+    EXPECT_EQ(c_->rpc(tfid(Ftype::Tclunk, 2)).type, Ftype::Rclunk);
+    ASSERT_EQ(::send(sv_[0], "y", 1, 0), 1);
+    pump();
+    EXPECT_EQ(fs_.q_out, "y");
+    ::shutdown(sv_[0], SHUT_WR);  // no efid any more: nothing written at the end
+    pump();
+    EXPECT_EQ(fs_.b_data, "");
+    EXPECT_TRUE(c_->silent());
+}
+
+TEST_F(Splice, WriteErrorShutsTheProgramOutAndEndsWithTheText) {
+    splice();
+    c_->send(tread(1, 1, 64, 21));
+    fs_.q_werr = "connection refused";
+    ASSERT_EQ(::send(sv_[0], "z", 1, 0), 1);
+    pump();
+    EXPECT_EQ(take(), "");  // both ways shut: end of file
+    EXPECT_LT(::send(sv_[0], "w", 1, MSG_NOSIGNAL), 0);
+    Fcall r;
+    ASSERT_TRUE(c_->recv(r));
+    EXPECT_EQ(r.tag, 21);
+    EXPECT_EQ(text(r), "connection refused");
+}
+
+TEST_F(Splice, FlushOfTheEndReadAbortsIt) {
+    splice();
+    c_->send(tread(1, 1, 64, 21));
+    pump();
+    EXPECT_EQ(srv_.parked(), 1u);  // the splice's own read of q
+    Fcall r = c_->rpc(tflush(21, 22));
+    EXPECT_EQ(r.type, Ftype::Rflush);
+    EXPECT_EQ(take(), "");
+    EXPECT_EQ(srv_.parked(), 0u);
+    EXPECT_TRUE(c_->silent());  // the flushed Tread gets no answer
+    srv_.poll(0);
+    EXPECT_EQ(srv_.splices(), 0u);
+}
+
+TEST_F(Splice, ClunkOfTheFidEndsItAndInterruptsItsReads) {
+    splice();
+    c_->send(tread(1, 1, 64, 21));
+    pump();
+    c_->send(tfid(Ftype::Tclunk, 1, 9));
+    Fcall r;
+    ASSERT_TRUE(c_->recv(r));
+    EXPECT_EQ(r.tag, 21);
+    EXPECT_EQ(r.ename, "interrupted");
+    ASSERT_TRUE(c_->recv(r));
+    EXPECT_EQ(r.type, Ftype::Rclunk);
+    EXPECT_EQ(take(), "");  // the server's end is closed
+    EXPECT_EQ(srv_.splices(), 0u);
+    EXPECT_EQ(srv_.parked(), 0u);
+}
+
+TEST_F(Splice, Refusals) {
+    expect_error(*c_, tsplice(1, kNoFid, ""), "no descriptor with Tsplice");
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    c_->send_fd(tsplice(1, kNoFid, ""), p[0]);
+    Fcall r;
+    ASSERT_TRUE(c_->recv(r));
+    EXPECT_EQ(r.ename, "descriptor is not a UNIX stream or seqpacket socket");
+    close(p[0]);
+    close(p[1]);
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    c_->send_fd(tsplice(2, kNoFid, ""), sv[1]);  // b is open OWRITE only
+    ASSERT_TRUE(c_->recv(r));
+    EXPECT_EQ(r.ename, "permission denied");
+    c_->send_fd(tsplice(1, 1, ""), sv[1]);  // efid must be another fid
+    ASSERT_TRUE(c_->recv(r));
+    EXPECT_EQ(r.ename, "permission denied");
+    c_->send_fd(tsplice(9, kNoFid, ""), sv[1]);
+    ASSERT_TRUE(c_->recv(r));
+    EXPECT_EQ(r.ename, "unknown fid");
+    close(sv[0]);
+    close(sv[1]);
+    EXPECT_EQ(srv_.splices(), 0u);
+    splice();
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    c_->send_fd(tsplice(1, kNoFid, ""), sv[1]);
+    ASSERT_TRUE(c_->recv(r));
+    EXPECT_EQ(r.ename, "fid already spliced");
+    expect_error(*c_, twrite(1, 0, "x"), "fid busy");
+    close(sv[0]);
+    close(sv[1]);
+}
+
+TEST_F(Splice, SessionEndClosesTheSocket) {
+    splice();
+    pump();
+    c_->close_now();
+    pump();
+    EXPECT_EQ(take(), "");
+    EXPECT_EQ(srv_.splices(), 0u);
+    EXPECT_EQ(srv_.parked(), 0u);
 }
 
 }  // namespace
