@@ -21,6 +21,8 @@ enum class MsgKind : uint8_t {
     TxSlow,     // data: a whole IPv4 (flags 0) or IPv6 (flags kMsgV6) packet the worker could
                 // not send itself (no usable route hint: unresolved neighbour, a route
                 // change, too big): IP output
+    TunIn,      // data: an inner IP packet a worker decrypted or decapsulated on tunnel
+                // interface conv, that it did not forward itself: IP input there
     // TCP (tcp_work.h): requests
     Open,       // data: a TcpOpenMsg; the owner makes the connection and sends the SYN
     Listen,     // data: a TcpListenMsg; every worker listens for conv
