@@ -28,11 +28,9 @@
 
 namespace devip::dp {
 
-namespace {
-
 using namespace devip::proto;
 
-void flush(TxBuf& b, uint16_t port, uint16_t q, WorkerStats& ws) {
+void tx_flush(TxBuf& b, uint16_t port, uint16_t q, WorkerStats& ws) {
     if (!b.n) return;
     if (unlikely(capture_on())) capture_tx(port, q, b.m, b.n);
     uint16_t sent = rte_eth_tx_burst(port, q, b.m, b.n);
@@ -43,6 +41,10 @@ void flush(TxBuf& b, uint16_t port, uint16_t q, WorkerStats& ws) {
     }
     b.n = 0;
 }
+
+namespace {
+
+void flush(TxBuf& b, uint16_t port, uint16_t q, WorkerStats& ws) { tx_flush(b, port, q, ws); }
 
 // Whether this lcore may run on a CPU the main lcore (the control thread) may run on.
 bool shares_cpu_with_main() {
@@ -198,7 +200,8 @@ bool Dataplane::udp_send(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf* m)
 // The l4 stage (STYLE.md §3.6) for what the fast path punted: an unfragmented UDP datagram
 // to one of our unicast IPv4 addresses that a conversation's flow takes is copied into a
 // completion (the receive mbuf is freed at once); everything else stays punted.
-void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16_t& npunt) {
+void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16_t& npunt,
+                         rte_mbuf** tin, uint8_t* tinid, uint16_t& ntin) {
     Ctx& x = *ctx_[w];
     WorkerStats& ws = wstats_[w];
     uint16_t keep = 0;
@@ -225,6 +228,17 @@ void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16
         if (!ck.ok || (get16(ip + 6) & 0x3fff)) continue;
         uint32_t dst;
         std::memcpy(&dst, ip + 16, 4);
+        if (t.ntun && (ip[9] == kProtoEsp || ip[9] == kProtoGre) && fast_is_local(p, dst)) {
+            int id = tun_match(t, p.stack, ip, ck.hlen, ck.tlen);
+            if (id >= 0) {  // one of the workers' tunnels: decrypt or decapsulate here
+                if (size_t(kEthHdr) + ck.tlen < m->data_len)
+                    rte_pktmbuf_trim(m, uint16_t(m->data_len - kEthHdr - ck.tlen));
+                tin[ntin] = m;
+                tinid[ntin++] = uint8_t(id);
+                keep--;
+                continue;
+            }
+        }
         if (ip[9] == kProtoTcp) {
             if (fast_is_local(p, dst) && tcp_segment(w, t, m, false)) keep--;
             continue;
@@ -302,8 +316,11 @@ int Dataplane::worker_main(unsigned w) {
             ws.rx += n;
             BurstOut o;
             fast_burst(rx, n, pf.id, t, ws.s, txb, o, full);
+            if (o.ntun) tun_output(w, t, o.tun, o.tunid, o.ntun, txb);
             if (o.npunt) {
-                l4_stage(w, t, o.punt, o.npunt);
+                uint16_t ntin = 0;
+                l4_stage(w, t, o.punt, o.npunt, o.tun, o.tunid, ntin);
+                if (ntin) tun_input(w, t, o.tun, o.tunid, ntin, txb);
                 tcp_drain_all(w);
             }
             if (o.npunt) {

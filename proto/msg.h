@@ -23,6 +23,8 @@ enum class MsgKind : uint8_t {
                 // change, too big): IP output
     TunIn,      // data: an inner IP packet a worker decrypted or decapsulated on tunnel
                 // interface conv, that it did not forward itself: IP input there
+    TunOut,     // data: an outer IPv4 packet a worker built for a tunnel and could not send
+                // (no resolved outer next hop): IP output here, DF as the packet says
     // TCP (tcp_work.h): requests
     Open,       // data: a TcpOpenMsg; the owner makes the connection and sends the SYN
     Listen,     // data: a TcpListenMsg; every worker listens for conv

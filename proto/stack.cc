@@ -686,6 +686,11 @@ void Net::completion(const MsgHdr& h, std::span<const uint8_t> data) {
         if (f && f->tunnel()) s->ip_input(*f, data);
         return;
     }
+    if (h.kind == MsgKind::TunOut) {  // encapsulated, but the outer next hop is not resolved
+        if (s && data.size() >= size_t(kIp4Hdr))
+            s->ip4_output(std::string(data.begin(), data.end()), -1, data[6] & 0x40);
+        return;
+    }
     const ProtoRow* row = proto_row(h.proto);
     if (!s || !row || !row->completion) return;
     if (Proto* p = s->proto(row->name)) row->completion(*p, h, data);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "proto/conv.h"
+#include "proto/fast.h"
 #include "proto/text.h"
 #include "proto/wire.h"
 
@@ -154,6 +155,36 @@ inline GreHdr gre_parse(const uint8_t* g, size_t len) {
     if (f & kGreS) h.seq = get32(g + n);
     h.ok = true;
     return h;
+}
+
+// The workers' tunnel slot an outer IPv4 packet (hlen header bytes, tlen in all, to one of
+// stack's addresses) belongs to, or -1: ESP by inbound SPI and peer, GRE by endpoints and
+// key (a key-less tunnel takes key-less packets only).
+inline int tun_match(const FastTable& t, uint8_t stack, const uint8_t* ip, size_t hlen,
+                     size_t tlen) {
+    if (tlen < hlen + 8) return -1;
+    uint32_t src, dst;
+    std::memcpy(&src, ip + 12, 4);
+    std::memcpy(&dst, ip + 16, 4);
+    const uint8_t* l4 = ip + hlen;
+    bool esp = ip[9] == kProtoEsp;
+    uint32_t spi = get32(l4);
+    uint16_t gf = get16(l4);
+    bool k = gf & kGreK;
+    size_t koff = gf & kGreC ? 8 : 4;
+    for (int i = 0; i < t.ntun; i++) {
+        const TunRt& r = t.tun[size_t(i)];
+        if (r.stack != stack || r.dst != src) continue;
+        if (esp) {
+            if (r.kind == uint8_t(TunKind::Esp) && r.spi == spi) return i;
+            continue;
+        }
+        if (r.kind != uint8_t(TunKind::Gre) || r.src != dst) continue;
+        if (k != bool(r.greflags & kGreK)) continue;
+        if (k && (tlen < hlen + koff + 4 || get32(l4 + koff) != r.grekey)) continue;
+        return i;
+    }
+    return -1;
 }
 
 // ---- control side (tunnel.cc) -----------------------------------------------------------
