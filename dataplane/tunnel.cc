@@ -6,8 +6,8 @@
 // ESP of a bound SPI or GRE of a tunnel's endpoints → decrypt the burst (anti-replay, ICV)
 // or decapsulate → RFC 6040 ECN → the inner packet as received on the tunnel: strict
 // reverse-path check, then forwarded from here, or up to the control thread (TunIn) for
-// local delivery and everything unusual. Inbound anti-replay has one writer: the worker
-// whose queue RSS gives the tunnel's outer addresses.
+// local delivery and everything unusual. The SA's anti-replay window is lock-free
+// (crypto/replay.h), so workers may share an inbound SA as they share an outbound one.
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
