@@ -124,6 +124,7 @@ void Dataplane::tun_esp_out(unsigned w, const FastTable& t, int id, rte_mbuf** m
     crypto::SaRt& sa = *r.out;
     TunStats& ts = wstats_[w].tun[id];
     const uint32_t h = sa.hdrlen(), tail = sa.align - 1u + 2 + sa.icvlen;
+    const size_t off = kOuter + (r.natt ? 8 : 0);  // NAT-T: a UDP header before the ESP
     crypto::Pkt pk[kBurst];
     rte_mbuf* mm[kBurst];
     uint8_t tos[kBurst];
@@ -138,14 +139,14 @@ void Dataplane::tun_esp_out(unsigned w, const FastTable& t, int id, rte_mbuf** m
         uint8_t next = (ip[0] >> 4) == 4 ? kNhIp4 : kNhIp6;
         // [Ethernet][outer IPv4][SPI, seq, IV][inner][pad, pad length, next header][ICV]
         if (!rte_pktmbuf_adj(m[i], uint16_t(kEthHdr)) ||
-            !rte_pktmbuf_prepend(m[i], uint16_t(kOuter + h)) ||
+            !rte_pktmbuf_prepend(m[i], uint16_t(off + h)) ||
             !rte_pktmbuf_append(m[i], uint16_t(tail))) {
             ts.errors++;
             rte_pktmbuf_free(m[i]);
             continue;
         }
         uint8_t* f = rte_pktmbuf_mtod(m[i], uint8_t*);
-        pk[k].buf = std::span<uint8_t>(f + kOuter, h + l + tail);
+        pk[k].buf = std::span<uint8_t>(f + off, h + l + tail);
         pk[k].len = l;
         pk[k].next = next;
         len[k] = l;
@@ -159,11 +160,18 @@ void Dataplane::tun_esp_out(unsigned w, const FastTable& t, int id, rte_mbuf** m
             rte_pktmbuf_free(mm[i]);
             continue;
         }
-        rte_pktmbuf_trim(mm[i], uint16_t(mm[i]->data_len - kOuter - pk[i].len));
+        rte_pktmbuf_trim(mm[i], uint16_t(mm[i]->data_len - off - pk[i].len));
         uint8_t* f = rte_pktmbuf_mtod(mm[i], uint8_t*);
         uint16_t ident = ipid ? uint16_t(ipid->fetch_add(1, std::memory_order_relaxed)) : 0;
-        tun_ip4_hdr(f + kEthHdr, r.src, r.dst, kProtoEsp, r.ttl, tos[i], df[i], ident,
-                    pk[i].len);
+        size_t plen = off - kOuter + pk[i].len;
+        if (r.natt) {  // RFC 3948 §2.1: 4500 to 4500, checksum 0
+            put16(f + kOuter, kNattPort);
+            put16(f + kOuter + 2, kNattPort);
+            put16(f + kOuter + 4, uint16_t(plen));
+            put16(f + kOuter + 6, 0);
+        }
+        tun_ip4_hdr(f + kEthHdr, r.src, r.dst, r.natt ? kProtoUdp : kProtoEsp, r.ttl, tos[i],
+                    df[i], ident, plen);
         ts.outpkts++;
         ts.fastout++;
         ts.outbytes += len[i];
@@ -214,7 +222,7 @@ void Dataplane::tun_esp_in(unsigned w, const FastTable& t, int id, rte_mbuf** m,
     uint8_t hl[kBurst], otos[kBurst];
     for (uint16_t i = 0; i < n; i++) {
         uint8_t* ip = rte_pktmbuf_mtod(m[i], uint8_t*) + kEthHdr;
-        hl[i] = uint8_t((ip[0] & 0xf) * 4);
+        hl[i] = uint8_t((ip[0] & 0xf) * 4 + (r.natt ? 8 : 0));  // NAT-T: after the UDP header
         otos[i] = ip[1];
         uint32_t l = uint32_t(m[i]->data_len - kEthHdr - hl[i]);
         pk[i].buf = std::span<uint8_t>(ip + hl[i], l);

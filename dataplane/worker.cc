@@ -228,7 +228,8 @@ void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16
         if (!ck.ok || (get16(ip + 6) & 0x3fff)) continue;
         uint32_t dst;
         std::memcpy(&dst, ip + 16, 4);
-        if (t.ntun && (ip[9] == kProtoEsp || ip[9] == kProtoGre) && fast_is_local(p, dst)) {
+        if (t.ntun && (ip[9] == kProtoEsp || ip[9] == kProtoGre || ip[9] == kProtoUdp) &&
+            fast_is_local(p, dst)) {
             int id = tun_match(t, p.stack, ip, ck.hlen, ck.tlen);
             if (id >= 0) {  // one of the workers' tunnels: decrypt or decapsulate here
                 if (size_t(kEthHdr) + ck.tlen < m->data_len)

@@ -521,6 +521,15 @@ void Esp::tunnel_send(EspConv& c, Ipifc& f, std::span<const uint8_t> inner) {
     ts.outpkts++;
     ts.outbytes += inner.size();
     std::span<const uint8_t> esp(buf_.data(), p.len);
+    if (f.tun.natt) {  // RFC 3948 §2.1: UDP from and to 4500, checksum 0
+        std::vector<uint8_t> u(8 + p.len);
+        put16(u.data(), kNattPort);
+        put16(u.data() + 2, kNattPort);
+        put16(u.data() + 4, uint16_t(u.size()));
+        std::memcpy(u.data() + 8, buf_.data(), p.len);
+        stack.ip4_send(f.tun.src, f.tun.dst, kProtoUdpT, kTunTtl, tos, u, df);
+        return;
+    }
     if (v6)
         stack.ip6_send(f.tun.src, f.tun.dst, kProtoEsp, kTunTtl, tos, esp);
     else

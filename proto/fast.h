@@ -79,6 +79,7 @@ struct TunRt {
     crypto::SaRt* out;                      // esp: outbound SA (held while bound)
     crypto::SaRt* in;                       // esp: inbound SA
     uint32_t spi;                           // esp: inbound SPI
+    uint8_t natt;                           // esp: in UDP port 4500 (RFC 3948)
 };
 
 // The whole published table: immutable once published.

@@ -56,6 +56,7 @@ struct TunCfg {
     uint16_t greflags = 0;          // gre: kGreK | kGreC | kGreS as bound
     uint32_t grekey = 0;            // gre: the key (kGreK)
     int id = -1;                    // slot in the workers' tunnel table; -1: control only
+    bool natt = false;              // esp: ESP in UDP port 4500 (RFC 3948)
     TunStats slow;                  // counted on the control thread
     TunStats base;                  // the workers' sums for slot id at bind (slots are reused)
     std::atomic<uint32_t> greseq{0};  // gre: last sequence number sent (workers too)

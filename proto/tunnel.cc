@@ -14,6 +14,9 @@ namespace devip::proto {
 
 namespace {
 
+// NAT-T runs over IPv4 only: the outbound conversation's peer.
+bool out_is_v4(Stack& s, const std::string& path);
+
 // "/net/esp/N" (or "N"): the conversation number, or -1.
 int esp_conv_number(std::string_view path) {
     size_t slash = path.rfind('/');
@@ -31,6 +34,13 @@ int esp_conv_number(std::string_view path) {
     return v;
 }
 
+bool out_is_v4(Stack& s, const std::string& path) {
+    Esp* esp = esp_of(s);
+    int o = esp_conv_number(path);
+    EspConv* c = esp && o >= 0 ? esp->esp_conv(o) : nullptr;
+    return !c || c->raddr.is_v4();  // no such conversation: parse_esp says so
+}
+
 bool bound_esp(const Stack& s, int conv) {
     for (auto& c : s.ipifc->convs) {
         auto& f = static_cast<const Ipifc&>(*c);
@@ -41,7 +51,8 @@ bool bound_esp(const Stack& s, int conv) {
 }
 
 Err parse_esp(Stack& s, const CtlArgs& a, TunBind& b) {
-    if (a.size() != 4) return Ebadarg;
+    if (a.size() != 4 && !(a.size() == 5 && a[4] == "natt")) return Ebadarg;
+    if (a.size() == 5 && !out_is_v4(s, a[2])) return Ebadarg;
     Esp* esp = esp_of(s);
     if (!esp) return Enodevice;
     int o = esp_conv_number(a[2]), i = esp_conv_number(a[3]);
@@ -61,6 +72,7 @@ Err parse_esp(Stack& s, const CtlArgs& a, TunBind& b) {
     if (!esp->sa(*out) || !esp->sa(*in)) return Enomem;
     b.out = o;
     b.in = i;
+    b.natt = a.size() == 5;
     b.dst = out->raddr;
     b.src = out->laddr.is_noaddr() ? s.findlocalip(out->raddr) : out->laddr;
     return ok;
@@ -135,6 +147,7 @@ void tun_attach(Stack& s, Ipifc& f, const TunBind& b) {
     t.dst = b.dst;
     t.greflags = b.greflags;
     t.grekey = b.grekey;
+    t.natt = b.natt;
     t.slow = TunStats{};
     t.base = TunStats{};
     t.greseq.store(0);
@@ -150,7 +163,7 @@ void tun_attach(Stack& s, Ipifc& f, const TunBind& b) {
             c->inuse++;
         }
         const crypto::SaRt* rt = esp->sa(*out);
-        f.maxtu = tun_esp_maxtu(mtu, v6, rt->ivlen, rt->align, rt->icvlen);
+        f.maxtu = tun_esp_maxtu(mtu, v6, rt->ivlen, rt->align, rt->icvlen) - (b.natt ? 8 : 0);
     } else {
         f.maxtu = tun_gre_maxtu(mtu, v6, b.greflags);
     }
@@ -176,6 +189,27 @@ void tun_unbind(Stack& s, Ipifc& f) {
     t.esp_out = t.esp_in = -1;
     t.greflags = 0;
     t.grekey = 0;
+    t.natt = false;
+}
+
+bool tun_natt_input(Stack& s, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
+    (void)f;
+    if ((pkt[0] >> 4) != 4 || pkt.size() < hlen + 9) return false;
+    const uint8_t* u = pkt.data() + hlen;
+    if (get16(u + 2) != kNattPort) return false;
+    Ipaddr src = Ipaddr::v4(get32(pkt.data() + 12));
+    for (auto& c : s.ipifc->convs) {
+        auto& t = static_cast<Ipifc&>(*c);
+        if (t.medium != Medium::Esp || !t.tun.natt || t.tun.dst != src) continue;
+        if (pkt.size() == hlen + 9 && u[8] == 0xff) return true;  // NAT-keepalive (§2.3)
+        if (pkt.size() < hlen + 16 || get32(u + 8) == 0) return false;  // IKE: not ours
+        Esp* esp = esp_of(s);
+        EspConv* in = esp ? esp->esp_conv(t.tun.esp_in) : nullptr;
+        if (!in || in->cfg.spi != get32(u + 8)) continue;
+        esp->input(f, pkt, hlen + 8);  // the ESP after the UDP header
+        return true;
+    }
+    return false;
 }
 
 void tun_output(Stack& s, Ipifc& f, std::string pkt) {
@@ -296,6 +330,7 @@ void tun_publish(Stack& s, FastTable& t) {
             r.out = o->rt.get();
             r.in = i->rt.get();
             r.spi = i->cfg.spi;
+            r.natt = f.tun.natt;
             r.kind = uint8_t(TunKind::Esp);
         } else {
             r.greflags = f.tun.greflags;

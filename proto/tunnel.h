@@ -24,6 +24,8 @@ inline constexpr uint8_t kNhIp4 = 4, kNhIp6 = 41, kNhNone = 59;  // ESP next hea
 inline constexpr uint16_t kGreC = 0x8000, kGreK = 0x2000, kGreS = 0x1000;  // RFC 2890 flags
 inline constexpr uint16_t kEtherIp4 = 0x0800, kEtherIp6 = 0x86dd;        // GRE protocol types
 inline constexpr uint8_t kTunTtl = 64;                                   // outer TTL
+inline constexpr uint16_t kNattPort = 4500;                              // RFC 3948 §2
+inline constexpr uint8_t kProtoUdpT = 17;                                // UDP, for NAT-T
 
 // One tunnel's counters: kept per worker (summed on read) and on the control thread.
 struct TunStats {
@@ -167,8 +169,11 @@ inline int tun_match(const FastTable& t, uint8_t stack, const uint8_t* ip, size_
     std::memcpy(&src, ip + 12, 4);
     std::memcpy(&dst, ip + 16, 4);
     const uint8_t* l4 = ip + hlen;
-    bool esp = ip[9] == kProtoEsp;
-    uint32_t spi = get32(l4);
+    bool natt = ip[9] == kProtoUdpT;  // RFC 3948: UDP to 4500, a non-zero SPI after it
+    if (natt && (tlen < hlen + 16 || get16(l4 + 2) != kNattPort || get32(l4 + 8) == 0))
+        return -1;
+    bool esp = ip[9] == kProtoEsp || natt;
+    uint32_t spi = get32(l4 + (natt ? 8 : 0));
     uint16_t gf = get16(l4);
     bool k = gf & kGreK;
     size_t koff = gf & kGreC ? 8 : 4;
@@ -176,7 +181,8 @@ inline int tun_match(const FastTable& t, uint8_t stack, const uint8_t* ip, size_
         const TunRt& r = t.tun[size_t(i)];
         if (r.stack != stack || r.dst != src) continue;
         if (esp) {
-            if (r.kind == uint8_t(TunKind::Esp) && r.spi == spi) return i;
+            if (r.kind == uint8_t(TunKind::Esp) && r.spi == spi && bool(r.natt) == natt)
+                return i;
             continue;
         }
         if (r.kind != uint8_t(TunKind::Gre) || r.src != dst) continue;
@@ -200,8 +206,9 @@ struct TunBind {
     Ipaddr src, dst;                // outer addresses
     uint16_t greflags = 0;          // gre: kGreK | kGreC | kGreS
     uint32_t grekey = 0;            // gre: key
+    bool natt = false;              // esp: UDP-encapsulated (`natt`, RFC 3948)
 };
-// `bind esp /net/esp/OUT /net/esp/IN` and `bind gre LOCAL REMOTE [key N] [csum] [seq]`
+// `bind esp /net/esp/OUT /net/esp/IN [natt]` and `bind gre LOCAL REMOTE [key N] [csum] [seq]`
 // (a[0] is "bind"): checks only; nothing changes on error.
 Err tun_parse(Stack& s, bool esp, const CtlArgs& a, TunBind& b);
 void tun_attach(Stack& s, Ipifc& f, const TunBind& b);  // bind_medium's tunnel part
@@ -212,6 +219,9 @@ void tun_output(Stack& s, Ipifc& f, std::string pkt);  // medium output on the c
 void tun_inner_input(Stack& s, Ipifc& f, std::span<const uint8_t> inner, TunStats& st);
 // GRE packet for us (pkt: outer IPv4, hlen header bytes): true when a gre tunnel took it.
 bool tun_gre_input(Stack& s, std::span<const uint8_t> pkt, size_t hlen);
+// UDP to port 4500 for us (pkt: outer IPv4, hlen header bytes): true when a NAT-T tunnel
+// took it (ESP of its inbound SPI, or a NAT-keepalive from its peer).
+bool tun_natt_input(Stack& s, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen);
 void tun_state(const Stack& s, const Ipifc& f, Text& t);  // the status suffix
 void tun_publish(Stack& s, FastTable& t);          // this stack's tunnels for the workers
 int tun_outer_mtu(Stack& s, const Ipaddr& src, const Ipaddr& dst);  // IP MTU toward dst

@@ -18,7 +18,7 @@ from scapy.packet import Raw
 from scapy.utils import wrpcap
 
 import ninep
-from conftest import Devip, linux_mac, wait_for
+from conftest import Devip, linux_mac, parse_stats, wait_for
 from hosts_util import Hosts
 from test_esp import Conv
 
@@ -65,12 +65,13 @@ ALGS = {
 }
 
 
-def sa_for(name, spi, src, dst):
+def sa_for(name, spi, src, dst, natt=False):
     _, ckey, _, akey, calg, aalg, _, _ = ALGS[name]
     return SecurityAssociation(ESP, spi=spi, crypt_algo=calg, crypt_key=bytes.fromhex(ckey),
                                auth_algo=aalg or "NULL",
                                auth_key=bytes.fromhex(akey) if akey else None,
-                               tunnel_header=IP(src=src, dst=dst))
+                               tunnel_header=IP(src=src, dst=dst),
+                               nat_t_header=UDP(sport=4500, dport=4500) if natt else None)
 
 
 def status(d, n):
@@ -95,14 +96,16 @@ class Gateway(threading.Thread):
         self.outer = []             # devip's tunnel frames as received
         self.inner = []             # what was inside them
         self.errors = []
+        self.unreach = 0            # ICMP unreachables devip sent us
         self.running = True
         self.start()
 
-    def esp(self, name):
+    def esp(self, name, natt=False):
         with self.lock:
             self.mode = "esp"
+            self.natt = natt
             self.rx = sa_for(name, SPI_OUT, DEV_OUTER, GW_OUTER)
-            self.tx = sa_for(name, SPI_IN, GW_OUTER, DEV_OUTER)
+            self.tx = sa_for(name, SPI_IN, GW_OUTER, DEV_OUTER, natt)
             self.outer, self.inner, self.errors = [], [], []
 
     def gre(self, key=None):
@@ -143,8 +146,12 @@ class Gateway(threading.Thread):
             return
         if IP not in e or e[IP].dst != GW_OUTER:
             return
+        if ICMP in e and e[ICMP].type == 3 and e[IP].proto == 1:
+            self.unreach += 1  # devip refused something we sent
+            return
         with self.lock:
-            if self.mode == "esp" and e[IP].proto == 50:
+            if self.mode == "esp" and (e[IP].proto == 50 or (
+                    self.natt and UDP in e and e[UDP].dport == 4500)):
                 self.outer.append(e.copy())  # decrypt changes what it is given
                 inner = self.rx.decrypt(e[IP])  # raises IPSecIntegrityError on a bad ICV
             elif self.mode == "gre" and e[IP].proto == 47:
@@ -193,7 +200,7 @@ def net():
     n.close()
 
 
-def esp_tunnel(d, name):
+def esp_tunnel(d, name, natt=False):
     """Keyed /net/esp conversations and a tunnel interface of them; returns (ifc number,
     out conv, in conv): the convs' sessions stay open (the test closes them)."""
     ealg, ckey, aalg, akey = ALGS[name][:4]
@@ -205,7 +212,7 @@ def esp_tunnel(d, name):
         c.ctl(("esp %s %s" % (ealg, ckey)).strip())
         c.ctl(("ah %s %s" % (aalg, akey)).strip())
     ifc = Conv(d, "ipifc")
-    ifc.ctl("bind esp /net/esp/%d /net/esp/%d" % (out.n, inn.n))
+    ifc.ctl("bind esp /net/esp/%d /net/esp/%d%s" % (out.n, inn.n, " natt" if natt else ""))
     n = ifc.n
     ifc.ctl("add 198.19.0.1 255.255.255.0")
     ifc.close()
@@ -331,6 +338,40 @@ def test_bind_errors_change_nothing(net):
         out.ctl("esp aes_128_gcm " + ckey)  # released: its ctl works again
     finally:
         ifc.close()
+        out.close()
+        inn.close()
+
+
+def test_nat_traversal_udp_4500_on_the_workers(net):
+    d = net.d
+    gw = net.gw
+    gw.esp("aes_128_cbc+hmac_sha1_96", natt=True)
+    n, out, inn = esp_tunnel(d, "aes_128_cbc+hmac_sha1_96", natt=True)
+    try:
+        st = status(d, n)
+        assert int(st["maxtu"]) == 1500 - 20 - 8 - (8 + 16 + 15 + 2 + 12)  # and the UDP header
+        assert " 0% packet loss" in net.ping(3), (gw.errors, d.log())
+        before = counts(status(d, n))
+        assert " 10 received" in net.ping(10)
+        after = counts(status(d, n))
+        assert after["fastout"] - before["fastout"] == 10, (before, after)
+        assert after["fastin"] - before["fastin"] == 10, (before, after)
+        e = gw.outer[-1]
+        assert e[IP].proto == 17 and e[UDP].sport == 4500 and e[UDP].dport == 4500
+        assert e[UDP].chksum == 0 and e[ESP].spi == SPI_OUT
+        # a NAT-keepalive (one 0xff byte) from the peer is taken and dropped silently
+        udp = d.cat("/net/udp/stats")
+        gw.send([bytes(gw.frame(IP(src=GW_OUTER, dst=DEV_OUTER) / UDP(sport=4500, dport=4500) /
+                                Raw(b"\xff")))])
+        # the same to port 4501 is UDP's, which has no conversation: port unreachable
+        gw.send([bytes(gw.frame(IP(src=GW_OUTER, dst=DEV_OUTER) / UDP(sport=4500, dport=4501) /
+                                Raw(b"\xff")))])
+        assert wait_for(lambda: gw.unreach == 1, 5), gw.unreach
+        assert counts(status(d, n))["errors"] == after["errors"]
+        got = parse_stats(d.cat("/net/udp/stats"))
+        assert got["InDatagrams"] == parse_stats(udp)["InDatagrams"] + 1, (udp, got)
+    finally:
+        unbind(d, n)
         out.close()
         inn.close()
 

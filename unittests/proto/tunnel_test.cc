@@ -122,6 +122,21 @@ TEST(TunWire, SlotMatchBySpiOrEndpointsAndKey) {
     EXPECT_EQ(tun_match(t, 1, p.data(), 20, p.size()), -1);  // another stack
     put32(p.data() + 20, 0x2002);
     EXPECT_EQ(tun_match(t, 0, p.data(), 20, p.size()), -1);  // another SPI
+    // NAT-T (RFC 3948): only a natt tunnel takes ESP in UDP 4500, and only ESP in UDP
+    t.tun[0].natt = 1;
+    put32(p.data() + 20, 0x2001);
+    EXPECT_EQ(tun_match(t, 0, p.data(), 20, p.size()), -1);
+    Bytes u(24);
+    put16(u.data(), 4500);
+    put16(u.data() + 2, 4500);
+    put32(u.data() + 8, 0x2001);
+    Bytes nu = test::ip4(0xc6120202, 0xc6120201, 17, u);
+    EXPECT_EQ(tun_match(t, 0, nu.data(), 20, nu.size()), 0);
+    put32(nu.data() + 28, 0);  // the non-ESP marker: IKE, not ours
+    EXPECT_EQ(tun_match(t, 0, nu.data(), 20, nu.size()), -1);
+    put32(nu.data() + 28, 0x2001);
+    put16(nu.data() + 22, 4501);
+    EXPECT_EQ(tun_match(t, 0, nu.data(), 20, nu.size()), -1);
     Bytes g(12);
     gre_build(g.data(), kGreK, kEtherIp4, 7, 0);
     Bytes q = test::ip4(0xc6120202, 0xc6120201, kProtoGre, g);
