@@ -12,6 +12,7 @@ import threading
 
 import pytest
 from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 from scapy.layers.ipsec import ESP, SecurityAssociation
 from scapy.layers.l2 import ARP, GRE, Ether
 from scapy.packet import Raw
@@ -25,12 +26,14 @@ from test_esp import Conv
 CONF = """\
 /net/ipifc/clone bind ether /net/ether0
 /net/ipifc/0/ctl add 198.18.1.1 255.255.255.0
+/net/ipifc/0/ctl add 2001:2:0:1::1 /64
 /net/ipifc/clone bind ether /net/ether1
 /net/ipifc/1/ctl add 198.18.2.1 255.255.255.0
 /net/ipifc/0/ctl iprouting 1
 """
 DEV_OUTER, GW_OUTER, GW_MAC = "198.18.2.1", "198.18.2.2", linux_mac(1)
 HOST, FAR = "198.18.1.2", "198.19.5.2"
+HOST6, FAR6 = "2001:2:0:1::2", "2001:2:0:5::2"
 SPI_OUT, SPI_IN = 0x1001, 0x2001  # devip -> gateway, gateway -> devip
 
 # devip esp/ah (name, hex key) -> scapy's names; tshark's when 4.0 has the algorithm
@@ -122,6 +125,7 @@ class Gateway(threading.Thread):
         if self.mode == "esp":
             return bytes(self.frame(self.tx.encrypt(inner)))
         g = GRE(key_present=1, key=self.grekey) if self.grekey is not None else GRE()
+        g.proto = 0x86dd if isinstance(inner, IPv6) else 0x0800
         return bytes(self.frame(IP(src=GW_OUTER, dst=DEV_OUTER) / g / inner))
 
     def send(self, frames):
@@ -159,7 +163,16 @@ class Gateway(threading.Thread):
                 inner = e[GRE].payload
             else:
                 return
-            inner = IP(bytes(inner))
+            raw = bytes(inner)
+            if raw[0] >> 4 == 6:
+                inner = IPv6(raw)
+                self.inner.append(inner)
+                if ICMPv6EchoRequest in inner and inner.dst == FAR6:
+                    q = inner[ICMPv6EchoRequest]
+                    self.send([self.seal(IPv6(src=FAR6, dst=inner.src, hlim=64) /
+                                         ICMPv6EchoReply(id=q.id, seq=q.seq, data=q.data))])
+                return
+            inner = IP(raw)
             self.inner.append(inner)
             if ICMP in inner and inner[ICMP].type == 8 and inner.dst == FAR:
                 reply = IP(src=FAR, dst=inner.src, ttl=64) / ICMP(
@@ -180,7 +193,10 @@ class Net(Hosts):
         self.d.ns_run("ip link set dtap0 netns %s" % ns)
         self.run("H", "ip link set lo up; ip link set dtap0 address %s; "
                       "ip addr add %s/24 dev dtap0; ip link set dtap0 up; "
-                      "ip route add default via 198.18.1.1" % (linux_mac(0), HOST))
+                      "ip route add default via 198.18.1.1; "
+                      "sysctl -qw net.ipv6.conf.dtap0.disable_ipv6=0; "
+                      "ip -6 addr add %s/64 dev dtap0 nodad; "
+                      "ip -6 route add default via 2001:2:0:1::1" % (linux_mac(0), HOST, HOST6))
         self.gw = Gateway(self.d)
         return self
 
@@ -188,8 +204,8 @@ class Net(Hosts):
         self.gw.stop()
         super().close()
 
-    def ping(self, n, extra=""):
-        return self.run("H", "ping -n -c %d -i 0.05 -W 2 %s %s" % (n, extra, FAR),
+    def ping(self, n, extra="", to=FAR):
+        return self.run("H", "ping -n -c %d -i 0.05 -W 2 %s %s" % (n, extra, to),
                         check=False).stdout.decode()
 
 
@@ -257,6 +273,37 @@ def test_esp_tunnel_both_ways_on_the_workers(net, name):
     finally:
         unbind(d, n)
         inn.close()
+
+
+@pytest.mark.parametrize("kind", ["esp", "gre"])
+def test_ipv6_inside_ipv4_on_the_workers(net, kind):
+    d = net.d
+    if kind == "esp":
+        net.gw.esp("aes_128_gcm")
+        n, out, inn = esp_tunnel(d, "aes_128_gcm")
+        out.close()
+        inn.close()
+    else:
+        net.gw.gre()
+        ifc = Conv(d, "ipifc")
+        ifc.ctl("bind gre %s %s" % (DEV_OUTER, GW_OUTER))
+        n = ifc.n
+        ifc.close()
+    d.ipctl("write", "/net/ipifc/%d/ctl" % n, "add 2001:2:0:9::1 /64")
+    d.ipctl("write", "/net/iproute", "add 2001:2:0:5:: /64 2001:2:0:9::2")
+    try:
+        warm = net.ping(3, to=FAR6)
+        assert " 0% packet loss" in warm, (warm, net.gw.errors)
+        before = counts(status(d, n))
+        got = net.ping(10, to=FAR6)
+        assert " 10 received" in got, got
+        assert "ttl=63" in got  # the hop limit fell by one
+        after = counts(status(d, n))
+        assert after["fastout"] - before["fastout"] == 10, (before, after)
+        assert after["fastin"] - before["fastin"] == 10, (before, after)
+        assert isinstance(net.gw.inner[-1], IPv6)
+    finally:
+        unbind(d, n)
 
 
 def test_replay_bad_icv_and_rpf_counted(net):
