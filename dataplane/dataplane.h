@@ -164,6 +164,8 @@ private:
                      TxBuf* txb);
     void tun_esp_in(unsigned w, const proto::FastTable& t, int id, rte_mbuf** m, uint16_t n,
                     TxBuf* txb);
+    void tun_esp_in_sa(unsigned w, const proto::FastTable& t, int id, crypto::SaRt& sa,
+                       rte_mbuf** m, uint16_t n, TxBuf* txb);
     void tun_gre_in(unsigned w, const proto::FastTable& t, int id, rte_mbuf** m, uint16_t n,
                     TxBuf* txb);
     // The encapsulated frame m (outer IPv4 at byte 14) out by the outer route, or up.

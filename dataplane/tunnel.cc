@@ -216,7 +216,26 @@ void Dataplane::tun_gre_out(unsigned w, const FastTable& t, int id, rte_mbuf** m
 void Dataplane::tun_esp_in(unsigned w, const FastTable& t, int id, rte_mbuf** m, uint16_t n,
                            TxBuf* txb) {
     const TunRt& r = t.tun[size_t(id)];
-    crypto::SaRt& sa = *r.in;
+    if (r.in2) {  // rekeying: each SA's packets as a burst of their own, in arrival order
+        rte_mbuf* a[kBurst];
+        rte_mbuf* b[kBurst];
+        uint16_t na = 0, nb = 0;
+        size_t off = kEthHdr + (r.natt ? 8 : 0);
+        for (uint16_t i = 0; i < n; i++) {
+            const uint8_t* ip = rte_pktmbuf_mtod(m[i], const uint8_t*) + kEthHdr;
+            bool second = get32(ip - kEthHdr + off + (ip[0] & 0xf) * 4u) == r.spi2;
+            (second ? b[nb++] : a[na++]) = m[i];
+        }
+        if (na) tun_esp_in_sa(w, t, id, *r.in, a, na, txb);
+        if (nb) tun_esp_in_sa(w, t, id, *r.in2, b, nb, txb);
+        return;
+    }
+    tun_esp_in_sa(w, t, id, *r.in, m, n, txb);
+}
+
+void Dataplane::tun_esp_in_sa(unsigned w, const FastTable& t, int id, crypto::SaRt& sa,
+                              rte_mbuf** m, uint16_t n, TxBuf* txb) {
+    const TunRt& r = t.tun[size_t(id)];
     TunStats& ts = wstats_[w].tun[id];
     crypto::Pkt pk[kBurst];
     uint8_t hl[kBurst], otos[kBurst];

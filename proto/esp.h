@@ -23,6 +23,8 @@ inline constexpr Err Eseqover{"sequence number overflow"};
 inline constexpr Err Enotoutgoing{"not an outgoing conversation"};
 inline constexpr Err Etunbound{"conversation bound to an interface"};
 inline constexpr Err Etunpeers{"conversations have different peers"};
+inline constexpr Err Etwoin{"two inbound sas already"};
+inline constexpr Err Elastin{"last inbound sa"};
 
 // One conversation's counters (its stats file), in the order the file prints them.
 struct EspConvStats {

@@ -79,6 +79,8 @@ struct TunRt {
     crypto::SaRt* out;                      // esp: outbound SA (held while bound)
     crypto::SaRt* in;                       // esp: inbound SA
     uint32_t spi;                           // esp: inbound SPI
+    crypto::SaRt* in2;                      // esp: a second inbound SA (rekeying), or null
+    uint32_t spi2;                          // esp: its SPI
     uint8_t natt;                           // esp: in UDP port 4500 (RFC 3948)
 };
 

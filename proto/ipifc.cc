@@ -432,6 +432,8 @@ Err ctl_add(Ipifcproto& p, Ipifc& f, const CtlArgs& a) { return p.add(f, a, fals
 Err ctl_try(Ipifcproto& p, Ipifc& f, const CtlArgs& a) { return p.add(f, a, true); }
 Err ctl_remove(Ipifcproto& p, Ipifc& f, const CtlArgs& a) { return p.remove(f, a); }
 Err ctl_unbind(Ipifcproto& p, Ipifc& f, const CtlArgs&) { return p.unbind(f); }
+Err ctl_addsa(Ipifcproto& p, Ipifc& f, const CtlArgs& a) { return tun_addsa(p.stack, f, a); }
+Err ctl_delsa(Ipifcproto& p, Ipifc& f, const CtlArgs& a) { return tun_delsa(p.stack, f, a); }
 
 Err ctl_mtu(Ipifcproto&, Ipifc& f, const CtlArgs& a) {
     if (!f.bound()) return Eunbound;
@@ -558,6 +560,7 @@ constexpr IfcCmd kIfcCtl[] = {
     {"speed", ctl_speed},     {"delay", ctl_delay},       {"iprouting", ctl_iprouting},
     {"reflect", ctl_reflect}, {"reassemble", ctl_reassemble}, {"add6", ctl_add6},
     {"del6", ctl_remove6},    {"remove6", ctl_remove6},   {"ra6", ctl_ra6},
+    {"addsa", ctl_addsa},     {"delsa", ctl_delsa},  // esp tunnels (tunnel.h)
 };
 
 }  // namespace

@@ -52,6 +52,7 @@ struct RaParams {
 // A tunnel interface's configuration (esp and gre media, tunnel.cc).
 struct TunCfg {
     int esp_out = -1, esp_in = -1;  // esp: the /net/esp conversations held while bound
+    int esp_in2 = -1;               // esp: a second inbound one while rekeying (addsa)
     Ipaddr src, dst;                // outer addresses
     uint16_t greflags = 0;          // gre: kGreK | kGreC | kGreS as bound
     uint32_t grekey = 0;            // gre: the key (kGreK)

@@ -44,7 +44,8 @@ bool out_is_v4(Stack& s, const std::string& path) {
 bool bound_esp(const Stack& s, int conv) {
     for (auto& c : s.ipifc->convs) {
         auto& f = static_cast<const Ipifc&>(*c);
-        if (f.medium == Medium::Esp && (f.tun.esp_out == conv || f.tun.esp_in == conv))
+        if (f.medium == Medium::Esp &&
+            (f.tun.esp_out == conv || f.tun.esp_in == conv || f.tun.esp_in2 == conv))
             return true;
     }
     return false;
@@ -143,6 +144,7 @@ void tun_attach(Stack& s, Ipifc& f, const TunBind& b) {
     TunCfg& t = f.tun;
     t.esp_out = b.out;
     t.esp_in = b.in;
+    t.esp_in2 = -1;
     t.src = b.src;
     t.dst = b.dst;
     t.greflags = b.greflags;
@@ -183,13 +185,61 @@ void tun_unbind(Stack& s, Ipifc& f) {
     if (t.id >= 0) s.net.tun_slot[size_t(t.id)] = 0;
     t.id = -1;
     if (Esp* esp = esp_of(s); esp && t.esp_out >= 0) {
-        for (int x : {t.esp_out, t.esp_in})
+        for (int x : {t.esp_out, t.esp_in, t.esp_in2})
             if (EspConv* c = esp->esp_conv(x); c && c->tunnel == f.x) esp->tunnel_release(*c);
     }
-    t.esp_out = t.esp_in = -1;
+    t.esp_out = t.esp_in = t.esp_in2 = -1;
     t.greflags = 0;
     t.grekey = 0;
     t.natt = false;
+}
+
+Err tun_addsa(Stack& s, Ipifc& f, const CtlArgs& a) {
+    if (!f.bound()) return Eunbound;
+    if (f.medium != Medium::Esp) return Eunsupported;
+    if (a.size() != 2) return Ebadarg;
+    Esp* esp = esp_of(s);
+    int x = esp_conv_number(a[1]);
+    EspConv* c = x >= 0 ? esp->esp_conv(x) : nullptr;
+    EspConv* peer = esp->esp_conv(f.tun.esp_out);
+    if (!c || !c->inuse) return Enodevice;
+    if (c->state != ConvState::Connected) return Enotconnected;
+    if (c->tunnel >= 0 || bound_esp(s, x)) return Edevinuse;
+    if (!peer || c->raddr != peer->raddr) return Etunpeers;
+    if (c->nine || c->header) return Ebadarg;
+    if (crypto::Err e = c->cfg.check()) return Err{e.text};
+    if (c->incoming && f.tun.esp_in2 >= 0) return Etwoin;
+    if (!esp->sa(*c)) return Enomem;
+    c->tunnel = f.x;
+    c->inuse++;
+    int old = -1;
+    if (c->incoming) {
+        f.tun.esp_in2 = x;
+    } else {  // make: the new outbound SA; break: the old one goes after the publish
+        old = f.tun.esp_out;
+        f.tun.esp_out = x;
+        const crypto::SaRt* rt = esp->sa(*c);
+        f.maxtu = tun_esp_maxtu(tun_outer_mtu(s, f.tun.src, f.tun.dst), !f.tun.dst.is_v4(),
+                                rt->ivlen, rt->align, rt->icvlen) - (f.tun.natt ? 8 : 0);
+    }
+    s.ifc_changed();
+    if (EspConv* o = old >= 0 ? esp->esp_conv(old) : nullptr) esp->tunnel_release(*o);
+    return ok;
+}
+
+Err tun_delsa(Stack& s, Ipifc& f, const CtlArgs& a) {
+    if (!f.bound()) return Eunbound;
+    if (f.medium != Medium::Esp) return Eunsupported;
+    if (a.size() != 2) return Ebadarg;
+    Esp* esp = esp_of(s);
+    int x = esp_conv_number(a[1]);
+    if (x < 0 || (x != f.tun.esp_in && x != f.tun.esp_in2)) return Enotonifc;
+    if (f.tun.esp_in2 < 0) return Elastin;
+    if (x == f.tun.esp_in) f.tun.esp_in = f.tun.esp_in2;
+    f.tun.esp_in2 = -1;
+    s.ifc_changed();  // the workers stop using it before it is released
+    if (EspConv* c = esp->esp_conv(x)) esp->tunnel_release(*c);
+    return ok;
 }
 
 bool tun_natt_input(Stack& s, Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
@@ -205,7 +255,10 @@ bool tun_natt_input(Stack& s, Ipifc& f, std::span<const uint8_t> pkt, size_t hle
         if (pkt.size() < hlen + 16 || get32(u + 8) == 0) return false;  // IKE: not ours
         Esp* esp = esp_of(s);
         EspConv* in = esp ? esp->esp_conv(t.tun.esp_in) : nullptr;
-        if (!in || in->cfg.spi != get32(u + 8)) continue;
+        EspConv* in2 = esp ? esp->esp_conv(t.tun.esp_in2) : nullptr;
+        uint32_t spi = get32(u + 8);
+        if (!(in && in->cfg.spi == spi) && !(in2 && t.tun.esp_in2 >= 0 && in2->cfg.spi == spi))
+            continue;
         esp->input(f, pkt, hlen + 8);  // the ESP after the UDP header
         return true;
     }
@@ -331,6 +384,10 @@ void tun_publish(Stack& s, FastTable& t) {
             r.in = i->rt.get();
             r.spi = i->cfg.spi;
             r.natt = f.tun.natt;
+            if (EspConv* j = esp->esp_conv(f.tun.esp_in2); j && j->rt && f.tun.esp_in2 >= 0) {
+                r.in2 = j->rt.get();
+                r.spi2 = j->cfg.spi;
+            }
             r.kind = uint8_t(TunKind::Esp);
         } else {
             r.greflags = f.tun.greflags;

@@ -181,7 +181,8 @@ inline int tun_match(const FastTable& t, uint8_t stack, const uint8_t* ip, size_
         const TunRt& r = t.tun[size_t(i)];
         if (r.stack != stack || r.dst != src) continue;
         if (esp) {
-            if (r.kind == uint8_t(TunKind::Esp) && r.spi == spi && bool(r.natt) == natt)
+            if (r.kind == uint8_t(TunKind::Esp) && (r.spi == spi || (r.in2 && r.spi2 == spi)) &&
+                bool(r.natt) == natt)
                 return i;
             continue;
         }
@@ -213,6 +214,12 @@ struct TunBind {
 Err tun_parse(Stack& s, bool esp, const CtlArgs& a, TunBind& b);
 void tun_attach(Stack& s, Ipifc& f, const TunBind& b);  // bind_medium's tunnel part
 void tun_unbind(Stack& s, Ipifc& f);               // releases the held conversations
+// Rekeying without loss (make-before-break), ctl verbs of an esp interface:
+// `addsa /net/esp/N`: an inbound N is accepted besides the current one (two at most); an
+// outbound N replaces the outbound SA (the old one is released). `delsa /net/esp/N`
+// releases inbound N while another remains.
+Err tun_addsa(Stack& s, Ipifc& f, const CtlArgs& a);
+Err tun_delsa(Stack& s, Ipifc& f, const CtlArgs& a);
 void tun_output(Stack& s, Ipifc& f, std::string pkt);  // medium output on the control thread
 // A decrypted or decapsulated inner packet arrived on tunnel f (its counters: st): the
 // strict reverse-path check, then IP input as received on f.
