@@ -247,6 +247,30 @@ TEST_F(TunTest, BoundHoldsTheConversationsAndUnbindReleases) {
     EXPECT_FALSE(ctl(*in, std::string("esp aes_128_gcm ") + kKey));
 }
 
+TEST_F(TunTest, RekeyVerbsAndTheirErrors) {
+    ASSERT_FALSE(bind());
+    Conv& eth = *s.ipifc->ifc(0);
+    EXPECT_STREQ(ctl(eth, "addsa /net/esp/0").text, "unsupported ctl");
+    EXPECT_STREQ(ctl(*tun, "delsa /net/esp/" + std::to_string(in->x)).text, "last inbound sa");
+    EXPECT_STREQ(ctl(*tun, "delsa /net/esp/" + std::to_string(out->x)).text,
+                 "address not on this interface");
+    EXPECT_STREQ(ctl(*tun, "addsa /net/esp/" + std::to_string(in->x)).text, "device in use");
+    Conv* in2 = *esp.clone("eve");
+    ASSERT_FALSE(ctl(*in2, "connect 192.168.1.1!*"));
+    ASSERT_FALSE(ctl(*in2, "spi 8194"));
+    ASSERT_FALSE(ctl(*in2, std::string("esp aes_128_gcm ") + kKey));
+    ASSERT_FALSE(ctl(*tun, "addsa /net/esp/" + std::to_string(in2->x)));
+    EXPECT_EQ(io.table.tun[size_t(tun->tun.id)].spi2, 8194u);
+    Conv* in3 = *esp.clone("eve");
+    ASSERT_FALSE(ctl(*in3, "connect 192.168.1.1!*"));
+    EXPECT_STREQ(ctl(*tun, "addsa /net/esp/" + std::to_string(in3->x)).text,
+                 "two inbound sas already");
+    ASSERT_FALSE(ctl(*tun, "delsa /net/esp/" + std::to_string(in->x)));
+    EXPECT_EQ(io.table.tun[size_t(tun->tun.id)].spi, 8194u);
+    EXPECT_EQ(io.table.tun[size_t(tun->tun.id)].in2, nullptr);
+    EXPECT_EQ(static_cast<EspConv*>(in)->tunnel, -1);
+}
+
 TEST_F(TunTest, OutputIsTunnelModeEspWithDfCopied) {
     ASSERT_FALSE(bind());
     ASSERT_FALSE(ctl(*tun, "add 10.9.0.1 255.255.255.0"));
