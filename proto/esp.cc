@@ -556,6 +556,21 @@ void Esp::advise(std::span<const uint8_t> emb, Err why) {
     if (emb.size() < hl + 4) return;
     uint32_t spi = get32(emb.data() + hl);
     Ipaddr dst = v6 ? ip6_dst(emb.data()) : Ipaddr::v4(get32(emb.data() + 16));
+    for (auto& p : convs) {  // a tunnel's SA never hangs up: the outer path's MTU lowers maxtu
+        auto* c = static_cast<EspConv*>(p.get());
+        if (c->tunnel < 0 || c->incoming || c->cfg.spi != spi || c->raddr != dst) continue;
+        Ipifc* f = stack.ipifc->ifc(c->tunnel);
+        if (!f || f->tun.esp_out != c->x || !c->rt || stack.icmp_mtu == 0) return;
+        int m = tun_esp_maxtu(int(stack.icmp_mtu), v6, c->rt->ivlen, c->rt->align,
+                              c->rt->icvlen) - (f->tun.natt ? 8 : 0);
+        if (m >= 68 && m < f->maxtu) {
+            f->maxtu = m;
+            stack.log.print(Logesp, "esp: tunnel %d: path mtu %u: maxtu %d\n", f->x,
+                            stack.icmp_mtu, m);
+            stack.ifc_changed();
+        }
+        return;
+    }
     for (auto& p : convs) {
         auto* c = static_cast<EspConv*>(p.get());
         if (!c->inuse || c->incoming || c->ignoreadvice || c->state != ConvState::Connected)

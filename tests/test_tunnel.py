@@ -360,6 +360,32 @@ def test_too_big_with_df_gets_frag_needed_with_tunnel_mtu(net):
         inn.close()
 
 
+def test_outer_frag_needed_lowers_the_tunnel_mtu(net):
+    d = net.d
+    gw = net.gw
+    gw.esp("aes_128_gcm")
+    n, out, inn = esp_tunnel(d, "aes_128_gcm")
+    try:
+        assert " 0% packet loss" in net.warm()
+        quoted = bytes(gw.outer[-1][IP])[:28]  # devip's outer header and 8 bytes of ESP
+        icmp = IP(src=GW_OUTER, dst=DEV_OUTER) / ICMP(type=3, code=4, nexthopmtu=1400) / \
+            Raw(quoted)
+        gw.send([bytes(gw.frame(icmp))])
+        want = 1400 - 20 - (8 + 8 + 3 + 2 + 16)
+        assert wait_for(lambda: int(status(d, n)["maxtu"]) == want, 5), status(d, n)
+        r = net.ping(1, "-M do -s %d" % (want - 28 + 1))
+        assert "mtu=%d" % want in r or "mtu = %d" % want in r, r
+        # a larger MTU later does not raise it (no path MTU increase in this edition)
+        icmp[ICMP].nexthopmtu = 1480
+        gw.send([bytes(gw.frame(icmp))])
+        assert " 0% packet loss" in net.warm()
+        assert int(status(d, n)["maxtu"]) == want
+    finally:
+        unbind(d, n)
+        out.close()
+        inn.close()
+
+
 def test_bind_errors_change_nothing(net):
     d = net.d
     ealg, ckey = ALGS["aes_128_gcm"][:2]
