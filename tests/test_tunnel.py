@@ -590,14 +590,18 @@ def test_gre_tshark_decodes(net, tmp_path):
     d = net.d
     net.gw.gre(7)
     ifc = Conv(d, "ipifc")
-    ifc.ctl("bind gre %s %s key 7 csum" % (DEV_OUTER, GW_OUTER))
+    ifc.ctl("bind gre %s %s key 7 csum seq" % (DEV_OUTER, GW_OUTER))
     n = ifc.n
     ifc.ctl("add 198.19.0.1 255.255.255.0")
     ifc.close()
     d.ipctl("write", "/net/iproute", "add 198.19.5.0 255.255.255.0 198.19.0.2")
     try:
-        net.ping(2)
-        assert net.gw.outer, net.gw.errors
+        assert int(status(d, n)["maxtu"]) == 1500 - 20 - 16
+        net.ping(3)
+        assert len(net.gw.outer) >= 3, net.gw.errors
+        seqs = [e[GRE].sequence_number for e in net.gw.outer]
+        assert seqs == list(range(1, len(seqs) + 1)), seqs  # RFC 2890: 1, 2, 3 ...
+        assert int(status(d, n)["seq"]) == len(seqs)
         pcap = tmp_path / "gre.pcap"
         wrpcap(str(pcap), net.gw.outer[-1:])
         r = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields", "-e", "gre.proto", "-e", "gre.key",
