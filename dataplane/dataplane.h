@@ -175,7 +175,7 @@ private:
     // forwarded from here or handed to the control thread's IP input.
     void tun_inner(unsigned w, const proto::FastTable& t, int id, rte_mbuf* m, TxBuf* txb);
     void tun_up(unsigned w, proto::MsgKind k, uint8_t stack, uint32_t ifc, const uint8_t* p,
-                size_t len);
+                size_t len, uint8_t flags = 0);
     void flow_request(unsigned w, const proto::MsgHdr& h, rte_mbuf* m);  // FlowAdd, FlowDel
     bool udp_send(unsigned w, const proto::FastTable& t, proto::MsgHdr& h, rte_mbuf* m);
     bool icmp_send(unsigned w, const proto::FastTable& t, proto::MsgHdr& h, rte_mbuf* m);

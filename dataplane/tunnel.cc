@@ -51,7 +51,7 @@ void by_slot(rte_mbuf** m, const uint8_t* ids, uint16_t n, F&& f) {
 }  // namespace
 
 void Dataplane::tun_up(unsigned w, MsgKind k, uint8_t stack, uint32_t ifc, const uint8_t* p,
-                       size_t len) {
+                       size_t len, uint8_t flags) {
     WorkerStats& ws = wstats_[w];
     rte_mbuf* c = len <= UINT16_MAX ? rte_pktmbuf_alloc(msgs_) : nullptr;
     char* d = c ? rte_pktmbuf_append(c, uint16_t(len)) : nullptr;
@@ -66,6 +66,7 @@ void Dataplane::tun_up(unsigned w, MsgKind k, uint8_t stack, uint32_t ifc, const
     h.kind = k;
     h.stack = stack;
     h.conv = ifc;
+    h.flags = flags;
     if (rte_ring_enqueue(cpl_[w], c) != 0) {
         ws.cpl_drops++;
         rte_pktmbuf_free(c);
@@ -318,6 +319,7 @@ void Dataplane::tun_inner(unsigned w, const FastTable& t, int id, rte_mbuf* m, T
     int why = 0;
     uint16_t out = 0;
     uint64_t l2 = 0;
+    bool checked = false;  // the reverse path was checked here
     if (routed && tl) {
         // strict reverse path (RFC 3704 §2.2): the source's route leads back into this slot;
         // a route the workers cannot judge (Punt) is the control thread's to check
@@ -337,6 +339,7 @@ void Dataplane::tun_inner(unsigned w, const FastTable& t, int id, rte_mbuf* m, T
             return;
         }
         if (sk == NhKind::Tunnel) {
+            checked = true;
             uint32_t dv = v4 ? fib.lookup(dst) : fib6.f->lpm->lookup(dst);
             bool frag = v4 && (get16(ip + 6) & 0x3fff);
             l2 = v4 ? fast_next_hop<4>(src, dst, ip[8], tl, frag, 0xffff, t, fib, dv, &out, &why)
@@ -344,13 +347,18 @@ void Dataplane::tun_inner(unsigned w, const FastTable& t, int id, rte_mbuf* m, T
                                         &why);
         }
     }
-    ts.inpkts++;
-    ts.inbytes += m->data_len - kEthHdr;
-    if (!l2) {  // ours, unresolved, TTL or MTU, RPF by the table: IP input up there
-        tun_up(w, MsgKind::TunIn, r.stack, r.ifc, ip, m->data_len - kEthHdr);
+    if (!l2) {  // ours, unresolved, TTL or MTU, or the reverse path not known here: up there
+        if (checked) {
+            ts.inpkts++;
+            ts.inbytes += m->data_len - kEthHdr;
+        }
+        tun_up(w, MsgKind::TunIn, r.stack, r.ifc, ip, m->data_len - kEthHdr,
+               checked ? kMsgChecked : 0);
         rte_pktmbuf_free(m);
         return;
     }
+    ts.inpkts++;
+    ts.inbytes += m->data_len - kEthHdr;
     ts.fastin++;
     if (v4) {
         ip[8]--;

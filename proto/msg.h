@@ -49,6 +49,8 @@ enum class MsgKind : uint8_t {
 inline constexpr uint8_t kMsgV6 = 1;       // TxSlow: the packet is IPv6
 inline constexpr uint8_t kMsgLast = 1;     // Send: the last piece of one write
 inline constexpr uint8_t kMsgHangup = 1;   // Close: reset the connection
+inline constexpr uint8_t kMsgChecked = 1;  // TunIn: the worker checked the reverse path and
+                                           // counted the packet
 
 // How a worker sends to one remote without the routing table: the output port, the
 // Ethernet addresses, the IP MTU there, valid while the stack's route generation (bumped on

@@ -683,7 +683,9 @@ void Net::completion(const MsgHdr& h, std::span<const uint8_t> data) {
     Stack* s = find_stack(h.stack);
     if (h.kind == MsgKind::TunIn) {  // an inner packet a worker did not forward itself
         Ipifc* f = s ? s->ipifc->ifc(int(h.conv)) : nullptr;
-        if (f && f->tunnel()) s->ip_input(*f, data);
+        if (!f || !f->tunnel()) return;
+        if (h.flags & kMsgChecked) s->ip_input(*f, data);
+        else tun_inner_input(*s, *f, data, f->tun.slow);  // the reverse path, from the Rib
         return;
     }
     if (h.kind == MsgKind::TunOut) {  // encapsulated, but the outer next hop is not resolved
