@@ -117,6 +117,7 @@ public:
         return d_.flow_owner(a, b, pa, pb);
     }
     void tcp_stats(int stack, proto::TcpStats& out) const override { d_.tcp_stats(stack, out); }
+    void tun_stats(int slot, proto::TunStats& out) const override { d_.tun_stats(slot, out); }
     bool request(const proto::MsgHdr& h, std::span<const uint8_t> data, int w) override {
         return d_.request(h, data, w);
     }

@@ -79,7 +79,7 @@ struct alignas(64) SaRt {
     // outbound, written by every worker sending on the SA
     alignas(64) std::atomic<uint64_t> seq;     // last sequence number handed out
 
-    // inbound, written by the SA's worker
+    // inbound, written by every worker decrypting on the SA (lock-free)
     alignas(64) ReplayWindow win;              // anti-replay window
 
     // Reserve n consecutive outbound numbers; returns the first.

@@ -29,10 +29,28 @@ struct TxBuf {
 
 // Where a burst's frames end up besides the tx buffers.
 struct BurstOut {
-    uint16_t npunt = 0, ndrop = 0;
+    uint16_t npunt = 0, ndrop = 0, ntun = 0;
     rte_mbuf* punt[kBurst];  // to the control thread
     rte_mbuf* drop[kBurst];  // to free
+    rte_mbuf* tun[kBurst];   // forwarded into a tunnel (TTL done): encapsulate (tunnel.cc)
+    uint8_t tunid[kBurst];   // their tunnel slots
 };
+
+// A forwarding candidate whose route value v leads into a tunnel slot that runs on the
+// workers, with TTL left and a size that fits the tunnel: its slot, else -1 (then the
+// ordinary path punts it and the control thread answers, frag-needed included).
+template <int N, class Fib>
+[[gnu::always_inline]] inline int tun_slot(const Fib& fib, uint32_t v, const uint8_t* src,
+                                           uint8_t ttl, size_t tlen,
+                                           const proto::FastTable& t) {
+    using namespace devip::proto;
+    if (!t.ntun) return -1;
+    const NhRt<N>* h = fib.resolve(v, src);
+    if (!h || h->kind != NhKind::Tunnel || h->port >= t.ntun) return -1;
+    const TunRt& r = t.tun[h->port];
+    if (!r.kind || ttl <= 1 || tlen > r.mtu) return -1;
+    return h->port;
+}
 
 // A next hop as the short road uses it, valid for one burst.
 struct NhMemo {
@@ -171,6 +189,21 @@ inline void fast_burst(rte_mbuf** rx, uint16_t n, uint16_t inport, const proto::
             to_tx(m, kEthHdr + tlen[k], e.port);
             continue;
         }
+        if (int id = tun_slot<4>(fib, v, ip + 12, ip[8], tlen[k], t); unlikely(id >= 0)) {
+            ip[8]--;
+            uint32_t c = uint32_t(get16(ip + 10)) + 0x0100;
+            put16(ip + 10, uint16_t(c + (c >> 16)));
+            ip4_mss_clamp(ip, size_t(ip[0] & 0xf) * 4, tlen[k],
+                          std::min<size_t>(t.tun[size_t(id)].mtu, pr.mtu));
+            if (tlen[k] + kEthHdr < m->data_len)
+                rte_pktmbuf_trim(m, uint16_t(m->data_len - kEthHdr - tlen[k]));
+            st.ip[InReceives]++;
+            st.ip[ForwDatagrams]++;
+            st.ip[OutRequests]++;
+            o.tun[o.ntun] = m;
+            o.tunid[o.ntun++] = uint8_t(id);
+            continue;
+        }
         // everything else, our own addresses included, as fast_ingress and fast_forward say
         size_t len = 0;
         uint16_t out = inport;
@@ -197,6 +230,18 @@ inline void fast_burst(rte_mbuf** rx, uint16_t n, uint16_t inport, const proto::
             std::memcpy(frame, e.hdr, 12);
             nok++;
             to_tx(m, kEthHdr + tlen6[k], e.port);
+            continue;
+        }
+        if (int id = tun_slot<16>(fib6, v, ip + 8, ip[7], tlen6[k], t); unlikely(id >= 0)) {
+            ip[7]--;
+            ip6_mss_clamp(ip, tlen6[k], std::min<size_t>(t.tun[size_t(id)].mtu, pr.mtu6));
+            if (tlen6[k] + kEthHdr < m->data_len)
+                rte_pktmbuf_trim(m, uint16_t(m->data_len - kEthHdr - tlen6[k]));
+            st.ip[InReceives]++;
+            st.ip[ForwDatagrams]++;
+            st.ip[OutRequests]++;
+            o.tun[o.ntun] = m;
+            o.tunid[o.ntun++] = uint8_t(id);
             continue;
         }
         size_t len = 0;

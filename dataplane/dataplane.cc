@@ -153,6 +153,7 @@ Err Dataplane::init() {
         if (!punt_.back() || !req_.back() || !cpl_.back() || !hand_.back())
             return Err{"cannot create rings"};
         ctx_.push_back(std::make_unique<proto::Ctx>());
+        ctx_.back()->engine = std::make_unique<crypto::Engine>();
     }
     tcpctx_.resize(size_t(nworkers_));
     flow_reta_ = ports_.empty() ? 0 : ports_.front().reta;
@@ -353,6 +354,11 @@ void Dataplane::fast_stats(int stack, proto::FastStats& out) const {
             out.icmp_out[i] += s.icmp_out[i];
         }
     }
+}
+
+void Dataplane::tun_stats(int slot, proto::TunStats& out) const {
+    if (slot < 0 || slot >= proto::kMaxTun) return;
+    for (auto& w : wstats_) proto::tun_add(out, w.tun[slot]);
 }
 
 void Dataplane::port_counts(uint16_t port, uint64_t& in, uint64_t& out) const {

@@ -17,6 +17,7 @@
 #include "proto/ip.h"
 #include "proto/msg.h"
 #include "proto/owner.h"
+#include "proto/tunnel.h"
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -58,7 +59,12 @@ struct alignas(64) WorkerStats {
     uint64_t handed = 0;                    // TCP segments handed to their owning worker
     uint64_t hand_drops = 0;                // and lost: its hand-off ring was full
     uint64_t tcp_in = 0;                    // TCP segments given to this worker's connections
+    proto::TunStats tun[proto::kMaxTun];    // tunnel interfaces, by slot (dataplane/tunnel.cc)
 };
+
+struct TxBuf;
+// Sends b's frames on (port, queue q) and empties it; counts in ws.
+void tx_flush(TxBuf& b, uint16_t port, uint16_t q, WorkerStats& ws);
 
 class Dataplane {
 public:
@@ -100,6 +106,7 @@ public:
     void reclaim();                // free tables retired before the last grace period
     bool retiring() const { return !retired_.empty() || !retired_fn_.empty(); }
     void fast_stats(int stack, proto::FastStats& out) const;
+    void tun_stats(int slot, proto::TunStats& out) const;  // adds the workers' counters
     void port_counts(uint16_t port, uint64_t& in, uint64_t& out) const;
     std::string port_stats(uint16_t port) const;
     void set_promisc(uint16_t port, bool on);
@@ -141,7 +148,34 @@ private:
     std::vector<std::unique_ptr<proto::Ctx>> ctx_;  // each worker's conversation shards
     // Local datagrams among a burst's punts that a conversation of worker w takes leave the
     // list as completions; the rest stay punted.
-    void l4_stage(unsigned w, const proto::FastTable& t, rte_mbuf** punt, uint16_t& npunt);
+    // ESP and GRE packets of the workers' tunnels leave it too, into tin (slots in tinid).
+    void l4_stage(unsigned w, const proto::FastTable& t, rte_mbuf** punt, uint16_t& npunt,
+                  rte_mbuf** tin, uint8_t* tinid, uint16_t& ntin);
+    // Tunnel interfaces (tunnel.cc): packets forwarded into tunnel slots ids[i] are
+    // encapsulated, encrypted and sent; received ones decrypted or decapsulated and
+    // forwarded, or handed up as TunIn. Bursts of one slot at a time.
+    void tun_output(unsigned w, const proto::FastTable& t, rte_mbuf** m, const uint8_t* ids,
+                    uint16_t n, TxBuf* txb);
+    void tun_input(unsigned w, const proto::FastTable& t, rte_mbuf** m, const uint8_t* ids,
+                   uint16_t n, TxBuf* txb);
+    void tun_esp_out(unsigned w, const proto::FastTable& t, int id, rte_mbuf** m, uint16_t n,
+                     TxBuf* txb);
+    void tun_gre_out(unsigned w, const proto::FastTable& t, int id, rte_mbuf** m, uint16_t n,
+                     TxBuf* txb);
+    void tun_esp_in(unsigned w, const proto::FastTable& t, int id, rte_mbuf** m, uint16_t n,
+                    TxBuf* txb);
+    void tun_esp_in_sa(unsigned w, const proto::FastTable& t, int id, crypto::SaRt& sa,
+                       rte_mbuf** m, uint16_t n, TxBuf* txb);
+    void tun_gre_in(unsigned w, const proto::FastTable& t, int id, rte_mbuf** m, uint16_t n,
+                    TxBuf* txb);
+    // The encapsulated frame m (outer IPv4 at byte 14) out by the outer route, or up.
+    void tun_send(unsigned w, const proto::FastTable& t, const proto::TunRt& r, rte_mbuf* m,
+                  TxBuf* txb);
+    // The inner packet at byte 14 of m, received on tunnel slot id: reverse-path check, then
+    // forwarded from here or handed to the control thread's IP input.
+    void tun_inner(unsigned w, const proto::FastTable& t, int id, rte_mbuf* m, TxBuf* txb);
+    void tun_up(unsigned w, proto::MsgKind k, uint8_t stack, uint32_t ifc, const uint8_t* p,
+                size_t len, uint8_t flags = 0);
     void flow_request(unsigned w, const proto::MsgHdr& h, rte_mbuf* m);  // FlowAdd, FlowDel
     bool udp_send(unsigned w, const proto::FastTable& t, proto::MsgHdr& h, rte_mbuf* m);
     bool icmp_send(unsigned w, const proto::FastTable& t, proto::MsgHdr& h, rte_mbuf* m);

@@ -28,11 +28,9 @@
 
 namespace devip::dp {
 
-namespace {
-
 using namespace devip::proto;
 
-void flush(TxBuf& b, uint16_t port, uint16_t q, WorkerStats& ws) {
+void tx_flush(TxBuf& b, uint16_t port, uint16_t q, WorkerStats& ws) {
     if (!b.n) return;
     if (unlikely(capture_on())) capture_tx(port, q, b.m, b.n);
     uint16_t sent = rte_eth_tx_burst(port, q, b.m, b.n);
@@ -43,6 +41,10 @@ void flush(TxBuf& b, uint16_t port, uint16_t q, WorkerStats& ws) {
     }
     b.n = 0;
 }
+
+namespace {
+
+void flush(TxBuf& b, uint16_t port, uint16_t q, WorkerStats& ws) { tx_flush(b, port, q, ws); }
 
 // Whether this lcore may run on a CPU the main lcore (the control thread) may run on.
 bool shares_cpu_with_main() {
@@ -216,9 +218,11 @@ bool Dataplane::udp_send(unsigned w, const FastTable& t, MsgHdr& h, rte_mbuf* m)
 // The l4 stage (STYLE.md §3.6) for what the fast path punted: an unfragmented UDP datagram
 // (IPv6: UDP right after the fixed header) to one of our unicast addresses that a
 // conversation's flow takes, or an echo reply for an ICMP or ICMPv6 conversation, is copied
-// into a completion (the receive mbuf is freed at once); TCP goes to its shard; everything
-// else stays punted.
-void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16_t& npunt) {
+// into a completion (the receive mbuf is freed at once); ESP, GRE and NAT-T packets of a
+// tunnel the workers run are set aside for the tunnel stage (tin); TCP goes to its shard;
+// everything else stays punted.
+void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16_t& npunt,
+                         rte_mbuf** tin, uint8_t* tinid, uint16_t& ntin) {
     Ctx& x = *ctx_[w];
     WorkerStats& ws = wstats_[w];
     uint16_t keep = 0;
@@ -258,6 +262,18 @@ void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16
             if (!ck.ok || (get16(ip + 6) & 0x3fff)) continue;
             uint32_t dst;
             std::memcpy(&dst, ip + 16, 4);
+            if (t.ntun && (ip[9] == kProtoEsp || ip[9] == kProtoGre || ip[9] == kProtoUdp) &&
+                fast_is_local(p, dst)) {
+                int id = tun_match(t, p.stack, ip, ck.hlen, ck.tlen);
+                if (id >= 0) {  // one of the workers' tunnels: decrypt or decapsulate here
+                    if (size_t(kEthHdr) + ck.tlen < m->data_len)
+                        rte_pktmbuf_trim(m, uint16_t(m->data_len - kEthHdr - ck.tlen));
+                    tin[ntin] = m;
+                    tinid[ntin++] = uint8_t(id);
+                    keep--;
+                    continue;
+                }
+            }
             if (ip[9] == kProtoTcp) {
                 if (fast_is_local(p, dst) && tcp_segment(w, t, m, false)) keep--;
                 continue;
@@ -308,6 +324,7 @@ void Dataplane::l4_stage(unsigned w, const FastTable& t, rte_mbuf** punt, uint16
     if (sent) wake_control();
 }
 
+
 int Dataplane::worker_main(unsigned w) {
     WorkerStats& ws = wstats_[w];
     rte_rcu_qsbr_thread_register(qsbr_, w);
@@ -336,8 +353,11 @@ int Dataplane::worker_main(unsigned w) {
             ws.rx += n;
             BurstOut o;
             fast_burst(rx, n, pf.id, t, ws.s, txb, o, full);
+            if (o.ntun) tun_output(w, t, o.tun, o.tunid, o.ntun, txb);
             if (o.npunt) {
-                l4_stage(w, t, o.punt, o.npunt);
+                uint16_t ntin = 0;
+                l4_stage(w, t, o.punt, o.npunt, o.tun, o.tunid, ntin);
+                if (ntin) tun_input(w, t, o.tun, o.tunid, ntin, txb);
                 tcp_drain_all(w);
             }
             if (o.npunt) {

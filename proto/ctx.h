@@ -4,6 +4,7 @@
 #include <array>
 #include <memory>
 
+#include "crypto/engine.h"
 #include "proto/fast.h"
 #include "proto/icmp_shard.h"
 #include "proto/tcp_work.h"
@@ -17,6 +18,8 @@ struct Ctx {
     std::array<IcmpShard, kMaxStacks> icmp6;  // ICMPv6 conversations' flows, per stack
     std::array<std::unique_ptr<TcpWork>, kMaxStacks> tcp;  // TCP connections it owns, per
                                                            // stack (made on first use)
+    std::unique_ptr<crypto::Engine> engine;  // ESP bursts of tunnel interfaces (one ipsec-mb
+                                             // manager per worker)
 };
 
 // The message mbuf's private area holds a MsgHdr: its size, rounded as the mempool wants.

@@ -13,6 +13,7 @@
 #include "proto/icmp6.h"
 #include "proto/ip6.h"
 #include "proto/ipaux.h"
+#include "proto/ipifc.h"
 #include "proto/stack.h"
 #include "proto/wire.h"
 
@@ -23,8 +24,7 @@ namespace {
 constexpr size_t kEspQmax = 64 * 1024;  // esp.c's read queue
 constexpr size_t kEspHdr = 8;           // SPI, sequence number
 constexpr size_t kUserHdr = 4;          // header mode: next header, 3 zero bytes
-constexpr uint8_t kProtoEsp = 50;
-constexpr uint8_t kNhIp4 = 4, kNhIp6 = 41, kNhNone = 59;  // RFC 4303 §2.6: 59 is a dummy
+// kProtoEsp and the next headers (RFC 4303 §2.6: 59 is a dummy) are in tunnel.h
 constexpr uint32_t kSpiLo = 256, kSpiSpan = 1 << 16;      // esp.c: addr!* picks 256..65791
 
 Err err(crypto::Err e) { return Err{e.text}; }
@@ -265,7 +265,12 @@ Err Esp::connect(Conv& cv, const CtlArgs& a) {
 }
 
 Err Esp::ctl(Conv& c, const CtlArgs& a) {
-    return run_ctl<EspConv>(kEspCtl, static_cast<EspConv&>(c), a);
+    auto& e = static_cast<EspConv&>(c);
+    if (e.tunnel >= 0) {  // the workers hold its SaRt: keys, SPI and sequence stay put
+        wipe(a);
+        return Etunbound;
+    }
+    return run_ctl<EspConv>(kEspCtl, e, a);
 }
 
 void Esp::close(Conv& cv) {
@@ -419,6 +424,13 @@ void Esp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
     p.len = uint32_t(buf_.size());
     engine().decrypt(*rt, std::span(&p, 1));
     EspConvStats& s = c->st;
+    if (c->tunnel >= 0 && p.st != crypto::Status::ok)
+        if (Ipifc* t = stack.ipifc->ifc(c->tunnel)) {
+            TunStats& ts = t->tun.slow;
+            (p.st == crypto::Status::replay ? ts.replay
+             : p.st == crypto::Status::icv  ? ts.icv
+                                            : ts.errors)++;
+        }
     switch (p.st) {
     case crypto::Status::ok: break;
     case crypto::Status::replay: s.replay++; break;
@@ -436,6 +448,25 @@ void Esp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
         return;
     }
     const uint8_t* inner = buf_.data() + rt->hdrlen();
+    if (c->tunnel >= 0) {  // a tunnel interface's SA: IP input there (tunnel.cc)
+        Ipifc* t = stack.ipifc->ifc(c->tunnel);
+        int v = p.len ? inner[0] >> 4 : 0;
+        if (!t || !((p.next == kNhIp4 && v == 4) || (p.next == kNhIp6 && v == 6))) {
+            s.nexthdr++;
+            inerrors++;
+            if (t) t->tun.slow.errors++;
+            return;
+        }
+        uint8_t* w = buf_.data() + rt->hdrlen();
+        if (!tun_ecn_decap(inner_tos(pkt.data()), w)) {  // the outer TOS or traffic class
+            t->tun.slow.errors++;
+            return;
+        }
+        s.packets++;
+        s.bytes += p.len;
+        tun_inner_input(stack, *t, std::span<const uint8_t>(inner, p.len), t->tun.slow);
+        return;
+    }
     if (!c->header && !c->nine) {  // the next header must say what the payload is
         int v = p.len ? inner[0] >> 4 : 0;
         if (!((p.next == kNhIp4 && v == 4) || (p.next == kNhIp6 && v == 6))) {
@@ -455,6 +486,68 @@ void Esp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
     if (!c->rq.put(std::move(b))) c->qin_dropped++;
 }
 
+void Esp::tunnel_send(EspConv& c, Ipifc& f, std::span<const uint8_t> inner) {
+    TunStats& ts = f.tun.slow;
+    crypto::SaRt* rt = runtime(c);
+    int v = inner.empty() ? 0 : inner[0] >> 4;
+    if (!rt || (v != 4 && v != 6) || inner.size() < size_t(v == 4 ? kIp4Hdr : kIp6Hdr)) {
+        ts.errors++;
+        return;
+    }
+    bool v6 = c.ipversion == Version::V6;
+    if (inner.size() + rt->overhead_max() > 65535 - size_t(v6 ? 0 : kIp4Hdr)) {
+        ts.errors++;
+        return;
+    }
+    uint8_t tos = inner_tos(inner.data());
+    bool df = inner_df(inner.data());
+    buf_.resize(rt->hdrlen() + inner.size() + rt->overhead_max());
+    std::memcpy(buf_.data() + rt->hdrlen(), inner.data(), inner.size());
+    crypto::Pkt p;
+    p.buf = std::span<uint8_t>(buf_.data(), buf_.size());
+    p.len = uint32_t(inner.size());
+    p.next = v == 4 ? kNhIp4 : kNhIp6;
+    engine().encrypt(*rt, std::span(&p, 1));
+    if (p.st != crypto::Status::ok) {
+        if (p.st == crypto::Status::seqover) {
+            c.st.seqover++;
+            c.error = Eseqover;
+        }
+        ts.errors++;
+        return;
+    }
+    c.st.packets++;
+    c.st.bytes += inner.size();
+    ts.outpkts++;
+    ts.outbytes += inner.size();
+    std::span<const uint8_t> esp(buf_.data(), p.len);
+    if (f.tun.natt) {  // RFC 3948 §2.1: UDP from and to 4500, checksum 0
+        std::vector<uint8_t> u(8 + p.len);
+        put16(u.data(), kNattPort);
+        put16(u.data() + 2, kNattPort);
+        put16(u.data() + 4, uint16_t(u.size()));
+        std::memcpy(u.data() + 8, buf_.data(), p.len);
+        stack.ip4_send(f.tun.src, f.tun.dst, kProtoUdpT, kTunTtl, tos, u, df);
+        return;
+    }
+    if (v6)
+        stack.ip6_send(f.tun.src, f.tun.dst, kProtoEsp, kTunTtl, tos, esp);
+    else
+        stack.ip4_send(f.tun.src, f.tun.dst, kProtoEsp, kTunTtl, tos, esp, df);
+}
+
+void Esp::tunnel_release(EspConv& c) {
+    c.tunnel = -1;
+    if (c.rt) {
+        c.cfg.seq = c.cfg.dir == crypto::Dir::out ? c.rt->seq.load() : c.rt->win.top();
+        crypto::SaRt* raw = c.rt.release();
+        auto gone = [raw] { crypto::SaRt::Ptr(raw).reset(); };  // zeroed by its deleter
+        if (stack.net.io) stack.net.io->retire(gone);
+        else gone();
+    }
+    if (c.inuse > 0 && --c.inuse == 0) last_close(c);
+}
+
 // The quoted packet's SPI names an outbound SA of ours: its conversation hangs up (its read
 // side reports why, as esp.c's qhangup of an already hung-up queue does).
 void Esp::advise(std::span<const uint8_t> emb, Err why) {
@@ -463,6 +556,21 @@ void Esp::advise(std::span<const uint8_t> emb, Err why) {
     if (emb.size() < hl + 4) return;
     uint32_t spi = get32(emb.data() + hl);
     Ipaddr dst = v6 ? ip6_dst(emb.data()) : Ipaddr::v4(get32(emb.data() + 16));
+    for (auto& p : convs) {  // a tunnel's SA never hangs up: the outer path's MTU lowers maxtu
+        auto* c = static_cast<EspConv*>(p.get());
+        if (c->tunnel < 0 || c->incoming || c->cfg.spi != spi || c->raddr != dst) continue;
+        Ipifc* f = stack.ipifc->ifc(c->tunnel);
+        if (!f || f->tun.esp_out != c->x || !c->rt || stack.icmp_mtu == 0) return;
+        int m = tun_esp_maxtu(int(stack.icmp_mtu), v6, c->rt->ivlen, c->rt->align,
+                              c->rt->icvlen) - (f->tun.natt ? 8 : 0);
+        if (m >= 68 && m < f->maxtu) {
+            f->maxtu = m;
+            stack.log.print(Logesp, "esp: tunnel %d: path mtu %u: maxtu %d\n", f->x,
+                            stack.icmp_mtu, m);
+            stack.ifc_changed();
+        }
+        return;
+    }
     for (auto& p : convs) {
         auto* c = static_cast<EspConv*>(p.get());
         if (!c->inuse || c->incoming || c->ignoreadvice || c->state != ConvState::Connected)

@@ -20,6 +20,11 @@ inline constexpr Err Enotincoming{"not an incoming conversation"};
 inline constexpr Err Enotconnected{"not connected"};
 inline constexpr Err Ekeysset{"keys already set"};
 inline constexpr Err Eseqover{"sequence number overflow"};
+inline constexpr Err Enotoutgoing{"not an outgoing conversation"};
+inline constexpr Err Etunbound{"conversation bound to an interface"};
+inline constexpr Err Etunpeers{"conversations have different peers"};
+inline constexpr Err Etwoin{"two inbound sas already"};
+inline constexpr Err Elastin{"last inbound sa"};
 
 // One conversation's counters (its stats file), in the order the file prints them.
 struct EspConvStats {
@@ -45,6 +50,7 @@ struct EspConv final : Conv {
     crypto::SaRt::Ptr rt;         // built from cfg on first use; null when cfg changed
     EspConvStats st;              // the stats file
     Err error{};                  // the SA's last fatal condition (Eseqover), for stats
+    int tunnel = -1;              // held by this ipifc (bind esp); -1: none
 };
 
 class Esp final : public Proto {
@@ -71,6 +77,14 @@ public:
     void advise(std::span<const uint8_t> emb, Err why);
 
     EspConv* incoming(uint32_t spi) const;  // the inbound SA of spi, or null
+    EspConv* esp_conv(int x) const { return static_cast<EspConv*>(conv(x)); }
+    crypto::SaRt* sa(EspConv& c) { return runtime(c); }  // built when missing; null: unusable
+    // Tunnel interface f's output on this thread: inner (a whole IPv4 or IPv6 packet) in
+    // tunnel mode on the outbound SA c, outer TOS and DF copied (tunnel.h).
+    void tunnel_send(EspConv& c, Ipifc& f, std::span<const uint8_t> inner);
+    // An SA held by a tunnel is released (unbind): its runtime retires after the workers'
+    // grace period, its sequence state kept in cfg.
+    void tunnel_release(EspConv& c);
     uint64_t in = 0;                         // ESP packets received
     uint64_t inerrors = 0;                   // of those, dropped (unknown SPI, bad, replay)
     uint64_t nospi = 0;                      // of those, for no inbound SA

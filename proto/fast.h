@@ -8,6 +8,10 @@
 
 #include "proto/ip.h"
 
+namespace devip::crypto {
+struct SaRt;
+}
+
 namespace devip::proto {
 
 template <int N>
@@ -59,6 +63,27 @@ struct PortRt {
     uint8_t local6[kMaxFastLocal][16];      // unicast v6 addresses (TCP taken on the workers)
 };
 
+inline constexpr int kMaxTun = 16;  // tunnel interfaces the workers run, all stacks
+
+// One tunnel interface as workers see it (proto/tunnel.h): IPv4 outer headers only.
+struct TunRt {
+    uint8_t kind;                           // TunKind; 0: slot unused
+    uint8_t stack;                          // the stack it belongs to
+    uint16_t ifc;                           // its interface (TunIn completions name it)
+    uint32_t src, dst;                      // outer addresses, network order
+    uint16_t mtu;                           // largest inner packet (the interface's maxtu)
+    uint8_t ttl;                            // outer TTL
+    uint16_t greflags;                      // gre: kGreK | kGreC | kGreS
+    uint32_t grekey;                        // gre: key
+    std::atomic<uint32_t>* greseq;          // gre: sequence counter (reserved a burst at a time)
+    crypto::SaRt* out;                      // esp: outbound SA (held while bound)
+    crypto::SaRt* in;                       // esp: inbound SA
+    uint32_t spi;                           // esp: inbound SPI
+    crypto::SaRt* in2;                      // esp: a second inbound SA (rekeying), or null
+    uint32_t spi2;                          // esp: its SPI
+    uint8_t natt;                           // esp: in UDP port 4500 (RFC 3948)
+};
+
 // The whole published table: immutable once published.
 struct FastTable {
     std::array<PortRt, kMaxPorts> port{};   // indexed by DPDK port id
@@ -66,6 +91,8 @@ struct FastTable {
     std::array<FibRt<16>*, kMaxStacks> fib6{};  // and its IPv6 FIB
     std::array<std::atomic<uint32_t>*, kMaxStacks> ipid{};  // each stack's v4 ID counter
     std::array<std::atomic<uint32_t>*, kMaxStacks> rgen{};  // each stack's route generation
+    std::array<TunRt, kMaxTun> tun{};       // tunnel interfaces, by slot
+    uint8_t ntun = 0;                       // slots in use (0: skip the tunnel checks)
     uint64_t gen = 0;                       // bumped on every publish
 };
 

@@ -97,7 +97,7 @@ void Fib<N>::route(const Route& r, bool present, NhKind kind, uint16_t port) {
     Addr dst = fib_addr<N>(r.dst);
     uint32_t nh = 0;
     if (present) {
-        bool out = kind == NhKind::Gate || kind == NhKind::OnLink;
+        bool out = kind == NhKind::Gate || kind == NhKind::OnLink || kind == NhKind::Tunnel;
         Addr gate = kind == NhKind::Gate ? fib_addr<N>(r.gate) : Addr{};
         nh = nh_index(NhKey{kind, out ? port : uint16_t(0), gate});
     }

@@ -37,6 +37,7 @@ enum class NhKind : uint8_t {
     Local,   // one of our unicast, broadcast or multicast addresses: local delivery
     Gate,    // forward to the gateway
     OnLink,  // forward to the destination itself (interface route)
+    Tunnel,  // into tunnel interface slot `port` (FastTable::tun)
 };
 
 // A MAC as an l2 word: byte i of the address in bits 8i..8i+7, kL2Ok above.

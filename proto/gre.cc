@@ -4,6 +4,8 @@
 // §2.4 (status line), §2.10 (stats). Runs on the control thread.
 #include "proto/gre.h"
 
+#include "proto/tunnel.h"
+
 #include <cstdlib>
 #include <cstring>
 
@@ -18,7 +20,6 @@ GreCounters gre_counters;
 namespace {
 
 constexpr size_t kGreQmax = 256 * 1024;  // gre.c GREqlen
-constexpr uint8_t kProtoGre = 47;
 constexpr size_t kAddrs = 8;             // the data's IPv4 source and destination
 constexpr size_t kMinData = 12;          // addresses, flags, protocol type
 
@@ -307,6 +308,7 @@ void Gre::uplink(GreConv& c, const uint8_t* ip, std::string gre, size_t opt) {
 
 void Gre::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
     (void)f;
+    if (tun_gre_input(stack, pkt, hlen)) return;  // a gre tunnel interface's (tunnel.cc)
     if (pkt.size() < hlen + 4) {
         lenerrs++;
         return;

@@ -17,6 +17,8 @@ constexpr MediumInfo kMedia[] = {
     {"gbe", Medium::Gbe, 14, 60, 9014, 6, false},
     {"pkt", Medium::Pkt, 0, 0, 4096, 0, true},
     {"loopback", Medium::Loopback, 0, 0, 16384, 0, false},
+    {"esp", Medium::Esp, 0, 68, 9000, 0, false},  // maxtu set by bind (tunnel.h)
+    {"gre", Medium::Gre, 0, 68, 9000, 0, false},
 };
 
 const MediumInfo* medium_by_name(std::string_view name) {
@@ -357,6 +359,9 @@ Err Ipifcproto::bind_medium(Ipifc& f, const CtlArgs& a) {
     const MediumInfo* m = medium_by_name(a[1]);
     if (!m) return a[1] == "null" ? Enullbind : Eunknowntype;
     if (f.bound()) return Ealreadybound;
+    TunBind tb;
+    if (m->m == Medium::Esp || m->m == Medium::Gre)
+        if (Err e = tun_parse(stack, m->m == Medium::Esp, a, tb)) return e;
     int port = -1;
     if (m->maclen) {
         if (a.size() < 3) return Ebadarg;  // quirk 2: the kernel would crash
@@ -370,6 +375,10 @@ Err Ipifcproto::bind_medium(Ipifc& f, const CtlArgs& a) {
     f.port = port;
     f.dev = a.size() > 2 ? a[2] : std::string(m->name) + std::to_string(f.x);
     f.maxtu = m->maxtu;
+    if (f.tunnel()) {
+        f.dev = f.medium == Medium::Esp ? a[2] : a[3];  // the outbound SA, the peer
+        tun_attach(stack, f, tb);  // holds the conversations, takes a workers' slot, maxtu
+    }
     f.ra = RaParams{};
     f.rasched = RaSched{};
     f.rssched = RsSched{};
@@ -394,6 +403,7 @@ Err Ipifcproto::unbind(Ipifc& f) {
     while (!f.lifc.empty()) remove_lifc(f, f.lifc.size() - 1);
     if (f.port >= 0) stack.net.owner[f.port] = {};
     const MediumInfo* m = medium_info(f.medium);
+    bool tun = f.tunnel();
     f.dev.clear();
     f.reflect = f.reassemble = false;
     f.rq.hangup();
@@ -405,6 +415,7 @@ Err Ipifcproto::unbind(Ipifc& f) {
     f.medium = Medium::None;
     f.port = -1;
     stack.ifc_changed();
+    if (tun) tun_unbind(stack, f);  // after the workers' table lost it: the SAs retire
     return ok;
 }
 
@@ -421,6 +432,8 @@ Err ctl_add(Ipifcproto& p, Ipifc& f, const CtlArgs& a) { return p.add(f, a, fals
 Err ctl_try(Ipifcproto& p, Ipifc& f, const CtlArgs& a) { return p.add(f, a, true); }
 Err ctl_remove(Ipifcproto& p, Ipifc& f, const CtlArgs& a) { return p.remove(f, a); }
 Err ctl_unbind(Ipifcproto& p, Ipifc& f, const CtlArgs&) { return p.unbind(f); }
+Err ctl_addsa(Ipifcproto& p, Ipifc& f, const CtlArgs& a) { return tun_addsa(p.stack, f, a); }
+Err ctl_delsa(Ipifcproto& p, Ipifc& f, const CtlArgs& a) { return tun_delsa(p.stack, f, a); }
 
 Err ctl_mtu(Ipifcproto&, Ipifc& f, const CtlArgs& a) {
     if (!f.bound()) return Eunbound;
@@ -547,6 +560,7 @@ constexpr IfcCmd kIfcCtl[] = {
     {"speed", ctl_speed},     {"delay", ctl_delay},       {"iprouting", ctl_iprouting},
     {"reflect", ctl_reflect}, {"reassemble", ctl_reassemble}, {"add6", ctl_add6},
     {"del6", ctl_remove6},    {"remove6", ctl_remove6},   {"ra6", ctl_ra6},
+    {"addsa", ctl_addsa},     {"delsa", ctl_delsa},  // esp tunnels (tunnel.h)
 };
 
 }  // namespace
@@ -597,10 +611,12 @@ void Ipifcproto::state(const Conv& c, Text& t) const {
     }
     t.put("device %s maxtu %d sendra %d recvra %d mflag %d oflag %d maxraint %d minraint %d "
           "linkmtu %d reachtime %d rxmitra %d ttl %d routerlt %d pktin %u pktout %u errin %u "
-          "errout %u speed %ld delay %d\n",
+          "errout %u speed %ld delay %d",
           f.dev.c_str(), f.maxtu, f.ra.sendra, f.ra.recvra, f.ra.mflag, f.ra.oflag,
           f.ra.maxraint, f.ra.minraint, f.ra.linkmtu, f.ra.reachtime, f.ra.rxmitra, f.ra.ttl,
           f.ra.routerlt, in, out, f.errin, f.errout, f.speed, f.delay);
+    if (f.tunnel()) tun_state(stack, f, t);  // beyond 9front: the tunnel's counters
+    t.put("\n");
     for (const auto& l : f.lifc) {
         t.put("\t");
         t.pad(fmt_ip(l.local), 40);

@@ -1,6 +1,7 @@
 // Interfaces (ipifc.c): media, logical addresses, the ipifc ctl verbs and status text.
 // Behaviour: ip3.md §3.3 (ctl), §2.5 (status), §2.3 (local), §4.2 (media, what add installs).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -8,10 +9,11 @@
 #include "proto/conv.h"
 #include "proto/iproute.h"
 #include "proto/ra6.h"
+#include "proto/tunnel.h"
 
 namespace devip::proto {
 
-enum class Medium : uint8_t { None, Ether, Gbe, Pkt, Loopback };
+enum class Medium : uint8_t { None, Ether, Gbe, Pkt, Loopback, Esp, Gre };
 
 struct MediumInfo {
     const char* name;       // as written in `bind`
@@ -47,6 +49,20 @@ struct RaParams {
     int linkmtu = 0, reachtime = 0, rxmitra = 0, ttl = 255, routerlt = 1800;
 };
 
+// A tunnel interface's configuration (esp and gre media, tunnel.cc).
+struct TunCfg {
+    int esp_out = -1, esp_in = -1;  // esp: the /net/esp conversations held while bound
+    int esp_in2 = -1;               // esp: a second inbound one while rekeying (addsa)
+    Ipaddr src, dst;                // outer addresses
+    uint16_t greflags = 0;          // gre: kGreK | kGreC | kGreS as bound
+    uint32_t grekey = 0;            // gre: the key (kGreK)
+    int id = -1;                    // slot in the workers' tunnel table; -1: control only
+    bool natt = false;              // esp: ESP in UDP port 4500 (RFC 3948)
+    TunStats slow;                  // counted on the control thread
+    TunStats base;                  // the workers' sums for slot id at bind (slots are reused)
+    std::atomic<uint32_t> greseq{0};  // gre: last sequence number sent (workers too)
+};
+
 // One interface: the ipifc conversation that holds it.
 struct Ipifc : Conv {
     Ipifc(Proto& p, int x) : Conv(p, x, 192 * 1024, false), snoopq(192 * 1024, false) {
@@ -72,8 +88,10 @@ struct Ipifc : Conv {
     RsSched rssched;                // recvra: router solicitations still to send
     Ipaddr ra_src;                  // link-local address the RAs go out from (ff02::2 joined)
     bool ra_held = false;           // unbinding: no more RAs until the next bind
+    TunCfg tun;                     // esp and gre media
     bool rs_started = false;        // recvra's solicitations started since recvra went on
     bool bound() const { return medium != Medium::None; }
+    bool tunnel() const { return medium == Medium::Esp || medium == Medium::Gre; }
 };
 
 class Ipifcproto final : public Proto {

@@ -21,6 +21,10 @@ enum class MsgKind : uint8_t {
     TxSlow,     // data: a whole IPv4 (flags 0) or IPv6 (flags kMsgV6) packet the worker could
                 // not send itself (no usable route hint: unresolved neighbour, a route
                 // change, too big): IP output
+    TunIn,      // data: an inner IP packet a worker decrypted or decapsulated on tunnel
+                // interface conv, that it did not forward itself: IP input there
+    TunOut,     // data: an outer IPv4 packet a worker built for a tunnel and could not send
+                // (no resolved outer next hop): IP output here, DF as the packet says
     // TCP (tcp_work.h): requests
     Open,       // data: a TcpOpenMsg; the owner makes the connection and sends the SYN
     Listen,     // data: a TcpListenMsg; every worker listens for conv
@@ -46,6 +50,8 @@ enum class MsgKind : uint8_t {
 inline constexpr uint8_t kMsgV6 = 1;       // TxSlow: the packet is IPv6
 inline constexpr uint8_t kMsgLast = 1;     // Send: the last piece of one write
 inline constexpr uint8_t kMsgHangup = 1;   // Close: reset the connection
+inline constexpr uint8_t kMsgChecked = 1;  // TunIn: the worker checked the reverse path and
+                                           // counted the packet
 
 // How a worker sends to one remote without the routing table: the output port, the
 // Ethernet addresses, the IP MTU there, valid while the stack's route generation (bumped on

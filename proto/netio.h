@@ -11,6 +11,7 @@
 #include "proto/msg.h"
 #include "proto/tcp.h"
 #include "proto/text.h"
+#include "proto/tunnel.h"
 
 struct rte_rcu_qsbr;
 
@@ -59,6 +60,8 @@ public:
         (void)a, (void)b, (void)pa, (void)pb;
         return 0;
     }
+    // Adds the workers' counters of tunnel slot `slot` (fast.h TunRt) to out.
+    virtual void tun_stats(int slot, TunStats& out) const { (void)slot, (void)out; }
     // Adds the workers' TCP counters of one stack to out.
     virtual void tcp_stats(int stack, TcpStats& out) const { (void)stack, (void)out; }
     // A request to worker w (every worker when w < 0), data copied. False: not sent.

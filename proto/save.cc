@@ -105,6 +105,11 @@ void Stack::config_text(Text& t, bool keys) const {
                   f.dev.c_str());
             continue;
         }
+        if (f.tunnel()) {  // its ESP conversations live only while something holds them
+            t.put("# ipifc %d (%s %s) not saved: a tunnel interface\n", f.x,
+                  medium_info(f.medium)->name, f.dev.c_str());
+            continue;
+        }
         renum[size_t(f.x)] = next;
         save_ifc(t, f, next, next == 0);
         next++;

@@ -140,6 +140,9 @@ void Stack::fib_route(const Route& r, bool present) {
         if (f && f->port >= 0 && (f->medium == Medium::Ether || f->medium == Medium::Gbe)) {
             kind = (r.type & Rifc) ? NhKind::OnLink : NhKind::Gate;
             port = uint16_t(f->port);
+        } else if (f && f->tunnel() && f->tun.id >= 0) {
+            kind = NhKind::Tunnel;  // the workers encapsulate (dataplane/tunnel.cc)
+            port = uint16_t(f->tun.id);
         }
     }
     if (r.v4())
@@ -374,7 +377,7 @@ void Stack::ip_input(Ipifc& f, std::span<const uint8_t> pkt) {
 // ---- output -----------------------------------------------------------------------------
 
 bool Stack::ip4_send(const Ipaddr& src, const Ipaddr& dst, uint8_t proto, uint8_t ttl,
-                     uint8_t tos, std::span<const uint8_t> payload) {
+                     uint8_t tos, std::span<const uint8_t> payload, bool df) {
     std::string p(kIp4Hdr, '\0');
     p.append(payload.begin(), payload.end());
     auto* b = reinterpret_cast<uint8_t*>(p.data());
@@ -384,7 +387,7 @@ bool Stack::ip4_send(const Ipaddr& src, const Ipaddr& dst, uint8_t proto, uint8_
     b[9] = proto;
     std::memcpy(b + 12, src.b.data() + 12, 4);
     std::memcpy(b + 16, dst.b.data() + 12, 4);
-    return ip4_output(std::move(p));
+    return ip4_output(std::move(p), -1, df);
 }
 
 void Stack::tx_slow(bool v6, std::span<const uint8_t> pkt) {
@@ -396,7 +399,7 @@ void Stack::tx_slow(bool v6, std::span<const uint8_t> pkt) {
         ip4_output(std::move(p));
 }
 
-bool Stack::ip4_output(std::string p, int from_ifc) {
+bool Stack::ip4_output(std::string p, int from_ifc, bool df) {
     ipstat[OutRequests]++;
     if (p.size() >= 65536 || p.size() < size_t(kIp4Hdr)) {
         ipstat[OutDiscards]++;
@@ -418,7 +421,7 @@ bool Stack::ip4_output(std::string p, int from_ifc) {
     b[0] = 0x45;
     put16(b + 2, uint16_t(p.size()));
     put16(b + 4, uint16_t(ipid.fetch_add(1, std::memory_order_relaxed)));
-    put16(b + 6, 0);  // DF never set on local packets
+    put16(b + 6, df ? 0x4000 : 0);  // DF only on tunnel packets that copy it
     put16(b + 10, 0);
     put16(b + 10, csum(b, kIp4Hdr));
     Ipaddr nh = (r->type & (Rifc | Runi | Rbcast | Rmulti)) ? dst : r->gate;
@@ -494,6 +497,10 @@ void Stack::medium_output(Ipifc& f, const Ipaddr& nh, std::string pkt) {
         arp_resolve_tx(f, nh, std::move(pkt));
         return;
     }
+    case Medium::Esp:
+    case Medium::Gre:
+        tun_output(*this, f, std::move(pkt));
+        return;
     case Medium::None:
         return;
     }
@@ -683,6 +690,18 @@ void Net::input(uint16_t port, std::span<const uint8_t> frame) {
 
 void Net::completion(const MsgHdr& h, std::span<const uint8_t> data) {
     Stack* s = find_stack(h.stack);
+    if (h.kind == MsgKind::TunIn) {  // an inner packet a worker did not forward itself
+        Ipifc* f = s ? s->ipifc->ifc(int(h.conv)) : nullptr;
+        if (!f || !f->tunnel()) return;
+        if (h.flags & kMsgChecked) s->ip_input(*f, data);
+        else tun_inner_input(*s, *f, data, f->tun.slow);  // the reverse path, from the Rib
+        return;
+    }
+    if (h.kind == MsgKind::TunOut) {  // encapsulated, but the outer next hop is not resolved
+        if (s && data.size() >= size_t(kIp4Hdr))
+            s->ip4_output(std::string(data.begin(), data.end()), -1, data[6] & 0x40);
+        return;
+    }
     const ProtoRow* row = proto_row(h.proto);
     if (!s || !row || !row->completion) return;
     if (Proto* p = s->proto(row->name)) row->completion(*p, h, data);
@@ -728,6 +747,8 @@ void Net::publish() {
             std::memcpy(&r.local[r.nlocal++], l.local.b.data() + 12, 4);
         }
     }
+    for (auto& s : stacks_)
+        if (s) tun_publish(*s, t);
     t.gen = fast_.gen + 1;
     fast_ = t;
     if (io) io->publish(t);

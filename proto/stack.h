@@ -145,13 +145,14 @@ public:
     void ip_input(Ipifc& f, std::span<const uint8_t> pkt);
     // Output: pkt holds a complete IPv4 header (20 bytes) and payload; output fills length,
     // ID, checksum and sends it by the route toward dst. Returns false when there is no route.
-    bool ip4_output(std::string pkt, int from_ifc = -1);
+    // df: set DF (a tunnel's outer header copies it from the inner packet, RFC 4301 §8.1).
+    bool ip4_output(std::string pkt, int from_ifc = -1, bool df = false);
     // A whole IPv4 or IPv6 packet a worker could not send from its route hint (a TxSlow
     // completion; v6: MsgHdr flags kMsgV6): IP output here, of the family its flag says.
     void tx_slow(bool v6, std::span<const uint8_t> pkt);
     // Builds the 20-byte header and calls ip4_output.
     bool ip4_send(const Ipaddr& src, const Ipaddr& dst, uint8_t proto, uint8_t ttl,
-                  uint8_t tos, std::span<const uint8_t> payload);
+                  uint8_t tos, std::span<const uint8_t> payload, bool df = false);
     // Fragments p (a whole IPv4 packet) out of f toward nh.
     bool ip4_fragment(Ipifc& f, const Ipaddr& nh, const std::string& p);
     // ICMP error about pkt (an IPv4 packet received on ifc): §4.4.2 rules, rate-limited.
@@ -272,6 +273,7 @@ public:
     ReadySet ready;                          // queues and logs changed: parked 9P to re-run
     dlog::Limiter lim_unbound, lim_hdr, lim_icmp, lim_noport;  // devipd's own per-packet log
     uint32_t random();
+    std::array<uint8_t, kMaxTun> tun_slot{};  // workers' tunnel slots in use (tunnel.cc)
 private:
     std::array<std::unique_ptr<Stack>, kMaxStacks> stacks_;
     FastTable fast_;

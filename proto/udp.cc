@@ -204,6 +204,7 @@ Err Udp::write_data(Conv& c, std::span<const uint8_t> data) {
 }
 
 void Udp::input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen) {
+    if (tun_natt_input(stack, f, pkt, hlen)) return;  // ESP in UDP of a tunnel (RFC 3948)
     st.in_datagrams++;
     if (pkt.size() < hlen + kUdpHdr) return;
     const uint8_t* u = pkt.data() + hlen;

@@ -3,7 +3,10 @@
 // IPv4 GRE packet (the rest of the input is the IP payload), 3 an esp ctl message, 4 a gre
 // ctl message (on conversations of their own). The SAs: null/null, AES-GCM, a 9front one and
 // a header-mode one, so mutations of a sealed packet's SPI reach each; GRE: a connected, a raw
-// and a retunnelling conversation.
+// and a retunnelling conversation. Tunnel interfaces (proto/tunnel.h): an esp one on a
+// null/null SA pair (SPI 260, so decrypted inner packets reach the reverse-path check and IP
+// input on the tunnel) and a gre one to 198.18.0.4; 5 a GRE packet from 198.18.0.4; 6 the
+// workers' pure tunnel decisions (gre_parse, tun_match on the published table, ECN).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -13,6 +16,7 @@
 #include "proto/gre.h"
 #include "proto/ip6.h"
 #include "proto/stack.h"
+#include "proto/tunnel.h"
 #include "unittests/fake_netio.h"
 
 using namespace devip;
@@ -50,8 +54,18 @@ struct World {
         conv(gre, {"retunnel 10.0.0.5 198.18.0.2 198.18.0.3 198.18.0.1", "ulkey 7", "ulresume"});
         esp_ctl = &conv(esp, {"connect 198.18.0.2!*"});
         gre_ctl = &conv(gre, {});
+        s.fib_enable();
+        proto::Conv& o = conv(esp, {"connect 198.18.0.2!4097"});
+        proto::Conv& i = conv(esp, {"connect 198.18.0.2!*", "spi 260"});
+        auto& t = **s.ipifc->clone("eve");
+        t.p->write_ctl(t, proto::parsecmd("bind esp /net/esp/" + std::to_string(o.x) +
+                                          " /net/esp/" + std::to_string(i.x)));
+        t.p->write_ctl(t, proto::parsecmd("add 10.0.9.1 255.255.255.0"));
+        auto& g = **s.ipifc->clone("eve");
+        g.p->write_ctl(g, proto::parsecmd("bind gre 198.18.0.1 198.18.0.4 csum"));
+        g.p->write_ctl(g, proto::parsecmd("add 10.0.10.1 255.255.255.0"));
     }
-    void packet(bool v6, uint8_t proto, const uint8_t* d, size_t n) {
+    void packet(bool v6, uint8_t proto, const uint8_t* d, size_t n, uint32_t src = 0xc6120002) {
         std::vector<uint8_t> p(v6 ? proto::kIp6Hdr : proto::kIp4Hdr);
         if (v6) {
             p[0] = 0x60;
@@ -64,7 +78,7 @@ struct World {
             std::copy(dst, dst + 16, p.begin() + 24);
             p.insert(p.end(), d, d + n);
         } else {
-            p = test::ip4(0xc6120002, 0xc6120001, proto, std::vector<uint8_t>(d, d + n));
+            p = test::ip4(src, 0xc6120001, proto, std::vector<uint8_t>(d, d + n));
         }
         s.ip_input(*s.ipifc->ifc(0), p);
     }
@@ -82,7 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 1 || size > 4096) return 0;
     const uint8_t* d = data + 1;
     size_t n = size - 1;
-    switch (data[0] % 5) {
+    switch (data[0] % 7) {
     case 0: w.packet(false, 50, d, n); break;
     case 1: w.packet(true, 50, d, n); break;
     case 2: w.packet(false, 47, d, n); break;
@@ -92,6 +106,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 4:
         w.gre.write_ctl(*w.gre_ctl, proto::parsecmd(std::string(d, d + n)));
         break;
+    case 5: w.packet(false, 47, d, n, 0xc6120004); break;
+    case 6: {
+        std::vector<uint8_t> p = test::ip4(0xc6120004, 0xc6120001, n && d[0] & 1 ? 50 : 47,
+                                           std::vector<uint8_t>(d, d + n));
+        proto::tun_match(w.io.table, 0, p.data(), 20, p.size());
+        proto::GreHdr h = proto::gre_parse(p.data() + 20, p.size() - 20);
+        if (h.ok && p.size() - 20 >= size_t(h.hlen) + 40)
+            proto::tun_ecn_decap(n > 1 ? d[1] : 0, p.data() + 20 + h.hlen);
+        break;
+    }
     }
     w.clear();
     return 0;
