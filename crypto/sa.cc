@@ -83,6 +83,7 @@ void hmac_pads(IMB_MGR* m, const AuthAlg& a, const std::vector<uint8_t>& key, ui
 
 SaRt::SaRt(const SaCfg& c)
     : cipher(c.cipher), auth(c.auth), spi(c.spi), dir(c.dir), esn(c.esn), padcheck(c.padcheck),
+      replay(c.replay),
       ivlen(c.cipher->ivlen), align(uint8_t(c.cipher->align())),
       icvlen(c.cipher->aead() ? c.cipher->icvlen : c.auth->icvlen), salt{},
       seq(c.seq), win(c.window, c.esn) {

@@ -21,6 +21,7 @@ enum class Dir : uint8_t { out, in };
 
 inline constexpr Err Ewindow{"replay window not in 64..4096"};
 inline constexpr Err Eaeadah{"AEAD cipher takes ah null"};
+inline constexpr Err Ereplayesn{"extended sequence numbers need the replay window"};
 
 struct SaCfg {
     const CipherAlg* cipher = &kCiphers[0];    // `esp` algorithm, null at first
@@ -34,6 +35,8 @@ struct SaCfg {
     uint64_t seq = 0;                          // last number sent (out) or seen (in); tests
     bool padcheck = true;                      // input: pad bytes must be 1,2,3… (9front's
                                                // are never written, so its peers skip this)
+    bool replay = true;                        // input: anti-replay on (RFC 4303 §3.4.3 lets
+                                               // a receiver turn it off; not with ESN)
 
     SaCfg() = default;
     SaCfg(const SaCfg&) = default;
@@ -61,6 +64,7 @@ struct alignas(64) SaRt {
     Dir dir;                                   // direction
     bool esn;                                  // 64-bit sequence numbers
     bool padcheck;                             // input: check the pad bytes' values
+    bool replay;                               // input: anti-replay window checked
     uint8_t ivlen;                             // IV bytes on the wire
     uint8_t align;                             // ciphertext alignment: max(4, block)
     uint8_t icvlen;                            // ICV bytes (AEAD tag or truncated MAC)

@@ -156,7 +156,20 @@ Err ctl_seq(EspConv& c, const CtlArgs& a) {
 
 Err ctl_esn(EspConv& c, const CtlArgs&) {
     if (c.keyed) return Ekeysset;
+    if (!c.cfg.replay) return err(crypto::Ereplayesn);
     c.cfg.esn = true;
+    return ok;
+}
+
+// `replay off|on` on an inbound SA: RFC 4303 §3.4.3's receiver choice (benchmarks replaying
+// one capture; a peer that restarts its counter). Not with ESN, whose high half the window
+// infers.
+Err ctl_replay(EspConv& c, const CtlArgs& a) {
+    if (!c.incoming) return Enotincoming;
+    if (a[1] != "on" && a[1] != "off") return Ebadarg;
+    if (a[1] == "off" && c.cfg.esn) return err(crypto::Ereplayesn);
+    drop_rt(c);
+    c.cfg.replay = a[1] == "on";
     return ok;
 }
 
@@ -173,6 +186,7 @@ constexpr CtlCmd<EspConv> kEspCtl[] = {
     {"esp", 0, ctl_esp},       {"ah", 0, ctl_ah},         {"header", 0, ctl_header},
     {"noheader", 0, ctl_noheader}, {"spi", 2, ctl_spi},   {"9front", 1, ctl_9front},
     {"seq", 2, ctl_seq},       {"esn", 1, ctl_esn},       {"window", 2, ctl_window},
+    {"replay", 2, ctl_replay},
 };
 
 constexpr Stat<EspConvStats> kConvStats[] = {
@@ -321,6 +335,7 @@ void Esp::conv_stats(const Conv& cv, Text& t) const {
     if (out && !c.cfg.esn && seq > UINT32_MAX) seq = UINT32_MAX;  // the last one it could send
     t.put("Seq: %llu\n", (unsigned long long)seq);
     if (c.error) t.put("Error: %s\n", c.error.text);
+    if (!out && !c.cfg.replay) t.put("Replay: off\n");
 }
 
 crypto::SaRt* Esp::runtime(EspConv& c) {

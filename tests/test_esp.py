@@ -180,6 +180,37 @@ def test_devip_decrypts_what_scapy_sends(esp_host, name):
     c.close()
 
 
+def test_replay_off_accepts_repeats(esp_host):
+    d = esp_host
+    w = d.wire()
+    c = Conv(d)
+    c.ctl("connect %s!*" % LINUX_IP)
+    c.ctl("spi %d" % 0x3101)
+    with pytest.raises(ninep.NinepError, match="^bad arg in system call$"):
+        c.ctl("replay maybe")
+    c.ctl("replay off")
+    set_keys(c, *ALGS["aes_128_gcm"][:4])
+    assert "Replay: off" in c.cat("stats")
+    sa = scapy_sa("aes_128_gcm", 0x3101, LINUX_IP, DEVIP_IP)
+    f = bytes(Ether(dst=bytes.fromhex(d.mac), src=LINUX_MAC) / sa.encrypt(INNER, seq_num=5))
+    w.send([f, f, f])
+    for _ in range(3):
+        assert c.read() == bytes(INNER)
+    st = c.stats()
+    assert st["Packets"] == "3" and st["ReplayDrops"] == "0", st
+    out = outbound(d, "aes_128_gcm", 0x3102)
+    with pytest.raises(ninep.NinepError, match="^not an incoming conversation$"):
+        out.ctl("replay off")
+    e = Conv(d)
+    e.ctl("connect %s!*" % LINUX_IP)
+    e.ctl("esn")
+    with pytest.raises(ninep.NinepError,
+                       match="^extended sequence numbers need the replay window$"):
+        e.ctl("replay off")
+    for x in (c, out, e):
+        x.close()
+
+
 def test_unknown_spi_gets_port_unreachable(esp_host):
     d = esp_host
     w = d.wire()
