@@ -92,7 +92,7 @@ for a in algs:
             p = IP(src="198.18.0.%d" % (10 + i % 200), dst="198.18.1.%d" % (1 + i % 4), ttl=64) / \
                 UDP(sport=1024 + i, dport=9) / Raw(b"\x5a" * (n - 28))
             plain.append(Ether(dst=PCAP0, src="02:00:00:00:aa:01") / p)
-            q = IP(src="198.18.1.%d" % (1 + i % 4), dst="198.18.0.%d" % (10 + i % 200), ttl=64) / \
+            q = IP(src="198.18.1.%d" % (1 + i % 4), dst="198.18.2.%d" % (10 + i % 200), ttl=64) / \
                 UDP(sport=9, dport=1024 + i) / Raw(b"\x5a" * (n - 28))
             esp.append(Ether(dst=PCAP0, src="02:00:00:00:aa:01") / sa.encrypt(q, seq_num=i + 1))
         wrpcap("%s/plain_%s.pcap" % (out, s), plain)
@@ -122,6 +122,10 @@ measure() {  # name pfx -- argv...
     local pid=$!
     PIDS+=("$pid")
     local r
+    if [ -n "${SETUP:-}" ]; then  # devipd: configure it over 9P once its socket is there
+        for _ in $(seq 300); do [ -S "$SETUP_SOCK" ] && break; sleep 0.1; done
+        $SETUP >>"$OUT/runs/$name.log" 2>&1 || log "  $name: setup failed (see its log)"
+    fi
     r=$(taskset -c 0 $PY "$P/rate.py" "$pfx" --pid "$pid" --warmup "$WARM" --duration "$DUR" \
         2>>"$OUT/runs/$name.log")
     kill -INT "$pid" 2>/dev/null
@@ -163,11 +167,11 @@ for a in $ALGS; do
                   echo "neigh port 1 02:00:00:00:00:01"; } >"$cfg"
                 rx=$OUT/in/plain_$s.pcap umask=0x2
             else
-                { echo "sp ipv4 in esp protect 8192 pri 1 dst 198.18.0.0/24 sport 0:65535 dport 0:65535"
+                { echo "sp ipv4 in esp protect 8192 pri 1 dst 198.18.2.0/24 sport 0:65535 dport 0:65535"
                   secgw_sa in 8192 "$a" 198.19.0.2 198.19.0.1
                   echo "sp ipv4 out esp protect 8193 pri 1 dst 198.18.77.0/24 sport 0:65535 dport 0:65535"
                   secgw_sa out 8193 "$a" 198.19.0.1 198.19.0.2
-                  echo "rt ipv4 dst 198.18.0.0/24 port 1"
+                  echo "rt ipv4 dst 198.18.2.0/24 port 1"
                   echo "rt ipv4 dst 198.19.0.0/24 port 0"
                   echo "neigh port 1 02:00:00:00:00:01"
                   echo "neigh port 0 02:00:00:00:00:02"; } >"$cfg"
