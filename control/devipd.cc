@@ -168,13 +168,23 @@ uint64_t now_ms() {
 // A config file: "PATH MESSAGE" per line; blank lines and '#' comments are skipped. MESSAGE
 // starts after the blank that ends PATH (ctl messages are tokenized anyway; ndb lines keep
 // their leading tabs). /net/ndb lines build the ndb text: the first truncates it, each adds
-// its MESSAGE and a newline.
+// its MESSAGE and a newline. A write to a clone file keeps its conversation open until the
+// whole file is applied (as an rc script's `<>` would), so later lines reach it by number:
+// the ESP SAs of a tunnel interface are made, keyed and bound in one file.
 bool apply_config(ctl::Tree& tree, const char* file) {
     std::ifstream in(file);
     if (!in) {
         msg(Level::Error, "%s: %s", file, strerror(errno));
         return false;
     }
+    std::vector<ctl::Fid> held;  // clone writes' conversations, released at the end
+    struct Release {
+        ctl::Tree& t;
+        std::vector<ctl::Fid>& v;
+        ~Release() {
+            for (auto& f : v) t.clunk(f);
+        }
+    } release{tree, held};
     std::string line;
     uint64_t ndb = 0;      // bytes of ndb text this file has written
     bool ndb_seen = false;
@@ -194,7 +204,7 @@ bool apply_config(ctl::Tree& tree, const char* file) {
             ndb += m.size();
             ndb_seen = true;
         } else {
-            e = tree.config_write(0, path, m);
+            e = tree.config_write(0, path, m, 0, false, &held);
         }
         if (e) {
             msg(Level::Error, "%s:%d: %s: %s", file, n, path.c_str(), e.text);

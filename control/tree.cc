@@ -715,7 +715,7 @@ void Tree::cancel(Fid& f) {
 // ---- configuration writes ---------------------------------------------------------------
 
 Err Tree::config_write(int n, std::string_view path, std::string_view msg, uint64_t off,
-                       bool trunc) {
+                       bool trunc, std::vector<Fid>* keep) {
     static const Ident eve{"root", 0, true};
     Fid f;
     f.who = &eve;
@@ -738,6 +738,10 @@ Err Tree::config_write(int n, std::string_view path, std::string_view msg, uint6
     f.omode = mode;
     uint32_t n_ = 0;
     Err e = write_now(f, off, {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()}, n_);
+    if (!e && keep && !names.empty() && names.back() == "clone") {
+        keep->push_back(std::move(f));
+        return e;
+    }
     clunk(f);
     return e;
 }

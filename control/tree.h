@@ -54,9 +54,11 @@ public:
     void set_capture(CaptureIo* c) { cap_ = c; }
 
     // Applies one configuration write as eve (devipd --config): path relative to /net; the
-    // write goes at offset off, after an open with OTRUNC when trunc.
+    // write goes at offset off, after an open with OTRUNC when trunc. With keep, a write to
+    // a clone file leaves the new conversation's ctl open in *keep (the caller clunks it once
+    // the whole file is applied), so later lines can use it by number.
     Err config_write(int stack, std::string_view path, std::string_view msg, uint64_t off = 0,
-                     bool trunc = false);
+                     bool trunc = false, std::vector<Fid>* keep = nullptr);
 
 private:
     proto::Stack& stack(const Fid& f) const { return net_.stack(f.stack); }

@@ -283,9 +283,13 @@ size_t Dataplane::drain(
     size_t total = 0;
     rte_mbuf* ms[64];
     std::vector<uint8_t> buf;
+    // At most kDrainBudget from each ring per call: a worker punting as fast as we take
+    // (a flood for the control thread) must not keep the loop from serving 9P and timers.
     for (auto* r : punt_) {
         unsigned n;
-        while ((n = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(ms), 64, nullptr)) > 0) {
+        for (size_t took = 0; took < kDrainBudget &&
+             (n = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(ms), 64, nullptr)) > 0;
+             took += n) {
             for (unsigned i = 0; i < n; i++) {
                 rte_mbuf* m = ms[i];
                 if (rte_pktmbuf_is_contiguous(m)) {
@@ -302,7 +306,9 @@ size_t Dataplane::drain(
     }
     for (auto* r : cpl_) {
         unsigned n;
-        while ((n = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(ms), 64, nullptr)) > 0) {
+        for (size_t took = 0; took < kDrainBudget &&
+             (n = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(ms), 64, nullptr)) > 0;
+             took += n) {
             for (unsigned i = 0; i < n; i++) {
                 rte_mbuf* m = ms[i];
                 const auto& h = *static_cast<const proto::MsgHdr*>(rte_mbuf_to_priv(m));

@@ -97,7 +97,8 @@ public:
     // there is no message mbuf or a ring is full.
     bool request(const proto::MsgHdr& hdr, std::span<const uint8_t> data, int w);
     // Frames punted by the workers: fn(port, bytes) for each, then freed; then completions:
-    // cpl(header, data). Returns how many of both.
+    // cpl(header, data); at most kDrainBudget of each ring per call. Returns how many.
+    static constexpr size_t kDrainBudget = 512;
     size_t drain(const std::function<void(uint16_t, std::span<const uint8_t>)>& fn,
                  const std::function<void(const proto::MsgHdr&, std::span<const uint8_t>)>& cpl);
     void publish(const proto::FastTable& t);

@@ -9,6 +9,7 @@ and the gateway answers for 198.19.5.2. The tunnel's status line shows the worke
 import re
 import subprocess
 import threading
+import time
 
 import pytest
 from scapy.layers.inet import ICMP, IP, UDP
@@ -614,3 +615,48 @@ def test_gre_tshark_decodes(net, tmp_path):
         assert f[3] == "%s,%s" % (GW_OUTER, FAR), r.stdout
     finally:
         unbind(d, n)
+
+
+def test_ipsec_gateway_config(devip_factory):
+    """configs/ipsec-gateway.conf as shipped: devipd boots with the SAs made, keyed and bound
+    by the file alone, and a Linux host on the LAN pings the far network through the
+    tunnel; the far gateway (scapy on ether1's tap) decrypts with the file's keys."""
+    import os
+    from conftest import REPO
+    conf = open(os.path.join(REPO, "configs", "ipsec-gateway.conf")).read()
+    keys = dict(re.findall(r"^/net/esp/(\d)/ctl esp aes_128_gcm ([0-9a-f]+)$", conf, re.M))
+    d = devip_factory(ports=2, config=conf, linux_addrs={0: "198.18.0.2/24"})
+    d.ns_run("ip route add 198.18.5.0/24 via 198.18.0.1")
+    st = status(d, 2)
+    assert st["device"] == "/net/esp/0" and int(st["maxtu"]) == 1443, st
+    # the SAs are held by the interface: the config's fids are gone, the convs are not
+    assert d.cat("/net/esp/0/remote") == "198.19.0.2!4096\n"
+    assert d.cat("/net/esp/1/local").endswith("!4097\n")
+    key = lambda n: bytes.fromhex(keys[n])  # noqa: E731
+    rx = SecurityAssociation(ESP, spi=4096, crypt_algo="AES-GCM", crypt_key=key("0"),
+                             tunnel_header=IP(src="198.19.0.1", dst="198.19.0.2"))
+    tx = SecurityAssociation(ESP, spi=4097, crypt_algo="AES-GCM", crypt_key=key("1"),
+                             tunnel_header=IP(src="198.19.0.2", dst="198.19.0.1"))
+    w = d.wire(1)
+    gwmac, devmac = linux_mac(1), bytes.fromhex(d.cat("/net/ether1/addr"))
+    ping = subprocess.Popen(["ip", "netns", "exec", d.ns, "ping", "-n", "-c", "3", "-i", "0.2",
+                             "-W", "5", "198.18.5.2"], stdout=subprocess.PIPE, text=True)
+    answered = 0
+    end = time.monotonic() + 20
+    while ping.poll() is None and time.monotonic() < end:
+        for f in w.recv(until=lambda g: len(g) > 0, timeout=0.2):
+            e = Ether(f)
+            if ARP in e and e[ARP].op == 1 and e[ARP].pdst == "198.19.0.2":
+                w.send([bytes(Ether(dst=e.src, src=gwmac) / ARP(
+                    op=2, hwsrc=gwmac, psrc="198.19.0.2", hwdst=e.src, pdst=e[ARP].psrc))])
+            elif IP in e and e[IP].proto == 50 and e[ESP].spi == 4096:
+                q = rx.decrypt(e[IP])  # raises on a bad ICV
+                assert q.src == "198.18.0.2" and q.dst == "198.18.5.2" and q[ICMP].type == 8
+                r = IP(src="198.18.5.2", dst=q.src, ttl=64) / ICMP(
+                    type=0, id=q[ICMP].id, seq=q[ICMP].seq) / q[ICMP].payload
+                w.send([bytes(Ether(dst=devmac, src=gwmac) / tx.encrypt(r))])
+                answered += 1
+    out = ping.communicate(timeout=10)[0]
+    assert ping.returncode == 0 and answered >= 3, out
+    st = status(d, 2)
+    assert int(st["outpkts"]) >= 3 and int(st["inpkts"]) >= 3, st
