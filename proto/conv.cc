@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "proto/ipaux.h"
+#include "proto/msg.h"
+#include "proto/netio.h"
 #include "proto/registry.h"
 #include "proto/stack.h"
 
@@ -319,6 +321,38 @@ Err Proto::setlport(Conv& c) {
         }
     }
     return Enoports;
+}
+
+void Proto::flow_sync(Conv& c, bool on, FlowMsg& f, bool hint) {
+    Netio* io = stack.net.io;
+    if (!io || io->workers() == 0 || (!on && !c.flowed)) return;
+    MsgHdr h{};
+    h.kind = on ? MsgKind::FlowAdd : MsgKind::FlowDel;
+    h.stack = uint8_t(stack.n);
+    h.proto = uint8_t(info.index);
+    h.conv = uint32_t(c.x);
+    h.gen = c.gen;
+    if (on && hint) f.hint = stack.out_hint(c.laddr, c.raddr);
+    if (!io->request(h, {reinterpret_cast<const uint8_t*>(&f), sizeof f}, -1)) return;
+    c.flowed = on;
+    c.hint_gen = on && f.hint.ok ? f.hint.gen : 0;
+}
+
+bool Proto::flow_send(Conv& c, std::span<const uint8_t> msg, size_t max) {
+    Netio* io = stack.net.io;
+    if (!c.flowed || !io || io->workers() == 0 || msg.size() > max) return false;
+    if (c.hint_gen != stack.rgen.load(std::memory_order_relaxed)) {
+        if (!stack.out_hint(c.laddr, c.raddr).ok) return false;
+        sync_flow(c);
+        if (!c.hint_gen) return false;
+    }
+    MsgHdr h{};
+    h.kind = MsgKind::Send;
+    h.stack = uint8_t(stack.n);
+    h.proto = uint8_t(info.index);
+    h.conv = uint32_t(c.x);
+    h.gen = c.gen;
+    return io->request(h, msg, c.x % io->workers());  // one conv, one worker: in order
 }
 
 }  // namespace devip::proto

@@ -18,6 +18,7 @@ namespace devip::proto {
 class Stack;
 class Proto;
 struct ProtoRow;
+struct FlowMsg;
 
 // One counter of a protocol's stats file as the metrics endpoint exports it (64-bit, never
 // going backwards): name as the file labels it; for per-message-type counters name is "In"
@@ -183,6 +184,17 @@ public:
     Err setluniqueport(Conv& c, uint16_t port);
     Err setlport(Conv& c);            // automatic port (§3.2.1)
     void setladdr(Conv& c);           // source selection toward raddr
+
+    // Conversations whose datagrams the workers demultiplex and send (UDP, ICMP, ICMPv6):
+    // sync_flow puts c's flow on the workers or takes it away, by flow_sync: installed on
+    // every worker (FlowAdd, with the route hint toward raddr when hint) when on, else
+    // removed if it was there; a lost request leaves it as it was. flow_send: c's message
+    // (at most max bytes) from its worker while the workers' hint is current (refreshed by
+    // sync_flow when the routes changed); false: the caller sends it here (IP output: ARP
+    // resolution, ICMP errors).
+    virtual void sync_flow(Conv&) {}
+    void flow_sync(Conv& c, bool on, FlowMsg& f, bool hint);
+    bool flow_send(Conv& c, std::span<const uint8_t> msg, size_t max);
 
     Stack& stack;
     Info info;

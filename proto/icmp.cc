@@ -48,41 +48,16 @@ Err Icmp::write_ctl(Conv& c, const CtlArgs& a) {
 }
 
 void Icmp::sync_flow(Conv& c) {
-    Netio* io = stack.net.io;
-    if (!io || io->workers() == 0) return;
     bool on = c.inuse > 0 && c.state == ConvState::Connected && c.raddr.is_v4() &&
               !c.raddr.is_v4_zero() && c.laddr.is_v4() && !c.laddr.is_v4_zero();
-    if (!on && !c.flowed) return;
-    MsgHdr h{};
-    h.kind = on ? MsgKind::FlowAdd : MsgKind::FlowDel;
-    h.stack = uint8_t(stack.n);
-    h.proto = uint8_t(info.index);
-    h.conv = uint32_t(c.x);
-    h.gen = c.gen;
     FlowMsg f{c.laddr, c.raddr, c.lport, 0, 0, c.ttl, c.tos, {}};
-    if (on) f.hint = stack.out_hint(c.laddr, c.raddr);
-    if (!io->request(h, {reinterpret_cast<const uint8_t*>(&f), sizeof f}, -1)) return;
-    c.flowed = on;
-    c.hint_gen = on && f.hint.ok ? f.hint.gen : 0;
+    flow_sync(c, on, f, true);
 }
 
 // A connected conversation's message goes out from a worker when the workers' hint is
 // current (one conversation, one worker: in order); else IP output here.
 bool Icmp::worker_send(Conv& c, std::span<const uint8_t> msg) {
-    Netio* io = stack.net.io;
-    if (!c.flowed || !io || io->workers() == 0 || msg.size() > 1472) return false;
-    if (c.hint_gen != stack.rgen.load(std::memory_order_relaxed)) {
-        if (!stack.out_hint(c.laddr, c.raddr).ok) return false;
-        sync_flow(c);
-        if (!c.hint_gen) return false;
-    }
-    MsgHdr h{};
-    h.kind = MsgKind::Send;
-    h.stack = uint8_t(stack.n);
-    h.proto = uint8_t(info.index);
-    h.conv = uint32_t(c.x);
-    h.gen = c.gen;
-    return io->request(h, msg, c.x % io->workers());
+    return flow_send(c, msg, 1472);
 }
 
 void Icmp::completion(const MsgHdr& h, std::span<const uint8_t> data) {

@@ -35,7 +35,7 @@ public:
 private:
     // A connected conversation's flow on every worker (its echo replies come up as
     // completions, its echo requests go out from a route hint), or none.
-    void sync_flow(Conv& c);
+    void sync_flow(Conv& c) override;
     bool worker_send(Conv& c, std::span<const uint8_t> msg);
 };
 

@@ -99,43 +99,18 @@ Err Icmp6::ctl(Conv& c, const CtlArgs& a) {
 
 // Link-local conversations stay here: delivery checks the arrival interface (deliver).
 void Icmp6::sync_flow(Conv& c) {
-    Netio* io = stack.net.io;
-    if (!io || io->workers() == 0) return;
     auto global = [](const Ipaddr& a) {
         return !a.is_v4() && !a.is_noaddr() && !a.is_linklocal6() && !is_v6_mcast(a);
     };
     bool on = c.inuse > 0 && c.state == ConvState::Connected && !c.headers &&
               global(c.raddr) && global(c.laddr);
-    if (!on && !c.flowed) return;
-    MsgHdr h{};
-    h.kind = on ? MsgKind::FlowAdd : MsgKind::FlowDel;
-    h.stack = uint8_t(stack.n);
-    h.proto = uint8_t(info.index);
-    h.conv = uint32_t(c.x);
-    h.gen = c.gen;
     FlowMsg f{c.laddr, c.raddr, c.lport, 0, 0, c.ttl, c.tos, {}};
-    if (on) f.hint = stack.out_hint(c.laddr, c.raddr);
-    if (!io->request(h, {reinterpret_cast<const uint8_t*>(&f), sizeof f}, -1)) return;
-    c.flowed = on;
-    c.hint_gen = on && f.hint.ok ? f.hint.gen : 0;
+    flow_sync(c, on, f, true);
 }
 
 // As Icmp::worker_send: from a worker while its hint is current, else IP output here.
 bool Icmp6::worker_send(Conv& c, std::span<const uint8_t> msg) {
-    Netio* io = stack.net.io;
-    if (!c.flowed || c.headers || !io || io->workers() == 0 || msg.size() > 1452) return false;
-    if (c.hint_gen != stack.rgen.load(std::memory_order_relaxed)) {
-        if (!stack.out_hint(c.laddr, c.raddr).ok) return false;
-        sync_flow(c);
-        if (!c.hint_gen) return false;
-    }
-    MsgHdr h{};
-    h.kind = MsgKind::Send;
-    h.stack = uint8_t(stack.n);
-    h.proto = uint8_t(info.index);
-    h.conv = uint32_t(c.x);
-    h.gen = c.gen;
-    return io->request(h, msg, c.x % io->workers());
+    return !c.headers && flow_send(c, msg, 1452);
 }
 
 // The worker checked the message (an echo reply, its checksum) and matched the flow.

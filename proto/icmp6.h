@@ -62,7 +62,7 @@ private:
     // A connected conversation (not headers, global or unique-local addresses) has a flow on
     // every worker: its echo replies come up as completions, its messages go out from a
     // route hint (icmp_shard.h).
-    void sync_flow(Conv& c);
+    void sync_flow(Conv& c) override;
     bool worker_send(Conv& c, std::span<const uint8_t> msg);
     bool valid(std::span<const uint8_t> pkt);
     void echo(Ipifc& f, std::span<const uint8_t> pkt);

@@ -67,22 +67,9 @@ Err Udp::write_ctl(Conv& c, const CtlArgs& a) {
 }
 
 void Udp::sync_flow(Conv& c) {
-    Netio* io = stack.net.io;
-    if (!io || io->workers() == 0) return;
     bool on = c.inuse > 0 && (c.state == ConvState::Connected || c.state == ConvState::Announced);
-    if (!on && !c.flowed) return;
-    MsgHdr h{};
-    h.kind = on ? MsgKind::FlowAdd : MsgKind::FlowDel;
-    h.stack = uint8_t(stack.n);
-    h.proto = uint8_t(info.index);
-    h.conv = uint32_t(c.x);
-    h.gen = c.gen;
     FlowMsg f{c.laddr, c.raddr, c.lport, c.rport, uint8_t(c.headers), c.ttl, c.tos, {}};
-    if (on && !c.raddr.is_noaddr() && !c.headers) f.hint = stack.out_hint(c.laddr, c.raddr);
-    // a lost request leaves the flow as it was: datagrams then come up the slow way
-    if (!io->request(h, {reinterpret_cast<const uint8_t*>(&f), sizeof f}, -1)) return;
-    c.flowed = on;
-    c.hint_gen = on && f.hint.ok ? f.hint.gen : 0;
+    flow_sync(c, on, f, !c.raddr.is_noaddr() && !c.headers);
 }
 
 Err Udp::ctl(Conv& c, const CtlArgs& a) {
@@ -126,28 +113,12 @@ void Udp::counters(std::vector<Counter>& out) const {
 // A connected conversation's datagram that fits one frame is built and sent by a worker
 // from the conversation's flow (its route hint); true when it went so.
 bool Udp::worker_send(Conv& c, std::span<const uint8_t> data) {
-    Netio* io = stack.net.io;
-    if (!c.flowed || c.headers || !io || io->workers() == 0) return false;
+    if (c.headers) return false;
     bool v6 = c.ipversion == Version::V6;
-    if (v6 ? c.raddr.is_v4() || c.laddr.is_v4() || c.laddr.is_noaddr() ||
-                 data.size() > kWorkerMax6
-           : !c.raddr.is_v4() || !c.laddr.is_v4() || c.laddr.is_v4_zero() ||
-                 data.size() > kWorkerMax)
+    if (v6 ? c.raddr.is_v4() || c.laddr.is_v4() || c.laddr.is_noaddr()
+           : !c.raddr.is_v4() || !c.laddr.is_v4() || c.laddr.is_v4_zero())
         return false;
-    // the workers' hint must be current: else a fresh one if there is one now, or IP output
-    // here (ARP resolution, ICMP errors) for as long as there is none
-    if (c.hint_gen != stack.rgen.load(std::memory_order_relaxed)) {
-        if (!stack.out_hint(c.laddr, c.raddr).ok) return false;
-        sync_flow(c);
-        if (!c.hint_gen) return false;
-    }
-    MsgHdr h{};
-    h.kind = MsgKind::Send;
-    h.stack = uint8_t(stack.n);
-    h.proto = uint8_t(info.index);
-    h.conv = uint32_t(c.x);
-    h.gen = c.gen;
-    if (!io->request(h, data, c.x % io->workers())) return false;  // one conv, one worker: in order
+    if (!flow_send(c, data, v6 ? kWorkerMax6 : kWorkerMax)) return false;
     st.out_datagrams++;
     return true;
 }

@@ -43,7 +43,7 @@ private:
     void deliver(Ipifc& f, Conv* c, const DatagramMeta& m, bool v6,
                  std::span<const uint8_t> payload);
     // Installs c's flow on every worker (it is connected or announced), or withdraws it.
-    void sync_flow(Conv& c);
+    void sync_flow(Conv& c) override;
     bool worker_send(Conv& c, std::span<const uint8_t> data);
     static constexpr size_t kWorkerMax = 1472;   // larger datagrams are fragmented here
     static constexpr size_t kWorkerMax6 = 1452;  // the same for IPv6

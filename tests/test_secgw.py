@@ -179,10 +179,13 @@ def encrypt_cfg(name, spi, devip_mac, esn=None):
             "neigh port 1 %s\nneigh port 0 %s\n" % (DEVIP_IP, devip_mac, SECGW_MAC))
 
 
-def devip_out(d, name, spi, seq=None, esn=False, peer=LINUX_IP):
+def devip_sa(d, name, connect, spi=None, seq=None, esn=False):
+    """A keyed /net/esp conversation: connect, then (inbound) spi, esn, keys, seq."""
     ealg, ckey, aalg, akey, _ = ALGS[name]
     c = Conv(d)
-    c.ctl("connect %s!%d" % (peer, spi))
+    c.ctl("connect " + connect)
+    if spi is not None:
+        c.ctl("spi %d" % spi)
     if esn:
         c.ctl("esn")
     c.ctl(("esp %s %s" % (ealg, ckey)).strip())
@@ -190,20 +193,14 @@ def devip_out(d, name, spi, seq=None, esn=False, peer=LINUX_IP):
     if seq is not None:
         c.ctl("seq %d" % seq)
     return c
+
+
+def devip_out(d, name, spi, seq=None, esn=False, peer=LINUX_IP):
+    return devip_sa(d, name, "%s!%d" % (peer, spi), seq=seq, esn=esn)
 
 
 def devip_in(d, name, spi, seq=None, esn=False, peer=LINUX_IP):
-    ealg, ckey, aalg, akey, _ = ALGS[name]
-    c = Conv(d)
-    c.ctl("connect %s!*" % peer)
-    c.ctl("spi %d" % spi)
-    if esn:
-        c.ctl("esn")
-    c.ctl(("esp %s %s" % (ealg, ckey)).strip())
-    c.ctl(("ah %s %s" % (aalg, akey)).strip())
-    if seq is not None:
-        c.ctl("seq %d" % seq)
-    return c
+    return devip_sa(d, name, "%s!*" % peer, spi=spi, seq=seq, esn=esn)
 
 
 def same_inner(got, sent):
