@@ -1201,6 +1201,21 @@ void Server::splice_check_end(Splice& s) {
     s.efid = kNoFid;
 }
 
+// Splice s of c goes: its parked requests unanswered, its socket unwatched and closed (the
+// caller erases it).
+void Server::drop_splice(Conn& c, Splice& s) {
+    for (auto p = parked_.begin(); p != parked_.end();) {
+        if (p->splice != s.id) {
+            ++p;
+            continue;
+        }
+        if (Fid* f = c.fid(p->fid)) fs_.cancel(*f);
+        p = unpark(p);
+    }
+    if (s.watched) unwatch(s.fd);
+    if (s.fd >= 0) close(s.fd);
+}
+
 // fid is being clunked: a splice of it goes (its waiting Treads get "interrupted"); a
 // splice whose efid it is forgets it.
 void Server::unsplice(Conn& c, uint32_t fid) {
@@ -1214,16 +1229,7 @@ void Server::unsplice(Conn& c, uint32_t fid) {
         for (uint16_t* tag : {&s.rd_tag, &s.end_tag})
             if (*tag != kNoTag) error(c, *tag, Eintr);
         s.rd_tag = s.end_tag = kNoTag;
-        for (auto p = parked_.begin(); p != parked_.end();) {
-            if (p->splice != s.id) {
-                ++p;
-                continue;
-            }
-            if (Fid* f = c.fid(p->fid)) fs_.cancel(*f);
-            p = unpark(p);
-        }
-        if (s.watched) unwatch(s.fd);
-        if (s.fd >= 0) close(s.fd);
+        drop_splice(c, s);
         it = splices_.erase(it);
     }
 }
@@ -1236,16 +1242,7 @@ void Server::unsplice_all(Conn& c) {
             ++it;
             continue;
         }
-        for (auto p = parked_.begin(); p != parked_.end();) {
-            if (p->splice != s.id) {
-                ++p;
-                continue;
-            }
-            if (Fid* f = c.fid(p->fid)) fs_.cancel(*f);
-            p = unpark(p);
-        }
-        if (s.watched) unwatch(s.fd);
-        if (s.fd >= 0) close(s.fd);
+        drop_splice(c, s);
         it = splices_.erase(it);
     }
 }

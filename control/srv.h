@@ -113,6 +113,7 @@ private:
     void splice_abort(Splice& s);
     void unsplice(Conn& c, uint32_t fid);
     void unsplice_all(Conn& c);
+    void drop_splice(Conn& c, Splice& s);
     void run_kicks();
 
     Fsys& fs_;                                               // the file tree we serve
