@@ -16,18 +16,6 @@ namespace {
 
 CErr fail(std::string s) { return CErr{std::move(s)}; }
 
-// Reads exactly n bytes; false on EOF or error.
-bool read_full(int fd, uint8_t* p, size_t n) {
-    while (n > 0) {
-        ssize_t r = ::read(fd, p, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
-        p += r;
-        n -= size_t(r);
-    }
-    return true;
-}
-
 std::string user_name() {
     char buf[1024];
     passwd pw{}, *res = nullptr;
