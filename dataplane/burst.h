@@ -108,6 +108,15 @@ inline void fast_burst(rte_mbuf** rx, uint16_t n, uint16_t inport, const proto::
         b.m[b.n++] = m;
         if (b.n == kBurst) flush(out);
     };
+    // a forwarded packet of len frame bytes into tunnel slot id (the tunnel stage sends it)
+    auto to_tun = [&](rte_mbuf* m, size_t len, int id) {
+        if (len < m->data_len) rte_pktmbuf_trim(m, uint16_t(m->data_len - len));
+        st.ip[InReceives]++;
+        st.ip[ForwDatagrams]++;
+        st.ip[OutRequests]++;
+        o.tun[o.ntun] = m;
+        o.tunid[o.ntun++] = uint8_t(id);
+    };
     auto finish = [&](rte_mbuf* m, FastNext next, size_t len, uint16_t out) {
         switch (next) {
         case FastNext::Fwd:
@@ -195,13 +204,7 @@ inline void fast_burst(rte_mbuf** rx, uint16_t n, uint16_t inport, const proto::
             put16(ip + 10, uint16_t(c + (c >> 16)));
             ip4_mss_clamp(ip, size_t(ip[0] & 0xf) * 4, tlen[k],
                           std::min<size_t>(t.tun[size_t(id)].mtu, pr.mtu));
-            if (tlen[k] + kEthHdr < m->data_len)
-                rte_pktmbuf_trim(m, uint16_t(m->data_len - kEthHdr - tlen[k]));
-            st.ip[InReceives]++;
-            st.ip[ForwDatagrams]++;
-            st.ip[OutRequests]++;
-            o.tun[o.ntun] = m;
-            o.tunid[o.ntun++] = uint8_t(id);
+            to_tun(m, kEthHdr + tlen[k], id);
             continue;
         }
         // everything else, our own addresses included, as fast_ingress and fast_forward say
@@ -235,13 +238,7 @@ inline void fast_burst(rte_mbuf** rx, uint16_t n, uint16_t inport, const proto::
         if (int id = tun_slot<16>(fib6, v, ip + 8, ip[7], tlen6[k], t); unlikely(id >= 0)) {
             ip[7]--;
             ip6_mss_clamp(ip, tlen6[k], std::min<size_t>(t.tun[size_t(id)].mtu, pr.mtu6));
-            if (tlen6[k] + kEthHdr < m->data_len)
-                rte_pktmbuf_trim(m, uint16_t(m->data_len - kEthHdr - tlen6[k]));
-            st.ip[InReceives]++;
-            st.ip[ForwDatagrams]++;
-            st.ip[OutRequests]++;
-            o.tun[o.ntun] = m;
-            o.tunid[o.ntun++] = uint8_t(id);
+            to_tun(m, kEthHdr + tlen6[k], id);
             continue;
         }
         size_t len = 0;
