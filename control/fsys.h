@@ -79,6 +79,12 @@ public:
     // Appends the keys that changed since the last call (each parked request on one of them
     // is re-run). The default names none: only unkeyed parks are re-run.
     virtual void ready(std::vector<WaitKey>& keys) { (void)keys; }
+    // Whether writes to f may carry keys (esp ctl): the server wipes their bytes from its
+    // buffers once they are served, and a parked copy when it goes.
+    virtual bool secret(const Fid& f) const {
+        (void)f;
+        return false;
+    }
 };
 
 }  // namespace devip::ctl

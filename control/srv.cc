@@ -133,6 +133,26 @@ struct Server::Conn {
     }
 };
 
+// The bytes of a parked write; wiped when they go if they may hold keys (Fsys::secret).
+struct WriteBytes {
+    std::vector<uint8_t> v;
+    bool secret = false;
+    WriteBytes() = default;
+    WriteBytes(std::span<const uint8_t> b, bool s) : v(b.begin(), b.end()), secret(s) {}
+    WriteBytes(WriteBytes&& o) noexcept : v(std::move(o.v)), secret(o.secret) { o.v.clear(); }
+    WriteBytes& operator=(WriteBytes&& o) noexcept {
+        wipe();
+        v = std::move(o.v);
+        secret = o.secret;
+        o.v.clear();
+        return *this;
+    }
+    ~WriteBytes() { wipe(); }
+    void wipe() {
+        if (secret && !v.empty()) explicit_bzero(v.data(), v.size());
+    }
+};
+
 // A request waiting for the stack; re-run with the same arguments when its key is ready.
 struct Server::Parked {
     Conn* c = nullptr;       // owner; entries go before the Conn does (drop)
@@ -143,7 +163,7 @@ struct Server::Parked {
     uint64_t offset = 0;     // Tread, Twrite: offset
     uint32_t count = 0;      // Tread: count, already clamped to the msize
     WaitKey key = nullptr;   // what it waits on (null: re-run every round)
-    std::vector<uint8_t> data;  // Twrite: the bytes to write
+    WriteBytes data;         // Twrite: the bytes to write
     uint64_t splice = 0;     // a splice's own read or write (no tag, no reply), else 0
 };
 
@@ -305,6 +325,7 @@ void Server::read_input(Conn& c) {
         }
         if (n > 0) {
             c.in.insert(c.in.end(), buf, buf + n);
+            explicit_bzero(buf, size_t(n));  // key text lives on in c.in only (write wipes it)
             serve_input(c);
             continue;
         }
@@ -479,9 +500,9 @@ bool Server::run_parked(Parked& p) {
     }
     if (p.op == Ftype::Twrite) {
         uint32_t n = 0;
-        Answer a = fs_.write(*f, p.offset, p.data, n);
+        Answer a = fs_.write(*f, p.offset, p.data.v, n);
         p.key = a.key;
-        return finish_write(c, p.tag, a, n, p.data.size());
+        return finish_write(c, p.tag, a, n, p.data.v.size());
     }
     std::string out;
     Answer a = fs_.read(*f, p.offset, p.count, out);
@@ -744,9 +765,12 @@ void Server::write(Conn& c, const Fcall& t) {
     if (spliced(c, t.fid)) return error(c, t.tag, Ebusy);
     uint32_t n = 0;
     Answer a = fs_.write(*f, t.offset, t.data, n);
+    bool secret = fs_.secret(*f);
     if (!finish_write(c, t.tag, a, n, t.data.size()))
-        park({&c, t.tag, t.fid, Ftype::Twrite, 0, t.offset, 0, a.key,
-              std::vector<uint8_t>(t.data.begin(), t.data.end())});
+        park({&c, t.tag, t.fid, Ftype::Twrite, 0, t.offset, 0, a.key, WriteBytes(t.data, secret)});
+    // key text (esp ctl): gone from the receive buffer once served; t.data points into c.in
+    if (secret && !t.data.empty())
+        explicit_bzero(const_cast<uint8_t*>(t.data.data()), t.data.size());
 }
 
 bool Server::finish_write(Conn& c, uint16_t tag, Answer a, uint32_t n, size_t len) {

@@ -46,6 +46,8 @@ public:
     Answer open(Fid& f, uint8_t mode) override;
     Answer read(Fid& f, uint64_t off, uint32_t count, std::string& out) override;
     Answer write(Fid& f, uint64_t off, std::span<const uint8_t> data, uint32_t& n) override;
+    // Conversation ctl files: esp's carry keys, and every ctl write is small, so all of them.
+    bool secret(const Fid& f) const override { return qtype(f.qid.path) == Q::Ctl; }
     Err wstat(Fid& f, const Dir& d) override;
     void clunk(Fid& f) override;
     void cancel(Fid& f) override;

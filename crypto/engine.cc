@@ -304,17 +304,48 @@ uint32_t Engine::dec_burst(SaRt& sa, std::span<Pkt> pkts) {
     return good;
 }
 
+bool Engine::refused(SaRt& sa, std::span<Pkt> pkts) {
+    if (!sa.expired.load(std::memory_order_relaxed)) return false;
+    for (Pkt& p : pkts) p.st = Status::expired;
+    sa.expired_drops.fetch_add(pkts.size(), std::memory_order_relaxed);
+    return true;
+}
+
+// Packets and inner bytes (len[i], else the packet's length after decryption) of a pass
+// that went through; the SA expires when a limit is reached.
+void Engine::used(SaRt& sa, std::span<const Pkt> pkts, const uint32_t* len) {
+    if (!(sa.life_pkts | sa.life_bytes)) return;
+    uint64_t n = 0, b = 0;
+    for (size_t i = 0; i < pkts.size(); i++)
+        if (pkts[i].st == Status::ok) n++, b += len ? len[i] : pkts[i].len;
+    if (!n) return;
+    uint64_t tp = sa.used_pkts.fetch_add(n, std::memory_order_relaxed) + n;
+    uint64_t tb = sa.used_bytes.fetch_add(b, std::memory_order_relaxed) + b;
+    if ((sa.life_pkts && tp >= sa.life_pkts) || (sa.life_bytes && tb >= sa.life_bytes))
+        sa.expired.store(true, std::memory_order_relaxed);
+}
+
 uint32_t Engine::encrypt(SaRt& sa, std::span<Pkt> pkts) {
     uint32_t good = 0;
-    for (size_t i = 0; i < pkts.size(); i += kBurst)
-        good += enc_burst(sa, pkts.subspan(i, std::min<size_t>(kBurst, pkts.size() - i)));
+    for (size_t i = 0; i < pkts.size(); i += kBurst) {
+        std::span<Pkt> b = pkts.subspan(i, std::min<size_t>(kBurst, pkts.size() - i));
+        if (refused(sa, b)) continue;
+        uint32_t len[kBurst];
+        for (size_t k = 0; k < b.size(); k++) len[k] = b[k].len;
+        good += enc_burst(sa, b);
+        used(sa, b, len);
+    }
     return good;
 }
 
 uint32_t Engine::decrypt(SaRt& sa, std::span<Pkt> pkts) {
     uint32_t good = 0;
-    for (size_t i = 0; i < pkts.size(); i += kBurst)
-        good += dec_burst(sa, pkts.subspan(i, std::min<size_t>(kBurst, pkts.size() - i)));
+    for (size_t i = 0; i < pkts.size(); i += kBurst) {
+        std::span<Pkt> b = pkts.subspan(i, std::min<size_t>(kBurst, pkts.size() - i));
+        if (refused(sa, b)) continue;
+        good += dec_burst(sa, b);
+        used(sa, b, nullptr);
+    }
     return good;
 }
 

@@ -24,6 +24,7 @@ enum class Status : uint8_t {
     pad,                                       // padding not 1,2,3… or longer than the text
     seqover,                                   // non-ESN SA reached 2^32-1 (RFC 4303 §3.3.3)
     fail,                                      // ipsec-mb rejected the job
+    expired,                                   // a hard lifetime of the SA ran out
 };
 
 struct Pkt {
@@ -58,6 +59,8 @@ private:
         uint32_t textend;                      // end of the trailer in buf
     };
 
+    bool refused(SaRt& sa, std::span<Pkt> pkts);  // expired: every packet refused
+    void used(SaRt& sa, std::span<const Pkt> pkts, const uint32_t* len);  // lifetime usage
     uint32_t enc_burst(SaRt& sa, std::span<Pkt> pkts);
     uint32_t dec_burst(SaRt& sa, std::span<Pkt> pkts);
     void setup(SaRt& sa, IMB_JOB* j, Pkt& p, Slot& s, bool enc);

@@ -86,7 +86,8 @@ SaRt::SaRt(const SaCfg& c)
       replay(c.replay),
       ivlen(c.cipher->ivlen), align(uint8_t(c.cipher->align())),
       icvlen(c.cipher->aead() ? c.cipher->icvlen : c.auth->icvlen), salt{},
-      seq(c.seq), win(c.window, c.esn) {
+      seq(c.seq), life_pkts(c.life_pkts), life_bytes(c.life_bytes), used_pkts(c.used_pkts),
+      used_bytes(c.used_bytes), expired_drops(0), expired(c.expired), win(c.window, c.esn) {
     win.start(c.dir == Dir::in ? c.seq : 0);
 }
 

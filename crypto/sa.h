@@ -37,6 +37,11 @@ struct SaCfg {
                                                // are never written, so its peers skip this)
     bool replay = true;                        // input: anti-replay on (RFC 4303 §3.4.3 lets
                                                // a receiver turn it off; not with ESN)
+    // hard lifetimes (RFC 4301 §4.4.2.1; 0: none): once reached the SA refuses every packet
+    uint64_t life_pkts = 0;                    // packets
+    uint64_t life_bytes = 0;                   // inner (payload) bytes
+    uint64_t used_pkts = 0, used_bytes = 0;    // carried over when the runtime is rebuilt
+    bool expired = false;                      // a lifetime ran out (seconds: the control side)
 
     SaCfg() = default;
     SaCfg(const SaCfg&) = default;
@@ -82,6 +87,13 @@ struct alignas(64) SaRt {
 
     // outbound, written by every worker sending on the SA
     alignas(64) std::atomic<uint64_t> seq;     // last sequence number handed out
+
+    // lifetimes: read-only limits, then usage written by every worker using the SA after
+    // each pass (only when it has a limit), so a worker may overshoot by one pass
+    uint64_t life_pkts, life_bytes;            // 0: none
+    alignas(64) std::atomic<uint64_t> used_pkts, used_bytes;
+    std::atomic<uint64_t> expired_drops;       // packets refused once expired
+    std::atomic<bool> expired;                 // set by a worker or the control thread
 
     // inbound, written by every worker decrypting on the SA (lock-free)
     alignas(64) ReplayWindow win;              // anti-replay window

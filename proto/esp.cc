@@ -53,6 +53,10 @@ Esp& esp_proto(EspConv& c) { return static_cast<Esp&>(*c.p); }
 void drop_rt(EspConv& c) {
     if (!c.rt) return;
     c.cfg.seq = c.cfg.dir == crypto::Dir::out ? c.rt->seq.load() : c.rt->win.top();
+    c.cfg.used_pkts = c.rt->used_pkts.load();
+    c.cfg.used_bytes = c.rt->used_bytes.load();
+    c.cfg.expired = c.rt->expired.load();
+    c.expired_drops += c.rt->expired_drops.load();
     c.rt.reset();
 }
 
@@ -80,10 +84,14 @@ Err set_alg(EspConv& c, const CtlArgs& a, bool cipher) {
     }
     drop_rt(c);
     next.seq = c.cfg.seq;
+    next.used_pkts = next.used_bytes = 0;  // new keys: the lifetimes start again
+    next.expired = false;
     c.cfg.wipe();
     c.cfg = next;
     next.wipe();
     c.keyed = true;
+    c.keyed_ms = esp_proto(c).stack.net.now_ms;
+    if (c.error == Eexpired) c.error = {};
     return ok;
 }
 
@@ -181,12 +189,36 @@ Err ctl_window(EspConv& c, const CtlArgs& a) {
     return ok;
 }
 
+// `lifetime [packets N] [bytes N] [seconds N]`: hard lifetimes (RFC 4301 §4.4.2.1), 0 or
+// absent: none; packets and inner bytes count from the keys being set (new keys start them
+// again), seconds from then too. Once one runs out the SA refuses every packet, counted.
+Err ctl_lifetime(EspConv& c, const CtlArgs& a) {
+    if (a.size() < 3 || a.size() % 2 == 0) return Ebadarg;
+    uint64_t pk = 0, by = 0, se = 0;
+    for (size_t i = 1; i + 1 < a.size(); i += 2) {
+        uint64_t* to = a[i] == "packets" ? &pk : a[i] == "bytes" ? &by
+                       : a[i] == "seconds" ? &se : nullptr;
+        if (!to || !parse_dec(a[i + 1], to == &se ? UINT32_MAX : UINT64_MAX, *to))
+            return Ebadarg;
+    }
+    drop_rt(c);
+    c.cfg.life_pkts = pk;
+    c.cfg.life_bytes = by;
+    c.life_secs = uint32_t(se);
+    c.cfg.expired = (pk && c.cfg.used_pkts >= pk) || (by && c.cfg.used_bytes >= by) ||
+                    (se && c.keyed &&
+                     esp_proto(c).stack.net.now_ms - c.keyed_ms >= se * 1000);
+    if (c.cfg.expired) c.error = Eexpired;
+    else if (c.error == Eexpired) c.error = {};
+    return ok;
+}
+
 // esp.c checks the verb whatever the field count (§3.10); our verbs check theirs.
 constexpr CtlCmd<EspConv> kEspCtl[] = {
     {"esp", 0, ctl_esp},       {"ah", 0, ctl_ah},         {"header", 0, ctl_header},
     {"noheader", 0, ctl_noheader}, {"spi", 2, ctl_spi},   {"9front", 1, ctl_9front},
     {"seq", 2, ctl_seq},       {"esn", 1, ctl_esn},       {"window", 2, ctl_window},
-    {"replay", 2, ctl_replay},
+    {"replay", 2, ctl_replay}, {"lifetime", 0, ctl_lifetime},
 };
 
 constexpr Stat<EspConvStats> kConvStats[] = {
@@ -204,6 +236,9 @@ void reset(EspConv& c) {
     c.incoming = c.header = c.nine = c.keyed = false;
     c.st = {};
     c.error = {};
+    c.life_secs = 0;
+    c.keyed_ms = 0;
+    c.expired_drops = 0;
 }
 
 }  // namespace
@@ -334,8 +369,34 @@ void Esp::conv_stats(const Conv& cv, Text& t) const {
     if (c.rt) seq = out ? c.rt->seq.load() : c.rt->win.top();
     if (out && !c.cfg.esn && seq > UINT32_MAX) seq = UINT32_MAX;  // the last one it could send
     t.put("Seq: %llu\n", (unsigned long long)seq);
-    if (c.error) t.put("Error: %s\n", c.error.text);
+    bool expired = c.rt ? c.rt->expired.load() : c.cfg.expired;
+    Err error = expired && !c.error ? Eexpired : c.error;  // a worker saw it run out
+    if (error) t.put("Error: %s\n", error.text);
     if (!out && !c.cfg.replay) t.put("Replay: off\n");
+    if (c.cfg.life_pkts || c.cfg.life_bytes || c.life_secs) {
+        uint64_t up = c.rt ? c.rt->used_pkts.load() : c.cfg.used_pkts;
+        uint64_t ub = c.rt ? c.rt->used_bytes.load() : c.cfg.used_bytes;
+        uint64_t drops = c.expired_drops + (c.rt ? c.rt->expired_drops.load() : 0);
+        uint64_t age = c.keyed ? (stack.net.now_ms - c.keyed_ms) / 1000 : 0;
+        t.put("Lifetime: packets %llu bytes %llu seconds %u\n"
+              "Used: packets %llu bytes %llu seconds %llu\nExpiredDrops: %llu\n",
+              (unsigned long long)c.cfg.life_pkts, (unsigned long long)c.cfg.life_bytes,
+              c.life_secs, (unsigned long long)up, (unsigned long long)ub,
+              (unsigned long long)age, (unsigned long long)drops);
+    }
+}
+
+void Esp::tick(uint64_t now_ms) {
+    for (auto& p : convs) {
+        auto& c = static_cast<EspConv&>(*p);
+        if (!c.inuse || !c.life_secs || !c.keyed || c.cfg.expired) continue;
+        if (now_ms - c.keyed_ms < uint64_t(c.life_secs) * 1000) continue;
+        c.cfg.expired = true;  // a runtime built later starts expired
+        if (c.rt) c.rt->expired.store(true);
+        c.error = Eexpired;
+        stack.log.print(Logesp, "esp: spi %u: lifetime of %u s ran out\n", c.cfg.spi,
+                        c.life_secs);
+    }
 }
 
 crypto::SaRt* Esp::runtime(EspConv& c) {
@@ -385,6 +446,10 @@ Err Esp::write_data(Conv& cv, std::span<const uint8_t> data) {
     if (p.st == crypto::Status::seqover) {  // RFC 4303 §3.3.3: a new SA is needed
         c.st.seqover++;
         c.error = Eseqover;
+        return ok;
+    }
+    if (p.st == crypto::Status::expired) {
+        if (!c.error) c.error = Eexpired;
         return ok;
     }
     if (p.st != crypto::Status::ok) {

@@ -20,6 +20,7 @@ inline constexpr Err Enotincoming{"not an incoming conversation"};
 inline constexpr Err Enotconnected{"not connected"};
 inline constexpr Err Ekeysset{"keys already set"};
 inline constexpr Err Eseqover{"sequence number overflow"};
+inline constexpr Err Eexpired{"security association expired"};
 inline constexpr Err Enotoutgoing{"not an outgoing conversation"};
 inline constexpr Err Etunbound{"conversation bound to an interface"};
 inline constexpr Err Etunpeers{"conversations have different peers"};
@@ -51,6 +52,9 @@ struct EspConv final : Conv {
     EspConvStats st;              // the stats file
     Err error{};                  // the SA's last fatal condition (Eseqover), for stats
     int tunnel = -1;              // held by this ipifc (bind esp); -1: none
+    uint32_t life_secs = 0;       // `lifetime seconds N`: from the keys being set; 0: none
+    uint64_t keyed_ms = 0;        // when the keys were set (the stack's clock)
+    uint64_t expired_drops = 0;   // packets refused by runtimes since retired (drop_rt)
 };
 
 class Esp final : public Proto {
@@ -70,6 +74,7 @@ public:
     void counters(std::vector<Counter>& out) const override;
     bool has_conv_stats() const override { return true; }
     void conv_stats(const Conv& c, Text& t) const override;
+    void tick(uint64_t now_ms) override;  // lifetimes in seconds
 
     // pkt: a validated IPv4 or IPv6 packet (hlen header bytes) for us, arrived on f.
     void input(Ipifc& f, std::span<const uint8_t> pkt, size_t hlen);

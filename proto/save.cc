@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "proto/stack.h"
+#include "proto/tunnel.h"
 
 namespace devip::proto {
 namespace {
@@ -40,12 +41,22 @@ uint32_t remaining(uint32_t lt, uint64_t origin, uint64_t now) {
 void Stack::save_ifc(Text& t, const Ipifc& f, int x, bool first) const {
     const MediumInfo* m = medium_info(f.medium);
     std::string dflt = std::string(m->name) + std::to_string(f.x);  // bind without a device
-    t.put("/net/ipifc/clone bind %s%s%s\n", m->name, f.dev == dflt ? "" : " ",
-          f.dev == dflt ? "" : f.dev.c_str());
+    if (f.medium == Medium::Gre) {  // the endpoints and options as bound
+        t.put("/net/ipifc/clone bind gre %s %s", fmt_ip(f.tun.src).c_str(),
+              fmt_ip(f.tun.dst).c_str());
+        if (f.tun.greflags & kGreK) t.put(" key %u", f.tun.grekey);
+        if (f.tun.greflags & kGreC) t.put(" csum");
+        if (f.tun.greflags & kGreS) t.put(" seq");
+        t.put("\n");
+    } else {
+        t.put("/net/ipifc/clone bind %s%s%s\n", m->name, f.dev == dflt ? "" : " ",
+              f.dev == dflt ? "" : f.dev.c_str());
+    }
     const std::string ctl = "/net/ipifc/" + std::to_string(x) + "/ctl";
     if (first && ipifc->iprouting_set)  // stack-wide, written through any interface
         t.put("%s iprouting %d\n", ctl.c_str(), ipifc->iprouting ? 1 : 0);
-    if (f.maxtu != m->maxtu) t.put("%s mtu %d\n", ctl.c_str(), f.maxtu);
+    // a tunnel's maxtu follows from its outer path when bound
+    if (f.maxtu != m->maxtu && !f.tunnel()) t.put("%s mtu %d\n", ctl.c_str(), f.maxtu);
     if (f.speed) t.put("%s speed %ld\n", ctl.c_str(), f.speed);
     if (f.delay != 40) t.put("%s delay %d\n", ctl.c_str(), f.delay);
     if (f.reflect) t.put("%s reflect 1\n", ctl.c_str());
@@ -105,9 +116,12 @@ void Stack::config_text(Text& t, bool keys) const {
                   f.dev.c_str());
             continue;
         }
-        if (f.tunnel()) {  // its ESP conversations live only while something holds them
-            t.put("# ipifc %d (%s %s) not saved: a tunnel interface\n", f.x,
-                  medium_info(f.medium)->name, f.dev.c_str());
+        // an ESP tunnel: its conversations live only while something holds them, and a
+        // replay of manual keys would start the sequence numbers (GCM, CTR and ChaCha20
+        // nonces) again at 1; a config file of its own keys it (configs/ipsec-gateway.conf)
+        if (f.medium == Medium::Esp) {
+            t.put("# ipifc %d (esp %s) not saved: an ESP tunnel interface (keys: its own "
+                  "config file)\n", f.x, f.dev.c_str());
             continue;
         }
         renum[size_t(f.x)] = next;

@@ -226,14 +226,17 @@ def net():
     n.close()
 
 
-def esp_tunnel(d, name, natt=False):
+def esp_tunnel(d, name, natt=False, out_ctl=()):
     """Keyed /net/esp conversations and a tunnel interface of them; returns (ifc number,
-    out conv, in conv): the convs' sessions stay open (the test closes them)."""
+    out conv, in conv): the convs' sessions stay open (the test closes them). out_ctl:
+    more ctl messages for the outbound conversation before the bind."""
     ealg, ckey, aalg, akey = ALGS[name][:4]
     out, inn = Conv(d), Conv(d)
     out.ctl("connect %s!%d" % (GW_OUTER, SPI_OUT))
     inn.ctl("connect %s!*" % GW_OUTER)
     inn.ctl("spi %d" % SPI_IN)
+    for m in out_ctl:
+        out.ctl(m)
     for c in (out, inn):
         c.ctl(("esp %s %s" % (ealg, ckey)).strip())
         c.ctl(("ah %s %s" % (aalg, akey)).strip())
@@ -280,6 +283,32 @@ def test_esp_tunnel_both_ways_on_the_workers(net, name):
         assert int(st["maxtu"]) < 1500 - 20
         # the conversations' own counters are the control thread's: they did not move
         assert inn.stats()["Packets"] == "0"
+    finally:
+        unbind(d, n)
+        inn.close()
+
+
+def test_sa_lifetime_in_packets_on_the_workers(net):
+    # RFC 4301 §4.4.2.1 hard lifetime: the workers stop using the outbound SA after 12
+    # packets and count what they refuse; the inbound SA goes on
+    d = net.d
+    name = "aes_128_gcm"
+    net.gw.esp(name)
+    n, out, inn = esp_tunnel(d, name, out_ctl=["lifetime packets 12"])
+    try:
+        warm = net.warm()
+        assert " 0% packet loss" in warm, (warm, net.gw.errors, d.log())
+        used = int(out.stats()["Used"].split()[1])
+        assert 3 <= used < 12
+        got = net.ping(20 - used)
+        assert " %d received" % (12 - used) in got, (got, out.stats())
+        st = out.stats()
+        assert st["Error"] == "security association expired", st
+        assert st["Used"].startswith("packets 12 "), st
+        assert int(st["ExpiredDrops"]) == 8, st
+        # the tunnel counts the refused packets among its errors, on the workers
+        assert int(status(d, n)["errors"]) >= 8
+        assert "Error" not in inn.stats()
     finally:
         unbind(d, n)
         inn.close()

@@ -434,5 +434,71 @@ TEST_F(EspTest, StatsFileLayout) {
               "Dummies: 0\nBadInner: 0\nSeqOverflows: 0\nSeq: 0\n");
 }
 
+// ---- hard lifetimes (RFC 4301 §4.4.2.1) --------------------------------------------------
+
+TEST_F(EspTest, LifetimeInPacketsStopsTheSaUntilNewKeys) {
+    EspConv& c = conv();
+    ASSERT_FALSE(ctl(c, "connect 192.168.1.1!4096"));
+    ASSERT_FALSE(ctl(c, std::string("esp aes_128_gcm ") + kGcmKey));
+    ASSERT_FALSE(ctl(c, "lifetime packets 2"));
+    for (int i = 0; i < 3; i++) ASSERT_FALSE(esp.write_data(c, kInner));
+    EXPECT_EQ(io.sent.size(), 2u);
+    EXPECT_EQ(stat(c, "Packets"), 2u);
+    EXPECT_EQ(stat(c, "ExpiredDrops"), 1u);
+    std::string st = stats(c);
+    EXPECT_NE(st.find("Error: security association expired\n"), std::string::npos) << st;
+    EXPECT_NE(st.find("Lifetime: packets 2 bytes 0 seconds 0\n"
+                      "Used: packets 2 bytes 74 seconds 0\n"), std::string::npos) << st;
+    // new keys: the SA's lifetime starts again; the sequence numbers go on
+    ASSERT_FALSE(ctl(c, std::string("esp aes_128_gcm ") + kGcmKey));
+    ASSERT_FALSE(esp.write_data(c, kInner));
+    EXPECT_EQ(io.sent.size(), 3u);
+    EXPECT_EQ(stat(c, "Seq"), 3u);
+    EXPECT_EQ(stats(c).find("Error:"), std::string::npos);
+}
+
+TEST_F(EspTest, LifetimeInBytesAndSecondsOnInput) {
+    EspConv& c = conv();
+    ASSERT_FALSE(ctl(c, "connect 192.168.1.1!*"));
+    ASSERT_FALSE(ctl(c, "spi 4096"));
+    ASSERT_FALSE(ctl(c, std::string("esp aes_128_gcm ") + kGcmKey));
+    ASSERT_FALSE(ctl(c, "lifetime bytes 37"));  // the inner packet's size: one packet
+    rx_esp(kGcm);
+    EXPECT_EQ(read(c), str(kInner));
+    Bytes two = kGcm;
+    two[7] = 2;  // any later packet is refused before its ICV is looked at
+    rx_esp(two);
+    EXPECT_EQ(stat(c, "ExpiredDrops"), 1u);
+    EXPECT_EQ(stat(c, "IcvFailures"), 0u);
+    // seconds, from the keys being set; the control thread's tick expires it
+    EspConv& d = conv();
+    ASSERT_FALSE(ctl(d, "connect 192.168.1.1!4097"));
+    net.now_ms = 5000;
+    ASSERT_FALSE(ctl(d, std::string("esp aes_128_gcm ") + kGcmKey));
+    ASSERT_FALSE(ctl(d, "lifetime seconds 2 packets 1000"));
+    esp.tick(6999);
+    ASSERT_FALSE(esp.write_data(d, kInner));
+    EXPECT_EQ(stat(d, "Packets"), 1u);
+    net.now_ms = 7000;
+    esp.tick(7000);
+    ASSERT_FALSE(esp.write_data(d, kInner));
+    EXPECT_EQ(stat(d, "Packets"), 1u);
+    EXPECT_EQ(stat(d, "ExpiredDrops"), 1u);
+    EXPECT_NE(stats(d).find("Lifetime: packets 1000 bytes 0 seconds 2\n"), std::string::npos);
+}
+
+TEST_F(EspTest, LifetimeCtlErrorsChangeNothing) {
+    EspConv& c = conv();
+    ASSERT_FALSE(ctl(c, "connect 192.168.1.1!4096"));
+    for (const char* bad : {"lifetime", "lifetime packets", "lifetime packets x",
+                            "lifetime weeks 2", "lifetime seconds 4294967296",
+                            "lifetime packets 1 bytes"})
+        EXPECT_STREQ(ctl(c, bad).text, Ebadarg.text) << bad;
+    EXPECT_EQ(stats(c).find("Lifetime:"), std::string::npos);
+    ASSERT_FALSE(ctl(c, "lifetime packets 0"));  // 0: none
+    ASSERT_FALSE(esp.write_data(c, kInner));
+    EXPECT_EQ(stat(c, "Packets"), 1u);
+}
+
 }  // namespace
 }  // namespace devip::proto

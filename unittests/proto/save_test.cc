@@ -105,5 +105,31 @@ TEST_F(SaveTest, NdbLinesKeepTheirLeadingTabs) {
                        "/net/ndb\n/net/ndb sys=other\n"), std::string::npos) << out;
 }
 
+TEST_F(SaveTest, GreTunnelsAreSavedWithTheirOptionsAndRoutes) {
+    Ipifc& e = ifc();
+    ctl(e, "bind ether /net/ether0");
+    ctl(e, "add 198.18.0.1 255.255.255.0");
+    Ipifc& g = ifc();
+    ctl(g, "bind gre 198.18.0.1 198.18.0.2 key 7 csum seq");
+    ctl(g, "add 198.19.200.1 255.255.255.252");
+    Ipifc& h = ifc();
+    ctl(h, "bind gre 198.18.0.1 198.18.0.3");
+    Route r{};
+    r.dst = *parseip("198.18.5.0");
+    r.mask = *parseipmask("/24", true);
+    r.gate = *parseip("198.19.200.2");
+    r.type = Rv4;
+    r.ifc = g.x;
+    r.tag = make_tag("none");
+    s.rib.add(r);
+    EXPECT_EQ(save(), "# devip stack 0: the running configuration (ipctl save)\n"
+                      "/net/ipifc/clone bind ether /net/ether0\n"
+                      "/net/ipifc/0/ctl add 198.18.0.1 /24\n"
+                      "/net/ipifc/clone bind gre 198.18.0.1 198.18.0.2 key 7 csum seq\n"
+                      "/net/ipifc/1/ctl add 198.19.200.1 /30\n"
+                      "/net/ipifc/clone bind gre 198.18.0.1 198.18.0.3\n"
+                      "/net/iproute add 198.18.5.0 /24 198.19.200.2 4 none 1 0.0.0.0 /0\n");
+}
+
 }  // namespace
 }  // namespace devip::proto
