@@ -21,6 +21,17 @@ struct SaveTest : ::testing::Test {
         Err e = c.p->write_ctl(c, parsecmd(m));
         ASSERT_FALSE(e) << m << ": " << e.text;
     }
+    // A route as a routing daemon writes it (tag), through ifc.
+    void route(const char* dst, const char* mask, const char* gate, int ifc, const char* tag) {
+        Route r{};
+        r.dst = *parseip(dst);
+        r.mask = *parseipmask(mask, true);
+        r.gate = *parseip(gate);
+        r.type = Rv4;
+        r.ifc = ifc;
+        r.tag = make_tag(tag);
+        s.rib.add(r);
+    }
     std::string save(bool keys = false) {
         Text t;
         s.config_text(t, keys);
@@ -66,14 +77,7 @@ TEST_F(SaveTest, InterfaceNumbersAreTheReplaysOnes) {
     ctl(b, "add 198.18.1.1 /24");
     ctl(a, "unbind");  // ipifc 0 goes: a replay makes ipifc 1 as number 0
     ASSERT_FALSE(s.arp_write("add ether 198.18.1.9 02180000010a"));
-    Route r{};
-    r.dst = *parseip("198.18.9.0");
-    r.mask = *parseipmask("/24", true);
-    r.gate = *parseip("198.18.1.2");
-    r.type = Rv4;
-    r.ifc = b.x;
-    r.tag = make_tag("ospf");
-    s.rib.add(r);
+    route("198.18.9.0", "/24", "198.18.1.2", b.x, "ospf");
     std::string out = save();
     EXPECT_NE(out.find("/net/ipifc/clone bind ether /net/ether1\n"
                        "/net/ipifc/0/ctl add 198.18.1.1 /24\n"), std::string::npos) << out;
@@ -114,14 +118,7 @@ TEST_F(SaveTest, GreTunnelsAreSavedWithTheirOptionsAndRoutes) {
     ctl(g, "add 198.19.200.1 255.255.255.252");
     Ipifc& h = ifc();
     ctl(h, "bind gre 198.18.0.1 198.18.0.3");
-    Route r{};
-    r.dst = *parseip("198.18.5.0");
-    r.mask = *parseipmask("/24", true);
-    r.gate = *parseip("198.19.200.2");
-    r.type = Rv4;
-    r.ifc = g.x;
-    r.tag = make_tag("none");
-    s.rib.add(r);
+    route("198.18.5.0", "/24", "198.19.200.2", g.x, "none");
     EXPECT_EQ(save(), "# devip stack 0: the running configuration (ipctl save)\n"
                       "/net/ipifc/clone bind ether /net/ether0\n"
                       "/net/ipifc/0/ctl add 198.18.0.1 /24\n"
