@@ -19,6 +19,9 @@
 namespace devip::dp {
 
 inline constexpr uint16_t kBurst = 32;
+// A hand-off ring's mbuf that is an ESP packet of tunnel slot (low bits), not a TCP segment:
+// packet_type bit 31, which no PMD sets (DPDK's packet types end at bit 27).
+inline constexpr uint32_t kTunHanded = 0x80000000u;
 inline constexpr int kPrefetch = 3;
 
 // Frames waiting for one port's tx queue; flushed when full and once per loop.

@@ -446,15 +446,18 @@ std::string Dataplane::port_stats(uint16_t port) const {
              punted, pdrops, txdrops, tx_alloc_fail_, mbufs_in_use(), pool_->size,
              msgs_in_use(), msgs_->size, delivered, cdrops, sent, slow);
     std::string out = buf;
-    uint64_t tin = 0, handed = 0, hdrops = 0;
+    uint64_t tin = 0, handed = 0, hdrops = 0, thanded = 0, ttaken = 0;
     for (auto& w : wstats_) {
         tin += w.tcp_in;
         handed += w.handed;
         hdrops += w.hand_drops;
+        thanded += w.tun_handed;
+        ttaken += w.tun_taken;
     }
     snprintf(buf, sizeof buf,
-             "tcp segments in: %lu\ntcp handed over: %lu\ntcp hand-off drops: %lu\n", tin,
-             handed, hdrops);
+             "tcp segments in: %lu\ntcp handed over: %lu\ntcp hand-off drops: %lu\n"
+             "esp handed over: %lu\nesp taken over: %lu\n", tin, handed, hdrops, thanded,
+             ttaken);
     out += buf;
     const proto::FastTable& t = *table_.load(std::memory_order_acquire);
     const proto::PortRt& pr = t.port[port];

@@ -59,6 +59,9 @@ struct alignas(64) WorkerStats {
     uint64_t handed = 0;                    // TCP segments handed to their owning worker
     uint64_t hand_drops = 0;                // and lost: its hand-off ring was full
     uint64_t tcp_in = 0;                    // TCP segments given to this worker's connections
+    uint64_t tun_handed = 0;                // ESP packets handed to another worker to decrypt
+    uint64_t tun_taken = 0;                 // and decrypted here for another worker
+    uint64_t spread_turn = 0;               // tun_spread's round-robin over the workers
     proto::TunStats tun[proto::kMaxTun];    // tunnel interfaces, by slot (dataplane/tunnel.cc)
 };
 
@@ -157,8 +160,13 @@ private:
     // forwarded, or handed up as TunIn. Bursts of one slot at a time.
     void tun_output(unsigned w, const proto::FastTable& t, rte_mbuf** m, const uint8_t* ids,
                     uint16_t n, TxBuf* txb);
+    // spread: a burst of an ESP slot may go to another worker (tun_spread); false for
+    // bursts another worker handed over.
     void tun_input(unsigned w, const proto::FastTable& t, rte_mbuf** m, const uint8_t* ids,
-                   uint16_t n, TxBuf* txb);
+                   uint16_t n, TxBuf* txb, bool spread);
+    // One SA over many workers: hands the burst g of ESP slot id to the next worker in
+    // turn on its hand-off ring; returns how many packets went (the rest stay here).
+    uint16_t tun_spread(unsigned w, const proto::TunRt& r, int id, rte_mbuf** g, uint16_t n);
     void tun_esp_out(unsigned w, const proto::FastTable& t, int id, rte_mbuf** m, uint16_t n,
                      TxBuf* txb);
     void tun_gre_out(unsigned w, const proto::FastTable& t, int id, rte_mbuf** m, uint16_t n,

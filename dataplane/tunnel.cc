@@ -86,13 +86,40 @@ void Dataplane::tun_output(unsigned w, const FastTable& t, rte_mbuf** m, const u
 }
 
 void Dataplane::tun_input(unsigned w, const FastTable& t, rte_mbuf** m, const uint8_t* ids,
-                          uint16_t n, TxBuf* txb) {
+                          uint16_t n, TxBuf* txb, bool spread) {
     by_slot(m, ids, n, [&](int id, rte_mbuf** g, uint16_t ng) {
-        if (t.tun[size_t(id)].kind == uint8_t(TunKind::Esp))
-            tun_esp_in(w, t, id, g, ng, txb);
-        else
-            tun_gre_in(w, t, id, g, ng, txb);
+        const TunRt& r = t.tun[size_t(id)];
+        if (r.kind != uint8_t(TunKind::Esp)) return tun_gre_in(w, t, id, g, ng, txb);
+        uint16_t k = spread && nworkers_ > 1 ? tun_spread(w, r, id, g, ng) : 0;
+        if (k < ng) tun_esp_in(w, t, id, g + k, uint16_t(ng - k), txb);
     });
+}
+
+// RSS hashes the outer addresses, so one tunnel's packets arrive on one queue. Its
+// receiving worker keeps every nworkers-th burst and hands the others round-robin to the
+// other workers' hand-off rings; they decrypt and forward them as their own (the SA's
+// anti-replay window is lock-free, its engine per worker). Bursts decrypted on different
+// workers may finish out of order: a packet is taken for too old when newer ones than it by
+// a window's width were accepted first, so a burst goes to a worker only while that lag
+// stays inside the window: at most window/2 - 2 bursts' packets waiting on its ring (none
+// for the smallest windows; with replay off, no bound).
+uint16_t Dataplane::tun_spread(unsigned w, const TunRt& r, int id, rte_mbuf** g, uint16_t n) {
+    WorkerStats& ws = wstats_[w];
+    unsigned turn = unsigned(ws.spread_turn++ % uint64_t(nworkers_));
+    if (turn == 0) return 0;  // this worker's turn
+    unsigned o = (w + turn) % unsigned(nworkers_);
+    const crypto::SaRt& sa = *r.in;
+    uint32_t half = sa.win.size() / 2, lag = 2 * kBurst;
+    unsigned cap = !sa.replay ? kBurst * 8u : half > lag ? half - lag : 0;
+    if (rte_ring_count(hand_[o]) > cap) return 0;
+    for (uint16_t i = 0; i < n; i++) g[i]->packet_type = kTunHanded | uint32_t(id);
+    unsigned k = rte_ring_enqueue_burst(hand_[o], reinterpret_cast<void**>(g), n, nullptr);
+    for (uint16_t i = uint16_t(k); i < n; i++) g[i]->packet_type = 0;
+    if (k) {
+        ws.tun_handed += k;
+        wake_worker(wake_[o]);  // a system call only while it sleeps
+    }
+    return uint16_t(k);
 }
 
 // The outer route toward r.dst: a gateway or an on-link host whose MAC is known, on a bound

@@ -357,7 +357,7 @@ int Dataplane::worker_main(unsigned w) {
             if (o.npunt) {
                 uint16_t ntin = 0;
                 l4_stage(w, t, o.punt, o.npunt, o.tun, o.tunid, ntin);
-                if (ntin) tun_input(w, t, o.tun, o.tunid, ntin, txb);
+                if (ntin) tun_input(w, t, o.tun, o.tunid, ntin, txb, true);
                 tcp_drain_all(w);
             }
             if (o.npunt) {
@@ -371,10 +371,30 @@ int Dataplane::worker_main(unsigned w) {
             if (o.ndrop) rte_pktmbuf_free_bulk(o.drop, o.ndrop);
         }
         // TCP: segments other workers handed over, timers, output that waited for ring room
+        // and ESP bursts of a tunnel another worker receives (tun_spread)
         unsigned nh = rte_ring_dequeue_burst(hand_[w], reinterpret_cast<void**>(rx), kBurst,
                                              nullptr);
-        for (unsigned i = 0; i < nh; i++)
+        rte_mbuf* esp[kBurst];
+        uint8_t espid[kBurst];
+        uint16_t nesp = 0;
+        for (unsigned i = 0; i < nh; i++) {
+            if (rx[i]->packet_type & kTunHanded) {
+                uint32_t id = rx[i]->packet_type & 0xff;
+                rx[i]->packet_type = 0;
+                if (id < t.ntun && t.tun[id].kind == uint8_t(TunKind::Esp)) {
+                    esp[nesp] = rx[i];
+                    espid[nesp++] = uint8_t(id);
+                } else {
+                    rte_pktmbuf_free(rx[i]);  // the tunnel went meanwhile
+                }
+                continue;
+            }
             if (!tcp_segment(w, t, rx[i], true)) rte_pktmbuf_free(rx[i]);
+        }
+        if (nesp) {
+            ws.tun_taken += nesp;
+            tun_input(w, t, esp, espid, nesp, txb, false);
+        }
         if (nh) busy = true;
         uint64_t now = 0;
         for (auto& k : ctx_[w]->tcp) {
