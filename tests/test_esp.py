@@ -390,6 +390,8 @@ def process_holds(pid, needle):
             lo, hi = (int(x, 16) for x in f[0].split("-"))
             if not f[1].startswith("rw") or (len(f) > 5 and f[5].startswith("/dev/")):
                 continue
+            if hi - lo > 64 << 30:  # ASan's shadow (terabytes reserved): no program data
+                continue
             at = lo
             tail = b""
             while at < hi:
