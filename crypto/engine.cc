@@ -321,7 +321,7 @@ void Engine::used(SaRt& sa, std::span<const Pkt> pkts, const uint32_t* len) {
     if (!n) return;
     uint64_t tp = sa.used_pkts.fetch_add(n, std::memory_order_relaxed) + n;
     uint64_t tb = sa.used_bytes.fetch_add(b, std::memory_order_relaxed) + b;
-    if ((sa.life_pkts && tp >= sa.life_pkts) || (sa.life_bytes && tb >= sa.life_bytes))
+    if (SaCfg::spent(sa.life_pkts, sa.life_bytes, tp, tb))
         sa.expired.store(true, std::memory_order_relaxed);
 }
 
@@ -330,7 +330,11 @@ uint32_t Engine::encrypt(SaRt& sa, std::span<Pkt> pkts) {
     for (size_t i = 0; i < pkts.size(); i += kBurst) {
         std::span<Pkt> b = pkts.subspan(i, std::min<size_t>(kBurst, pkts.size() - i));
         if (refused(sa, b)) continue;
-        uint32_t len[kBurst];
+        if (!(sa.life_pkts | sa.life_bytes)) {
+            good += enc_burst(sa, b);
+            continue;
+        }
+        uint32_t len[kBurst];  // the payloads' lengths, before encryption makes them ESP's
         for (size_t k = 0; k < b.size(); k++) len[k] = b[k].len;
         good += enc_burst(sa, b);
         used(sa, b, len);

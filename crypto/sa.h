@@ -42,6 +42,10 @@ struct SaCfg {
     uint64_t life_bytes = 0;                   // inner (payload) bytes
     uint64_t used_pkts = 0, used_bytes = 0;    // carried over when the runtime is rebuilt
     bool expired = false;                      // a lifetime ran out (seconds: the control side)
+    // usage up to limits (0: none) reached
+    static bool spent(uint64_t lp, uint64_t lb, uint64_t up, uint64_t ub) {
+        return (lp && up >= lp) || (lb && ub >= lb);
+    }
 
     SaCfg() = default;
     SaCfg(const SaCfg&) = default;

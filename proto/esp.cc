@@ -91,7 +91,6 @@ Err set_alg(EspConv& c, const CtlArgs& a, bool cipher) {
     next.wipe();
     c.keyed = true;
     c.keyed_ms = esp_proto(c).stack.net.now_ms;
-    if (c.error == Eexpired) c.error = {};
     return ok;
 }
 
@@ -189,6 +188,11 @@ Err ctl_window(EspConv& c, const CtlArgs& a) {
     return ok;
 }
 
+// The lifetime in seconds of c has run out at now_ms.
+bool secs_spent(const EspConv& c, uint64_t now_ms) {
+    return c.life_secs && c.keyed && now_ms - c.keyed_ms >= uint64_t(c.life_secs) * 1000;
+}
+
 // `lifetime [packets N] [bytes N] [seconds N]`: hard lifetimes (RFC 4301 §4.4.2.1), 0 or
 // absent: none; packets and inner bytes count from the keys being set (new keys start them
 // again), seconds from then too. Once one runs out the SA refuses every packet, counted.
@@ -205,11 +209,8 @@ Err ctl_lifetime(EspConv& c, const CtlArgs& a) {
     c.cfg.life_pkts = pk;
     c.cfg.life_bytes = by;
     c.life_secs = uint32_t(se);
-    c.cfg.expired = (pk && c.cfg.used_pkts >= pk) || (by && c.cfg.used_bytes >= by) ||
-                    (se && c.keyed &&
-                     esp_proto(c).stack.net.now_ms - c.keyed_ms >= se * 1000);
-    if (c.cfg.expired) c.error = Eexpired;
-    else if (c.error == Eexpired) c.error = {};
+    c.cfg.expired = crypto::SaCfg::spent(pk, by, c.cfg.used_pkts, c.cfg.used_bytes) ||
+                    secs_spent(c, esp_proto(c).stack.net.now_ms);
     return ok;
 }
 
@@ -370,7 +371,7 @@ void Esp::conv_stats(const Conv& cv, Text& t) const {
     if (out && !c.cfg.esn && seq > UINT32_MAX) seq = UINT32_MAX;  // the last one it could send
     t.put("Seq: %llu\n", (unsigned long long)seq);
     bool expired = c.rt ? c.rt->expired.load() : c.cfg.expired;
-    Err error = expired && !c.error ? Eexpired : c.error;  // a worker saw it run out
+    Err error = expired && !c.error ? Eexpired : c.error;  // expiry is the SA's state
     if (error) t.put("Error: %s\n", error.text);
     if (!out && !c.cfg.replay) t.put("Replay: off\n");
     if (c.cfg.life_pkts || c.cfg.life_bytes || c.life_secs) {
@@ -389,11 +390,9 @@ void Esp::conv_stats(const Conv& cv, Text& t) const {
 void Esp::tick(uint64_t now_ms) {
     for (auto& p : convs) {
         auto& c = static_cast<EspConv&>(*p);
-        if (!c.inuse || !c.life_secs || !c.keyed || c.cfg.expired) continue;
-        if (now_ms - c.keyed_ms < uint64_t(c.life_secs) * 1000) continue;
+        if (!c.inuse || c.cfg.expired || !secs_spent(c, now_ms)) continue;
         c.cfg.expired = true;  // a runtime built later starts expired
         if (c.rt) c.rt->expired.store(true);
-        c.error = Eexpired;
         stack.log.print(Logesp, "esp: spi %u: lifetime of %u s ran out\n", c.cfg.spi,
                         c.life_secs);
     }
@@ -448,10 +447,7 @@ Err Esp::write_data(Conv& cv, std::span<const uint8_t> data) {
         c.error = Eseqover;
         return ok;
     }
-    if (p.st == crypto::Status::expired) {
-        if (!c.error) c.error = Eexpired;
-        return ok;
-    }
+    if (p.st == crypto::Status::expired) return ok;  // counted by the SA, shown in stats
     if (p.st != crypto::Status::ok) {
         c.st.len++;
         return ok;
